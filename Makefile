@@ -1,0 +1,77 @@
+# emokd: see README.md.  Targets: all check unit bats man-lint install uninstall clean bench demo deps
+include config.mk
+
+# Every tools/<name>.c becomes bin/emo-<name>; every lib/**/*.c{,c} goes into lib/libemo.a;
+# every tests/unit/test_*.c becomes a unit-test binary.  Adding a file needs no Makefile edit.
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOLS     := $(patsubst tools/%.c,bin/emo-%,$(TOOL_SRC))
+LIB_SRC   := $(sort $(wildcard lib/*/*.c))
+LIB_CXX   := $(sort $(wildcard lib/*/*.cc))
+LIB_OBJ   := $(LIB_SRC:.c=.o) $(LIB_CXX:.cc=.o)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNITS     := $(patsubst tests/unit/%.c,tests/unit/bin/%,$(UNIT_SRC))
+MAN1      := $(sort $(wildcard man/man1/*.1))
+MAN5      := $(sort $(wildcard man/man5/*.5))
+MAN7      := $(sort $(wildcard man/man7/*.7))
+
+all: bin/emo $(TOOLS)
+
+lib/libemo.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+bin/emo: emo.c lib/libemo.a | bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) -DEMO_LIBEXEC='"$(BINDIR)"' -o $@ emo.c lib/libemo.a $(LDFLAGS) $(LDLIBS)
+
+bin/emo-%: tools/%.c lib/libemo.a | bin
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
+
+tests/unit/bin/%: tests/unit/%.c lib/libemo.a | tests/unit/bin
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
+
+%.o: %.cc
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
+
+bin tests/unit/bin:
+	mkdir -p $@
+
+# make check: unit tests, then bats; prints "N passed, N failed" last.
+check: all $(UNITS)
+	@tests/run-all.sh
+
+unit: all $(UNITS)
+	@tests/run-all.sh unit
+
+bats: all
+	@tests/run-all.sh bats
+
+man-lint:
+	@set -e; for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -Tlint -Wwarning $$m; done; echo man pages ok
+
+demo: all
+	pipelines/demo.sh
+
+bench: all
+	bench/run.sh
+
+# Installs the Debian packages the build and the tests need (root, or sudo).
+deps:
+	$(if $(filter 0,$(shell id -u)),,sudo) .ci/install-deps
+
+install: all
+	$(INSTALL) -d -m 755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 $(DESTDIR)$(MANPREFIX)/man5 $(DESTDIR)$(MANPREFIX)/man7
+	$(INSTALL_PROGRAM) bin/emo $(TOOLS) $(DESTDIR)$(BINDIR)
+	$(if $(MAN1),$(INSTALL_MAN) $(MAN1) $(DESTDIR)$(MANPREFIX)/man1)
+	$(if $(MAN5),$(INSTALL_MAN) $(MAN5) $(DESTDIR)$(MANPREFIX)/man5)
+	$(if $(MAN7),$(INSTALL_MAN) $(MAN7) $(DESTDIR)$(MANPREFIX)/man7)
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/emo $(patsubst bin/%,$(DESTDIR)$(BINDIR)/%,$(TOOLS))
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANPREFIX)/%,$(MAN1) $(MAN5) $(MAN7))
+
+clean:
+	rm -rf bin tests/unit/bin lib/libemo.a lib/*/*.o lib/*/*.d tests/unit/*.d *.d
+
+-include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d)
+
+.PHONY: all check unit bats man-lint demo bench deps install uninstall clean
+.SECONDARY:

@@ -1,0 +1,92 @@
+/* emo: runs "emo NAME ARGS..." as "emo-NAME ARGS...", looking first beside its own
+ * executable, then on PATH.  "emo --help" lists the tools it can find. */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+static const struct { const char *name, *what; } known[] = {
+    { "clean",           "read corpora (CSV, TSV, text;label) into {id,text,label} records" },
+    { "tokenize",        "BERT WordPiece (or SentencePiece) token ids" },
+    { "split",           "stratified train/val/test split" },
+    { "augment",         "paraphrase minority-class training records with a command" },
+    { "teacher-train",   "fine-tune or train the teacher (focal loss, AdamW)" },
+    { "teacher-logits",  "run a checkpoint: logits, embeddings, shard cache" },
+    { "student-distill", "distil a DistilBERT/ALBERT student from the teacher" },
+    { "eval",            "accuracy, classification report, PR curves, length analysis" },
+    { "confusion",       "confusion matrix and most-confused pairs" },
+    { "tsne",            "Barnes-Hut t-SNE of embeddings" },
+    { "pack",            "JSON Lines to a record stream" },
+    { "dump",            "a record stream to JSON Lines" },
+};
+
+static char selfdir[PATH_MAX];
+
+static int is_exec(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: emo [--help | --version] TOOL [ARG...]\n\n"
+               "Runs emo-TOOL.  Tools:\n");
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        char p[PATH_MAX + 64];
+        snprintf(p, sizeof p, "%s/emo-%s", selfdir, known[i].name);
+        int here = is_exec(p);
+        fprintf(f, "  %-16s %s%s\n", known[i].name, known[i].what, here ? "" : " (not installed)");
+    }
+    fprintf(f, "\nSee emo(1), emo(7) for the pipeline and emo-records(5) for the stream format.\n");
+}
+
+int main(int argc, char **argv)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        snprintf(selfdir, sizeof selfdir, "%s", dirname(self));
+    } else {
+        snprintf(selfdir, sizeof selfdir, "%s", EMO_LIBEXEC);
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        out_close();
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("emo %s\n", EMO_VERSION);
+        out_close();
+        return 0;
+    }
+    if (argv[1][0] == '-' || strchr(argv[1], '/')) {
+        warnx("unknown option or tool name '%s'", argv[1]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    char tool[PATH_MAX + 64];
+    snprintf(tool, sizeof tool, "emo-%s", argv[1]);
+    char path[PATH_MAX * 3];
+    snprintf(path, sizeof path, "%s/%s", selfdir, tool);
+    argv[1] = tool;
+    if (is_exec(path))
+        execv(path, argv + 1);
+    execvp(tool, argv + 1);
+    if (errno == ENOENT)
+        errx(EXIT_USAGE, "no such tool '%s' (emo --help lists them)", tool + 4);
+    err(EXIT_DATA, "%s", tool);
+}

@@ -1,0 +1,52 @@
+#include "model/model.h"
+
+size_t model_param_sizes(const model_config *c, size_t s[MODEL_NUM_PARAM_TENSORS])
+{
+    size_t V = (size_t)c->V, P = (size_t)c->P, TV = (size_t)c->TV, E = (size_t)c->E, H = (size_t)c->H;
+    size_t I = (size_t)c->I, K = (size_t)c->K, Lp = (size_t)model_layer_sets(c);
+    int albert = c->arch == ARCH_ALBERT;
+    size_t i = 0;
+    s[i++] = V * E;
+    s[i++] = P * E;
+    s[i++] = TV * E;
+    s[i++] = E;
+    s[i++] = E;
+    s[i++] = albert ? H * E : 0;
+    s[i++] = albert ? H : 0;
+    s[i++] = Lp * 3 * H * H;
+    s[i++] = Lp * 3 * H;
+    s[i++] = Lp * H * H;
+    s[i++] = Lp * H;
+    s[i++] = Lp * H;
+    s[i++] = Lp * H;
+    s[i++] = Lp * I * H;
+    s[i++] = Lp * I;
+    s[i++] = Lp * H * I;
+    s[i++] = Lp * H;
+    s[i++] = Lp * H;
+    s[i++] = Lp * H;
+    s[i++] = H * H;
+    s[i++] = H;
+    s[i++] = K * H;
+    s[i++] = K;
+    size_t total = 0;
+    for (i = 0; i < MODEL_NUM_PARAM_TENSORS; i++)
+        total += s[i];
+    return total;
+}
+
+void model_params_point(model_params *p, const model_config *c, float *block)
+{
+    size_t s[MODEL_NUM_PARAM_TENSORS];
+    model_param_sizes(c, s);
+    float **f[MODEL_NUM_PARAM_TENSORS] = {
+        &p->word_emb, &p->pos_emb, &p->type_emb, &p->emb_ln_w, &p->emb_ln_b, &p->emb_proj_w,
+        &p->emb_proj_b, &p->qkv_w, &p->qkv_b, &p->attn_out_w, &p->attn_out_b, &p->ln1_w,
+        &p->ln1_b, &p->ffn_in_w, &p->ffn_in_b, &p->ffn_out_w, &p->ffn_out_b, &p->ln2_w,
+        &p->ln2_b, &p->pool_w, &p->pool_b, &p->cls_w, &p->cls_b,
+    };
+    for (int i = 0; i < MODEL_NUM_PARAM_TENSORS; i++) {
+        *f[i] = block;
+        block += s[i];
+    }
+}

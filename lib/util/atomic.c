@@ -1,0 +1,236 @@
+/* Atomic outputs: a temp file (or directory) beside the target, renamed into place on
+ * success.  Open temps are tracked so that exit() or a fatal signal removes them:
+ * a failing tool never leaves a partial file under the final name. */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define MAX_PENDING 64
+
+/* Paths to remove if the process dies before committing; kept as plain strings so the
+ * signal handler touches no allocator. */
+static char *pending[MAX_PENDING];
+static int   pending_is_dir[MAX_PENDING];
+static int   handlers_installed;
+
+static void cleanup_pending(void)
+{
+    for (int i = 0; i < MAX_PENDING; i++) {
+        if (!pending[i])
+            continue;
+        if (pending_is_dir[i])
+            remove_tree(pending[i]);
+        else
+            unlink(pending[i]);
+        pending[i] = NULL;
+    }
+}
+
+static void on_fatal_signal(int sig)
+{
+    cleanup_pending();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void track(char *path, int is_dir)
+{
+    if (!handlers_installed) {
+        handlers_installed = 1;
+        atexit(cleanup_pending);
+        /* Leave handlers a tool installed itself (training tools catch SIGINT/SIGTERM). */
+        int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+            struct sigaction old;
+            sigaction(sigs[i], NULL, &old);
+            if (old.sa_handler == SIG_DFL)
+                signal(sigs[i], on_fatal_signal);
+        }
+    }
+    for (int i = 0; i < MAX_PENDING; i++) {
+        if (!pending[i]) {
+            pending[i] = path;
+            pending_is_dir[i] = is_dir;
+            return;
+        }
+    }
+    errx(EXIT_DATA, "too many open output files");
+}
+
+static void untrack(const char *path)
+{
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i] == path)
+            pending[i] = NULL;
+}
+
+/* "<dir of path>/.<base of path>.tmpXXXXXX" */
+static char *temp_name_for(const char *path)
+{
+    char *a = xstrdup(path), *b = xstrdup(path);
+    const char *dir = dirname(a), *base = basename(b);
+    size_t n = strlen(dir) + strlen(base) + 16;
+    char *t = xmalloc(n);
+    snprintf(t, n, "%s/.%s.tmpXXXXXX", dir, base);
+    free(a);
+    free(b);
+    return t;
+}
+
+static int fsync_parent(const char *path)
+{
+    char *a = xstrdup(path);
+    int fd = open(dirname(a), O_RDONLY | O_DIRECTORY);
+    free(a);
+    if (fd < 0)
+        return -1;
+    int r = fsync(fd);
+    close(fd);
+    return r;
+}
+
+FILE *atomic_open(atomic_file *af, const char *path)
+{
+    memset(af, 0, sizeof *af);
+    af->path = xstrdup(path);
+    af->tmp = temp_name_for(path);
+    int fd = mkstemp(af->tmp);
+    if (fd < 0)
+        err(EXIT_DATA, "%s: cannot create temporary file", path);
+    fchmod(fd, 0644);
+    track(af->tmp, 0);
+    af->active = 1;
+    af->fp = fdopen(fd, "w");
+    if (!af->fp)
+        err(EXIT_DATA, "%s", path);
+    return af->fp;
+}
+
+int atomic_commit(atomic_file *af)
+{
+    if (!af->active)
+        return -1;
+    int e = 0;
+    if (fflush(af->fp) != 0 || ferror(af->fp))
+        e = errno ? errno : EIO;
+    if (!e && fsync(fileno(af->fp)) != 0)
+        e = errno;
+    if (fclose(af->fp) != 0 && !e)
+        e = errno;
+    af->fp = NULL;
+    if (!e && rename(af->tmp, af->path) != 0)
+        e = errno;
+    if (e) {
+        unlink(af->tmp);
+        untrack(af->tmp);
+        af->active = 0;
+        errno = e;
+        return -1;
+    }
+    untrack(af->tmp);
+    af->active = 0;
+    fsync_parent(af->path);
+    return 0;
+}
+
+void atomic_abort(atomic_file *af)
+{
+    if (!af->active)
+        return;
+    if (af->fp)
+        fclose(af->fp);
+    af->fp = NULL;
+    unlink(af->tmp);
+    untrack(af->tmp);
+    af->active = 0;
+}
+
+const char *atomic_dir_open(atomic_dir *ad, const char *path)
+{
+    memset(ad, 0, sizeof *ad);
+    ad->path = xstrdup(path);
+    ad->tmp = temp_name_for(path);
+    if (!mkdtemp(ad->tmp))
+        err(EXIT_DATA, "%s: cannot create temporary directory", path);
+    chmod(ad->tmp, 0755);
+    track(ad->tmp, 1);
+    ad->active = 1;
+    return ad->tmp;
+}
+
+int atomic_dir_commit(atomic_dir *ad)
+{
+    if (!ad->active)
+        return -1;
+    /* A directory cannot be renamed over a non-empty one: move the old one aside
+     * first, so at every instant the final name is either the old or the new whole. */
+    char *old = NULL;
+    struct stat st;
+    if (stat(ad->path, &st) == 0) {
+        size_t n = strlen(ad->tmp) + 8;
+        old = xmalloc(n);
+        snprintf(old, n, "%s.old", ad->tmp);
+        if (rename(ad->path, old) != 0) {
+            int e = errno;
+            free(old);
+            errno = e;
+            return -1;
+        }
+    }
+    if (rename(ad->tmp, ad->path) != 0) {
+        int e = errno;
+        if (old)
+            rename(old, ad->path);
+        free(old);
+        errno = e;
+        return -1;
+    }
+    untrack(ad->tmp);
+    ad->active = 0;
+    fsync_parent(ad->path);
+    if (old) {
+        remove_tree(old);
+        free(old);
+    }
+    return 0;
+}
+
+void atomic_dir_abort(atomic_dir *ad)
+{
+    if (!ad->active)
+        return;
+    remove_tree(ad->tmp);
+    untrack(ad->tmp);
+    ad->active = 0;
+}
+
+int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return unlink(path);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    struct dirent *e;
+    char buf[4096];
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(buf, sizeof buf, "%s/%s", path, e->d_name);
+        remove_tree(buf);
+    }
+    closedir(d);
+    return rmdir(path);
+}

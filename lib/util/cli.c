@@ -1,0 +1,79 @@
+#include <err.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "util/util.h"
+
+long long xparse_ll(const char *opt, const char *s, long long min, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end != '\0')
+        errx(EXIT_USAGE, "option %s: '%s' is not an integer", opt, s);
+    if (v < min || v > max)
+        errx(EXIT_USAGE, "option %s: %s is out of range [%lld, %lld]", opt, s, min, max);
+    return v;
+}
+
+double xparse_double(const char *opt, const char *s, double min, double max)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v))
+        errx(EXIT_USAGE, "option %s: '%s' is not a number", opt, s);
+    if (v < min || v > max)
+        errx(EXIT_USAGE, "option %s: %s is out of range [%g, %g]", opt, s, min, max);
+    return v;
+}
+
+void out_close(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        err(EXIT_DATA, "write error on standard output");
+    if (fclose(stdout) != 0)
+        err(EXIT_DATA, "close standard output");
+}
+
+void refuse_tty_stdout(int force)
+{
+    if (!force && isatty(STDOUT_FILENO))
+        errx(EXIT_USAGE, "refusing to write binary records to a terminal (use -f, or redirect)");
+}
+
+int threads_setup(int requested)
+{
+    int n = requested;
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    openblas_set_num_threads(n);
+    return n;
+}
+
+char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = xmalloc(a + b + 2);
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/')
+        p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}

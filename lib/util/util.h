@@ -1,0 +1,76 @@
+/* Shared plumbing for every emo tool: allocation that exits on failure,
+ * checked number parsing, stdout shutdown, atomic output files.
+ * Helpers that exit on failure carry an x prefix and live only here. */
+#ifndef EMO_UTIL_H
+#define EMO_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define EMO_VERSION "0.1.0"
+
+/* Exit codes shared by all tools. */
+enum { EXIT_DATA = 1, EXIT_USAGE = 2 };
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+/* reallocarray that exits on overflow or failure */
+void *xreallocarray(void *p, size_t count, size_t size);
+char *xstrdup(const char *s);
+/* 64-byte aligned, zeroed; free with free() */
+void *xaligned_alloc(size_t n);
+
+/* Parse an option argument; on failure print "<prog>: option --name: bad value 'x' (reason)"
+ * and exit 2. */
+long long xparse_ll(const char *opt, const char *s, long long min, long long max);
+double xparse_double(const char *opt, const char *s, double min, double max);
+
+/* Flush and close stdout; a write error (EPIPE excepted, ENOSPC...) exits 1. */
+void out_close(void);
+/* Refuse to write binary records to a terminal unless force is set (zstd's rule). */
+void refuse_tty_stdout(int force);
+
+/* Number of threads: --threads value if > 0, else the online cores.  Applies it to
+ * OpenBLAS too, so the two never oversubscribe the machine. */
+int threads_setup(int requested);
+
+/* ------------------------------------------------------------------------
+ * Atomic output: write "<dir>/.<name>.tmpXXXXXX" in the target's directory, then
+ * fsync + rename over the target.  Every open temp file is unlinked at exit or on
+ * SIGINT/SIGTERM/SIGHUP unless committed, so a failing tool leaves nothing partial. */
+typedef struct atomic_file {
+    FILE *fp;
+    char *path;      /* final name */
+    char *tmp;       /* temporary name in the same directory */
+    int   active;
+} atomic_file;
+
+/* Opens the temp file; exits 1 with a message if it cannot. */
+FILE *atomic_open(atomic_file *af, const char *path);
+/* Flush, fsync, rename, fsync the directory.  Returns 0, or -1 with errno (temp removed). */
+int atomic_commit(atomic_file *af);
+/* Remove the temp file (idempotent). */
+void atomic_abort(atomic_file *af);
+
+/* Same for a whole directory: creates "<parent>/.<name>.tmpXXXXXX/"; commit renames it
+ * into place, replacing an existing directory of that name. Returns the temp dir path. */
+typedef struct atomic_dir {
+    char *path;
+    char *tmp;
+    int   active;
+} atomic_dir;
+const char *atomic_dir_open(atomic_dir *ad, const char *path);
+int atomic_dir_commit(atomic_dir *ad);
+void atomic_dir_abort(atomic_dir *ad);
+/* rm -rf, used for temp dirs; returns 0 or -1 */
+int remove_tree(const char *path);
+
+/* Path join into a fresh string */
+char *path_join(const char *dir, const char *name);
+
+/* Monotonic seconds */
+double now_seconds(void);
+
+#endif

@@ -1,0 +1,133 @@
+/* Record streams: round trip, concatenation, and every malformed input must end in an
+ * error (never a hang, never a huge allocation). */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "io/rec.h"
+#include "util/util.h"
+
+static char *write_stream(size_t *len, int nrec, int with_trailer)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    rec_writer *w = rec_writer_open(f, "mem");
+    for (int i = 0; i < nrec; i++) {
+        const char *keys[] = { "id", "text", "logits", "input_ids" };
+        msgpack_packer *pk = rec_begin(w, NULL, keys, 4);
+        rec_pack_key(pk, "id");
+        msgpack_pack_uint64(pk, (uint64_t)i + 7);
+        rec_pack_key(pk, "text");
+        rec_pack_str(pk, "hello", 5);
+        float lg[3] = { 0.5f, -1.25f, (float)i };
+        rec_pack_key(pk, "logits");
+        rec_pack_f32v(pk, lg, 3);
+        int32_t ids[3] = { 101, 7592 + i, 102 };
+        rec_pack_key(pk, "input_ids");
+        rec_pack_ids(pk, ids, 3);
+        rec_end(w);
+    }
+    if (with_trailer) {
+        rec_writer_close(w);
+    } else {
+        fflush(f);
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Reads bytes through a pipe; returns records read, or -1 on error (message copied). */
+static int read_bytes(const void *data, size_t len, char *msg, size_t msgcap)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -2;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        size_t off = 0;
+        while (off < len) {
+            ssize_t n = write(p[1], (const char *)data + off, len - off);
+            if (n <= 0)
+                _exit(1);
+            off += (size_t)n;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    int saved = dup(0);
+    dup2(p[0], 0);
+    close(p[0]);
+    rec_reader *r = rec_reader_open(NULL);
+    rec_t rec;
+    int n = 0, k;
+    while ((k = rec_read(r, &rec)) == 1)
+        n++;
+    if (k < 0) {
+        snprintf(msg, msgcap, "%s", rec_reader_error(r));
+        n = -1;
+    }
+    rec_reader_close(r);
+    dup2(saved, 0);
+    close(saved);
+    return n;
+}
+
+int main(void)
+{
+    char msg[600];
+    size_t len;
+    char *s = write_stream(&len, 3, 1);
+    CHECK(read_bytes(s, len, msg, sizeof msg) == 3, "three records");
+
+    /* cat a b is a stream */
+    char *two = malloc(2 * len);
+    memcpy(two, s, len);
+    memcpy(two + len, s, len);
+    CHECK(read_bytes(two, 2 * len, msg, sizeof msg) == 6, "concatenated streams");
+
+    /* every strict prefix is an error, never a clean end */
+    int prefix_errors = 0;
+    for (size_t cut = 0; cut < len; cut++)
+        prefix_errors += read_bytes(s, cut, msg, sizeof msg) == -1;
+    CHECK(prefix_errors == (int)len, "%d of %zu prefixes rejected", prefix_errors, len);
+
+    size_t len2;
+    char *notrailer = write_stream(&len2, 2, 0);
+    CHECK(read_bytes(notrailer, len2, msg, sizeof msg) == -1 && strstr(msg, "end marker"),
+          "missing trailer: %s", msg);
+
+    /* hostile declared lengths: array32/map32/str32 of 4 G elements */
+    const unsigned char hostile[][5] = {
+        { 0xdd, 0xff, 0xff, 0xff, 0xff }, { 0xdf, 0x80, 0, 0, 0 }, { 0xdb, 0xff, 0xff, 0xff, 0xf0 },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        unsigned char buf[64];
+        memcpy(buf, s, 13);  /* header */
+        size_t hl = 0;
+        /* header is the first item: fixmap(1) + fixstr "emo.stream"(11) + uint */
+        hl = 1 + 11 + 1;
+        memcpy(buf + hl, hostile[i], 5);
+        CHECK(read_bytes(buf, hl + 5, msg, sizeof msg) == -1 && strstr(msg, "limit"),
+              "hostile %zu: %s", i, msg);
+    }
+
+    /* garbage */
+    CHECK(read_bytes("\xc1\xc1\xc1", 3, msg, sizeof msg) == -1, "0xc1");
+    CHECK(read_bytes("hello world\n", 12, msg, sizeof msg) == -1, "text is not a stream");
+
+    /* deep nesting: header, then 100 nested arrays */
+    unsigned char deep[200];
+    memcpy(deep, s, 13);
+    for (int i = 0; i < 100; i++)
+        deep[13 + i] = 0x91;
+    deep[113] = 0x80;
+    CHECK(read_bytes(deep, 114, msg, sizeof msg) == -1, "deep nesting: %s", msg);
+
+    /* field access */
+    free(two);
+    free(notrailer);
+    free(s);
+    return check_done("test_rec");
+}
