@@ -1,0 +1,547 @@
+/* Forward/backward kernels; see kernels.h for the conventions.  Linear layers and the
+ * attention products are OpenBLAS sgemm calls; the loops are written so that -O2 can
+ * vectorise them (unit stride, no aliasing surprises in the hot loops). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/kernels.h"
+
+/* ------------------------------------------------------------------------------------
+ * linear */
+
+void matmul_forward(float *out, const float *inp, const float *w, const float *bias,
+                    size_t N, size_t C, size_t OC)
+{
+    if (N == 0)
+        return;
+    float beta = 0.0f;
+    if (bias) {
+        // seed every row with the bias and let sgemm accumulate onto it (beta = 1)
+        for (size_t i = 0; i < N; i++)
+            memcpy(out + i * OC, bias, OC * sizeof(float));
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)OC, (int)C, 1.0f, inp,
+                (int)C, w, (int)C, beta, out, (int)OC);
+}
+
+void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias,
+                        size_t N, size_t C, size_t OC)
+{
+    for (size_t i = 0; i < N; i++)
+        for (size_t o = 0; o < OC; o++) {
+            double acc = bias ? bias[o] : 0.0;
+            for (size_t c = 0; c < C; c++)
+                acc += (double)inp[i * C + c] * w[o * C + c];
+            out[i * OC + o] = (float)acc;
+        }
+}
+
+void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
+                     const float *inp, const float *w, size_t N, size_t C, size_t OC)
+{
+    if (N == 0)
+        return;
+    // dinp (N, C) += dout (N, OC) @ w (OC, C)
+    if (dinp)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)C, (int)OC, 1.0f,
+                    dout, (int)OC, w, (int)C, 1.0f, dinp, (int)C);
+    // dw (OC, C) += dout^T (OC, N) @ inp (N, C)
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OC, (int)C, (int)N, 1.0f, dout,
+                (int)OC, inp, (int)C, 1.0f, dw, (int)C);
+    if (dbias)
+        for (size_t i = 0; i < N; i++) {
+            const float *d = dout + i * OC;
+            for (size_t o = 0; o < OC; o++)
+                dbias[o] += d[o];
+        }
+}
+
+void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout,
+                         const float *inp, const float *w, size_t N, size_t C, size_t OC)
+{
+    if (dinp)
+        for (size_t i = 0; i < N; i++)
+            for (size_t c = 0; c < C; c++) {
+                double acc = 0;
+                for (size_t o = 0; o < OC; o++)
+                    acc += (double)dout[i * OC + o] * w[o * C + c];
+                dinp[i * C + c] += (float)acc;
+            }
+    for (size_t o = 0; o < OC; o++)
+        for (size_t c = 0; c < C; c++) {
+            double acc = 0;
+            for (size_t i = 0; i < N; i++)
+                acc += (double)dout[i * OC + o] * inp[i * C + c];
+            dw[o * C + c] += (float)acc;
+        }
+    if (dbias)
+        for (size_t o = 0; o < OC; o++) {
+            double acc = 0;
+            for (size_t i = 0; i < N; i++)
+                acc += dout[i * OC + o];
+            dbias[o] += (float)acc;
+        }
+}
+
+/* ------------------------------------------------------------------------------------
+ * LayerNorm */
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *w, const float *b, size_t N, size_t C, float eps)
+{
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C;
+        float *o = out + i * C;
+        float s = 0.0f;
+        for (size_t c = 0; c < C; c++)
+            s += x[c];
+        float m = s / (float)C;
+        float v = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float d = x[c] - m;
+            v += d * d;
+        }
+        float r = 1.0f / sqrtf(v / (float)C + eps);
+        for (size_t c = 0; c < C; c++)
+            o[c] = (x[c] - m) * r * w[c] + b[c];
+        mean[i] = m;
+        rstd[i] = r;
+    }
+}
+
+void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, size_t N, size_t C, float eps)
+{
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C;
+        double m = 0, v = 0;
+        for (size_t c = 0; c < C; c++)
+            m += x[c];
+        m /= (double)C;
+        for (size_t c = 0; c < C; c++)
+            v += (x[c] - m) * (x[c] - m);
+        double r = 1.0 / sqrt(v / (double)C + eps);
+        for (size_t c = 0; c < C; c++)
+            out[i * C + c] = (float)((x[c] - m) * r * w[c] + b[c]);
+        mean[i] = (float)m;
+        rstd[i] = (float)r;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, size_t N, size_t C)
+{
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C, *d = dout + i * C;
+        float *dx = dinp + i * C;
+        float m = mean[i], r = rstd[i];
+        // two reductions: mean(dnorm) and mean(dnorm * norm), dnorm = dout * w
+        float dsum = 0.0f, dnsum = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float n = (x[c] - m) * r;
+            float dn = w[c] * d[c];
+            dsum += dn;
+            dnsum += dn * n;
+            db[c] += d[c];
+            dw[c] += n * d[c];
+        }
+        dsum /= (float)C;
+        dnsum /= (float)C;
+        for (size_t c = 0; c < C; c++) {
+            float n = (x[c] - m) * r;
+            dx[c] += (w[c] * d[c] - dsum - n * dnsum) * r;
+        }
+    }
+}
+
+void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, size_t N, size_t C)
+{
+    for (size_t i = 0; i < N; i++) {
+        double dsum = 0, dnsum = 0;
+        for (size_t c = 0; c < C; c++) {
+            double n = ((double)inp[i * C + c] - mean[i]) * rstd[i];
+            double dn = (double)w[c] * dout[i * C + c];
+            dsum += dn;
+            dnsum += dn * n;
+        }
+        dsum /= (double)C;
+        dnsum /= (double)C;
+        for (size_t c = 0; c < C; c++) {
+            double n = ((double)inp[i * C + c] - mean[i]) * rstd[i];
+            double dn = (double)w[c] * dout[i * C + c];
+            dinp[i * C + c] += (float)((dn - dsum - n * dnsum) * rstd[i]);
+            db[c] += dout[i * C + c];
+            dw[c] += (float)(n * dout[i * C + c]);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * activations */
+
+#define INV_SQRT2 0.70710678118654752440f
+#define INV_SQRT2PI 0.39894228040143267794f   /* 1 / sqrt(2 pi) */
+#define SQRT_2_OVER_PI 0.79788456080286535588f
+
+void gelu_erf_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
+    }
+}
+
+void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    // d/dx [x Phi(x)] = Phi(x) + x phi(x)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
+        float pdf = INV_SQRT2PI * expf(-0.5f * x * x);
+        dinp[i] += dout[i] * (cdf + x * pdf);
+    }
+}
+
+void gelu_tanh_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        float t = tanhf(u);
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+void relu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void tanh_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = tanhf(inp[i]);
+}
+
+void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+void act_forward(int act, float *out, const float *inp, size_t n)
+{
+    switch (act) {
+    case 0: gelu_erf_forward(out, inp, n); break;
+    case 1: gelu_tanh_forward(out, inp, n); break;
+    default: relu_forward(out, inp, n); break;
+    }
+}
+
+void act_backward(int act, float *dinp, const float *dout, const float *inp, size_t n)
+{
+    switch (act) {
+    case 0: gelu_erf_backward(dinp, dout, inp, n); break;
+    case 1: gelu_tanh_backward(dinp, dout, inp, n); break;
+    default: relu_backward(dinp, dout, inp, n); break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * residual, dropout, embedding */
+
+void residual_forward(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void residual_backward(float *da, float *db, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
+
+void dropout_forward(float *out, uint8_t *mask, const float *inp, float p, size_t n, rng_t *rng)
+{
+    if (p <= 0.0f) {
+        if (out != inp)
+            memmove(out, inp, n * sizeof(float));
+        memset(mask, 1, n);
+        return;
+    }
+    float scale = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t keep = rng_uniform(rng) >= p;
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * scale : 0.0f;
+    }
+}
+
+void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n)
+{
+    float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+    for (size_t i = 0; i < n; i++)
+        dinp[i] = mask[i] ? dout[i] * scale : 0.0f;
+}
+
+void embedding_forward(float *out, const int32_t *ids, const float *table, size_t N, size_t C,
+                       int add)
+{
+    for (size_t i = 0; i < N; i++) {
+        const float *row = table + (size_t)ids[i] * C;
+        float *o = out + i * C;
+        if (add)
+            for (size_t c = 0; c < C; c++)
+                o[c] += row[c];
+        else
+            memcpy(o, row, C * sizeof(float));
+    }
+}
+
+void embedding_backward(float *dtable, const float *dout, const int32_t *ids, size_t N, size_t C)
+{
+    for (size_t i = 0; i < N; i++) {
+        float *row = dtable + (size_t)ids[i] * C;
+        const float *d = dout + i * C;
+        for (size_t c = 0; c < C; c++)
+            row[c] += d[c];
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * softmax */
+
+void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t ld)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ld;
+        float *pr = p + r * ld;
+        float mx = -INFINITY;
+        for (size_t j = 0; j < n; j++)
+            mx = xr[j] > mx ? xr[j] : mx;
+        float s = 0.0f;
+        for (size_t j = 0; j < n; j++) {
+            pr[j] = expf(xr[j] - mx);
+            s += pr[j];
+        }
+        float inv = 1.0f / s;
+        for (size_t j = 0; j < n; j++)
+            pr[j] *= inv;
+    }
+}
+
+void softmax_backward(float *dx, const float *dp, const float *p, size_t rows, size_t n, size_t ld)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *dpr = dp + r * ld, *pr = p + r * ld;
+        float *dxr = dx + r * ld;
+        float dot = 0.0f;
+        for (size_t j = 0; j < n; j++)
+            dot += dpr[j] * pr[j];
+        for (size_t j = 0; j < n; j++)
+            dxr[j] = pr[j] * (dpr[j] - dot);
+    }
+}
+
+/* ------------------------------------------------------------------------------------
+ * attention */
+
+void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv,
+                       const attn_batch *ab, float p_drop, rng_t *rng)
+{
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    float alpha = 1.0f / sqrtf((float)hd);
+    for (int b = 0; b < ab->B; b++) {
+        int n = ab->lens[b];
+        const float *q0 = qkv + ab->tok_off[b] * (size_t)H3;
+        float *c0 = ctx + ab->tok_off[b] * (size_t)H;
+        for (int h = 0; h < NH; h++) {
+            size_t off = ab->att_off[b] + (size_t)h * n * n;
+            float *a = att + off;
+            const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
+            // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
+                        0.0f, a, n);
+            softmax_forward(a, a, (size_t)n, (size_t)n, (size_t)n);
+            const float *pv = a;
+            if (p_drop > 0.0f) {
+                float *d = att_drop + off, scale = 1.0f / (1.0f - p_drop);
+                for (size_t i = 0; i < (size_t)n * n; i++)
+                    d[i] = rng_uniform(rng) >= p_drop ? a[i] * scale : 0.0f;
+                pv = d;
+            }
+            // ctx (n, hd) = probs (n, n) @ v (n, hd)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, v, H3,
+                        0.0f, c0 + h * hd, H);
+        }
+    }
+}
+
+void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,
+                           const attn_batch *ab, float p_drop, rng_t *rng)
+{
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    double alpha = 1.0 / sqrt((double)hd);
+    for (int b = 0; b < ab->B; b++) {
+        int n = ab->lens[b];
+        const float *x = qkv + ab->tok_off[b] * (size_t)H3;
+        float *c = ctx + ab->tok_off[b] * (size_t)H;
+        for (int h = 0; h < NH; h++) {
+            float *a = att + ab->att_off[b] + (size_t)h * n * n;
+            for (int i = 0; i < n; i++) {
+                double mx = -INFINITY, s = 0;
+                double sc[n];
+                for (int j = 0; j < n; j++) {
+                    double acc = 0;
+                    for (int e = 0; e < hd; e++)
+                        acc += (double)x[i * H3 + h * hd + e] * x[j * H3 + H + h * hd + e];
+                    sc[j] = acc * alpha;
+                    mx = sc[j] > mx ? sc[j] : mx;
+                }
+                for (int j = 0; j < n; j++)
+                    s += (sc[j] = exp(sc[j] - mx));
+                for (int j = 0; j < n; j++)
+                    a[i * n + j] = (float)(sc[j] / s);
+            }
+            float *pv = a;
+            if (p_drop > 0.0f) {
+                pv = att_drop + ab->att_off[b] + (size_t)h * n * n;
+                for (int i = 0; i < n * n; i++)
+                    pv[i] = rng_uniform(rng) >= p_drop ? a[i] / (1.0f - p_drop) : 0.0f;
+            }
+            for (int i = 0; i < n; i++)
+                for (int e = 0; e < hd; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < n; j++)
+                        acc += (double)pv[i * n + j] * x[j * H3 + 2 * H + h * hd + e];
+                    c[i * H + h * hd + e] = (float)acc;
+                }
+        }
+    }
+}
+
+void attention_backward(float *dqkv, float *datt, const float *dctx, const float *dextra,
+                        size_t T, const float *att, const float *att_drop, const float *qkv,
+                        const attn_batch *ab, float p_drop)
+{
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    float alpha = 1.0f / sqrtf((float)hd);
+    float scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    for (int b = 0; b < ab->B; b++) {
+        int n = ab->lens[b];
+        size_t t0 = ab->tok_off[b];
+        const float *q0 = qkv + t0 * H3;
+        float *dq0 = dqkv + t0 * H3;
+        const float *dc0 = dctx + t0 * H;
+        for (int h = 0; h < NH; h++) {
+            size_t off = ab->att_off[b] + (size_t)h * n * n;
+            const float *a = att + off;
+            const float *pv = p_drop > 0.0f ? att_drop + off : a;
+            float *da = datt + off;
+            const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
+            float *dq = dq0 + h * hd, *dk = dq0 + H + h * hd, *dv = dq0 + 2 * H + h * hd;
+            const float *dc = dc0 + h * hd;
+            // dprobs_used (n, n) = dctx (n, hd) @ v^T
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, dc, H, v, H3,
+                        0.0f, da, n);
+            // dv (n, hd) += probs_used^T (n, n) @ dctx (n, hd)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, dc, H,
+                        1.0f, dv, H3);
+            if (dextra) {
+                const float *ex = dextra + (((size_t)b * NH + h) * T) * T;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < n; j++)
+                        da[i * n + j] += ex[(size_t)i * T + j];
+            }
+            if (p_drop > 0.0f)
+                for (size_t i = 0; i < (size_t)n * n; i++)
+                    da[i] = pv[i] != 0.0f ? da[i] * scale : 0.0f;
+            softmax_backward(da, da, a, (size_t)n, (size_t)n, (size_t)n);
+            // dq (n, hd) += dscores @ k * alpha; dk (n, hd) += dscores^T @ q * alpha
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, alpha, da, n, k, H3,
+                        1.0f, dq, H3);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, alpha, da, n, q, H3,
+                        1.0f, dk, H3);
+        }
+    }
+}
+
+void attention_backward_ref(float *dqkv, float *datt, const float *dctx, const float *dextra,
+                            size_t T, const float *att, const float *att_drop,
+                            const float *qkv, const attn_batch *ab, float p_drop)
+{
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    double alpha = 1.0 / sqrt((double)hd);
+    double scale = p_drop > 0.0f ? 1.0 / (1.0 - p_drop) : 1.0;
+    for (int b = 0; b < ab->B; b++) {
+        int n = ab->lens[b];
+        const float *x = qkv + ab->tok_off[b] * H3;
+        float *dx = dqkv + ab->tok_off[b] * H3;
+        const float *dc = dctx + ab->tok_off[b] * H;
+        for (int h = 0; h < NH; h++) {
+            size_t off = ab->att_off[b] + (size_t)h * n * n;
+            const float *a = att + off;
+            const float *pv = p_drop > 0.0f ? att_drop + off : a;
+            float *da = datt + off;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++) {
+                    double g = 0;
+                    for (int e = 0; e < hd; e++)
+                        g += (double)dc[i * H + h * hd + e] * x[j * H3 + 2 * H + h * hd + e];
+                    if (dextra)
+                        g += dextra[(((size_t)b * NH + h) * T + i) * T + j];
+                    if (p_drop > 0.0f)
+                        g = pv[i * n + j] != 0.0f ? g * scale : 0.0;
+                    da[i * n + j] = (float)g;
+                }
+            for (int j = 0; j < n; j++)
+                for (int e = 0; e < hd; e++) {
+                    double g = 0;
+                    for (int i = 0; i < n; i++)
+                        g += (double)pv[i * n + j] * dc[i * H + h * hd + e];
+                    dx[j * H3 + 2 * H + h * hd + e] += (float)g;
+                }
+            for (int i = 0; i < n; i++) {
+                double dot = 0;
+                for (int j = 0; j < n; j++)
+                    dot += (double)da[i * n + j] * a[i * n + j];
+                for (int j = 0; j < n; j++)
+                    da[i * n + j] = (float)(a[i * n + j] * (da[i * n + j] - dot));
+            }
+            for (int i = 0; i < n; i++)
+                for (int e = 0; e < hd; e++) {
+                    double gq = 0, gk = 0;
+                    for (int j = 0; j < n; j++) {
+                        gq += (double)da[i * n + j] * x[j * H3 + H + h * hd + e];
+                        gk += (double)da[j * n + i] * x[j * H3 + h * hd + e];
+                    }
+                    dx[i * H3 + h * hd + e] += (float)(gq * alpha);
+                    dx[i * H3 + H + h * hd + e] += (float)(gk * alpha);
+                }
+        }
+    }
+}
