@@ -14,7 +14,7 @@ INSTALL_MAN     ?= $(INSTALL) -m 644
 
 # msgpack-c is "msgpack" in Debian's 4.x and "msgpack-c" upstream from 6.x.
 MSGPACK_PC := $(shell $(PKG_CONFIG) --exists msgpack-c && echo msgpack-c || echo msgpack)
-PKGS      := $(MSGPACK_PC) libzstd openblas libutf8proc jansson
+PKGS      := $(MSGPACK_PC) libzstd openblas libutf8proc jansson libxxhash
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 SPM_LIBS   := $(shell $(PKG_CONFIG) --libs sentencepiece 2>/dev/null || echo -lsentencepiece)
