@@ -132,3 +132,83 @@ with open(OUT, "w") as fp:
                "cases": cases}, fp, separators=(",", ":"))
     fp.write("\n")
 print("wrote %s: %d cases" % (OUT, len(cases)))
+
+# ---- AdamW + LambdaLR linear schedule + clip_grad_norm_ -> tests/fixtures/loss/adamw.json
+# HF get_linear_schedule_with_warmup, copied (transformers is not installed here).
+
+
+def linear_schedule(warmup, total):
+    def lr_lambda(current_step):
+        if current_step < warmup:
+            return float(current_step) / float(max(1, warmup))
+        return max(0.0, float(total - current_step) / float(max(1, total - warmup)))
+    return lr_lambda
+
+
+def adamw_run(shapes, decayed, base_lr, wd, warmup, total, steps, max_norm, gscales):
+    """HF Trainer's set-up: two groups (decay / no decay), clip, step, schedule step."""
+    torch.manual_seed(99)
+    params = [torch.nn.Parameter(torch.randn(*s) * 0.5) for s in shapes]
+    p0 = torch.cat([p.detach().reshape(-1) for p in params]).clone()
+    groups = [{"params": [p for p, d in zip(params, decayed) if d], "weight_decay": wd},
+              {"params": [p for p, d in zip(params, decayed) if not d], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=base_lr, betas=(0.9, 0.999), eps=1e-8)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_schedule(warmup, total))
+    rec = {"grads": [], "lrs": [], "norms": [], "params": []}
+    for k in range(steps):
+        grads = [torch.randn(*s) * gscales[k] for s in shapes]
+        rec["grads"].append(flat(torch.cat([g.reshape(-1) for g in grads])))
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        rec["norms"].append(float(norm))
+        rec["lrs"].append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        rec["params"].append(flat(torch.cat([p.detach().reshape(-1) for p in params])))
+    st = [opt.state[p] for p in params]
+    rec["m"] = flat(torch.cat([s["exp_avg"].reshape(-1) for s in st]))
+    rec["v"] = flat(torch.cat([s["exp_avg_sq"].reshape(-1) for s in st]))
+    rec["step"] = int(st[0]["step"])
+    offs, off = [], 0
+    for s, d in zip(shapes, decayed):
+        n = 1
+        for x in s:
+            n *= x
+        if d:
+            offs.append([off, n])
+        off += n
+    rec.update({"p0": flat(p0), "decay_ranges": offs, "base_lr": base_lr, "wd": wd,
+                "warmup": warmup, "total": total, "max_norm": max_norm})
+    return rec
+
+
+# weight (5,4), bias (5), LayerNorm weight (4), LayerNorm bias (4), classifier (3,4), bias (3)
+shapes = [(5, 4), (5,), (4,), (4,), (3, 4), (3,)]
+decayed = [True, False, False, False, True, False]
+runs = [
+    # warm-up 2 of 7 steps, the schedule reaches 0; gradients large enough to be clipped
+    # on some steps (scale 2) and not on others (scale 0.05)
+    dict(name="warmup+decay, clipping", base_lr=5e-2, wd=0.01, warmup=2, total=7, steps=8,
+         max_norm=1.0, gscales=[2, 0.05, 2, 0.05, 1, 3, 0.05, 1]),
+    dict(name="no warmup, strong decay, no clipping", base_lr=1e-3, wd=0.1, warmup=0,
+         total=5, steps=5, max_norm=1e9, gscales=[1, 1, 1, 1, 1]),
+]
+adamw_cases = []
+for r in runs:
+    rec = adamw_run(shapes, decayed, r["base_lr"], r["wd"], r["warmup"], r["total"],
+                    r["steps"], r["max_norm"], r["gscales"])
+    rec["name"] = r["name"]
+    adamw_cases.append(rec)
+sched_checks = []
+for warmup, total in [(0, 10), (3, 10), (10, 10), (4, 3), (1, 1)]:
+    f = linear_schedule(warmup, total)
+    for k in range(0, total + 3):
+        sched_checks.append([warmup, total, k, 2e-5 * f(k)])
+
+OUT2 = os.path.join("tests", "fixtures", "loss", "adamw.json")
+with open(OUT2, "w") as fp:
+    json.dump({"generator": "tests/gen/torch_losses.py", "torch": torch.__version__,
+               "runs": adamw_cases, "schedule": sched_checks}, fp, separators=(",", ":"))
+    fp.write("\n")
+print("wrote %s: %d runs" % (OUT2, len(adamw_cases)))
