@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/rng.h"
+
 typedef enum { ARCH_BERT, ARCH_DISTILBERT, ARCH_ALBERT } model_arch;
 typedef enum { ACT_GELU_ERF, ACT_GELU_TANH, ACT_RELU } model_act;
 
@@ -74,5 +76,81 @@ typedef struct model_params {
 size_t model_param_sizes(const model_config *c, size_t sizes[MODEL_NUM_PARAM_TENSORS]);
 /* Point every field of p into one block of model_param_sizes() floats. */
 void model_params_point(model_params *p, const model_config *c, float *block);
+
+/* ------------------------------------------------------------------------------------
+ * The engine (lib/model/model.c): forward and backward of the three families, numerically
+ * those of Hugging Face's *ForSequenceClassification (see model.c for the HF details).
+ *
+ * Dynamic padding: a batch is ids (B, T) int32 row-major (T = the batch's longest length,
+ * T <= P) with lens (B), 1 <= lens[b] <= T; only the first lens[b] ids of row b are read.
+ * Internally the N = sum(lens) real tokens are packed, so work and memory scale with real
+ * tokens and each sequence attends to its own tokens only (identical to HF's finfo.min
+ * additive mask for every real position).
+ *
+ * Memory: params and grads are one allocation each; activations are allocated once for
+ * the largest (tokens, batch) seen and reused (grown only when a larger batch arrives).
+ * Library code: nothing here exits; errors come back as -1 with model_error().
+ *
+ * Typical training step:
+ *     model_zero_grad(m);
+ *     model_forward(m, ids, lens, B, T, MODEL_TRAIN, &rng);
+ *     ... dlogits (B, K) from the loss on model_logits(m) ...
+ *     model_backward(m, dlogits, NULL);
+ *     ... optimizer on model_param_block(m) / model_grad_block(m), model_num_params(m) ... */
+typedef struct model model;
+
+/* Forward modes.  MODEL_INFER keeps no activations for backward (one layer of scratch,
+ * fast, small); MODEL_TRAIN applies dropout and keeps activations; MODEL_EVAL_GRAD keeps
+ * activations without dropout (gradients of the eval-mode function, parity tests). */
+enum { MODEL_INFER = 0, MODEL_TRAIN = 1, MODEL_EVAL_GRAD = 2 };
+
+/* Allocates the parameter block (zeroed) for config c (copied).  NULL (message on stderr)
+ * if the config is inconsistent (H % NH, sizes <= 0, K > MODEL_MAX_LABELS). */
+model *model_new(const model_config *c);
+void model_free(model *m);
+const model_config *model_get_config(const model *m);
+/* Parameters: one block of model_num_params() floats in model_params_point() layout. */
+size_t model_num_params(const model *m);
+float *model_param_block(model *m);
+const model_params *model_weights(const model *m);   /* fields point into the block */
+/* HF _init_weights: Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, and the
+ * word-embedding row pad_token_id zero.  Deterministic for a seed (lib/util/rng). */
+void model_init_weights(model *m, uint64_t seed);
+
+/* Bit l set: forward also returns layer l's attention probabilities (see model_attn_probs)
+ * and model_backward accepts a gradient for them.  Default 0. */
+void model_keep_attn(model *m, uint64_t layer_mask);
+
+/* Runs the model.  mode: MODEL_INFER / MODEL_TRAIN / MODEL_EVAL_GRAD.  rng: used (and
+ * advanced) only for dropout in MODEL_TRAIN; may be NULL otherwise.  type_ids: (B, T) or
+ * NULL for all zeros (BERT/ALBERT token types; ignored by DistilBERT).
+ * Returns 0, or -1 on bad input (id outside [0, V), length outside [1, T], T > P). */
+int model_forward(model *m, const int32_t *ids, const int32_t *lens, int B, int T, int mode,
+                  rng_t *rng);
+int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
+                        const int32_t *lens, int B, int T, int mode, rng_t *rng);
+/* Outputs of the last forward, valid until the next forward. */
+const float *model_logits(const model *m);      /* (B, K) */
+/* (B, H): BERT/ALBERT the pooler output tanh(dense(h[CLS])) (before classifier dropout);
+ * DistilBERT the final [CLS] hidden state. */
+const float *model_embedding(const model *m);
+/* (B, NH, T, T) probabilities of layer l (kept via model_keep_attn, else NULL), AFTER
+ * attention dropout as HF's output_attentions returns them.  Rows/columns >= lens[b] are 0
+ * (HF gives padded query rows nonzero values that affect nothing; mask them out). */
+const float *model_attn_probs(const model *m, int layer);
+const char *model_error(const model *m);        /* last error message */
+
+/* Gradients: one block like the parameters, allocated on first use (zeroed). */
+float *model_grad_block(model *m);
+const model_params *model_grads(model *m);      /* fields point into the grad block */
+void model_zero_grad(model *m);
+/* Accumulates d(loss)/d(params) into the grad block for the last forward, which must have
+ * run in MODEL_TRAIN or MODEL_EVAL_GRAD mode.  dlogits (B, K).  dattn: NULL, or an array of
+ * L pointers, entry l NULL or (B, NH, T, T) = d(loss)/d(model_attn_probs(m, l)) (only the
+ * [0:lens[b], 0:lens[b]] block is read; layer l need not be kept).  Returns 0 or -1. */
+int model_backward(model *m, const float *dlogits, const float *const *dattn);
+
+/* Padded-token FLOPs of one forward (the anchors' formula, /work/shared/anchors). */
+double model_flops_forward(const model_config *c, int B, int T);
 
 #endif

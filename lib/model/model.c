@@ -1,0 +1,634 @@
+/* The transformer engine: BERT, DistilBERT and ALBERT sequence classifiers, forward and
+ * backward, on packed (unpadded) token rows.  Parity targets are Hugging Face transformers'
+ * BertForSequenceClassification, DistilBertForSequenceClassification and
+ * AlbertForSequenceClassification:
+ *
+ *  embeddings  BERT:   LN(word + pos + type) -> dropout(hidden)
+ *              Distil: LN(word + pos)        -> dropout(hidden)              (eps 1e-12)
+ *              ALBERT: LN_E(word + pos + type) -> dropout(hidden) -> Linear(E -> H)
+ *  layer       qkv = x W^T; ctx = softmax(q k^T / sqrt(hd)) [attn dropout] v
+ *              a = LN1(x + D(ctx Wo^T))       D = hidden dropout; DistilBERT has none here
+ *              y = LN2(a + D'(act(a Wi^T) Wf^T))  D' = hidden dropout; ALBERT has none here
+ *              ALBERT applies its single layer set L times.
+ *  head        BERT/ALBERT: logits = cls(drop(tanh(pool(h[CLS]))))
+ *              DistilBERT:  logits = cls(drop(relu(pre_classifier(h[CLS]))))
+ *  The word-embedding row pad_token_id gets no gradient (nn.Embedding padding_idx). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "nn/kernels.h"
+
+/* Activations of one layer application, packed rows (N real tokens, A packed attention). */
+typedef struct layer_acts {
+    float *qkv;                  /* (N, 3H) */
+    float *att, *att_drop;       /* (A) softmax, dropped-out softmax (train + attn dropout) */
+    float *ctx;                  /* (N, H) */
+    float *res1;                 /* (N, H) x + dropout(ctx Wo^T + bo): LN1 input */
+    float *ln1;                  /* (N, H) */
+    float *ln1_mean, *ln1_rstd;  /* (N) */
+    float *ffn_pre, *ffn_act;    /* (N, I) */
+    float *res2;                 /* (N, H) ln1 + dropout(ffn): LN2 input */
+    float *out;                  /* (N, H) LN2 output = next layer's input */
+    float *ln2_mean, *ln2_rstd;  /* (N) */
+    uint8_t *mask1, *mask2;      /* (N, H) hidden-dropout masks after attention / FFN */
+} layer_acts;
+
+struct model {
+    model_config c;
+    size_t nparams;
+    float *params, *grads;
+    model_params p, g;
+
+    uint64_t keep_mask;
+
+    /* capacity of the activation buffers */
+    size_t cap_tok, cap_att, cap_B, cap_padded;   /* cap_padded: B*NH*T*T per kept layer */
+    int cap_kept;                                 /* kept layers that fit in kept_block */
+    int cap_slots, cap_grad;                      /* layer slots (L with grad, else 1) */
+    float *act_block;
+    uint8_t *mask_block;
+    size_t act_floats, mask_bytes;
+
+    /* shape of the last forward */
+    int B, T, N, mode, valid;
+    int32_t *lens, *tok_ids, *type_ids, *pos_ids;  /* (cap_B), (cap_tok) x3 */
+    size_t *tok_off, *att_off;                     /* (cap_B + 1) */
+    attn_batch ab;
+
+    /* embeddings */
+    float *emb_sum;               /* (N, E) LN input */
+    float *emb_out;               /* (N, E) LN output, dropped out in place */
+    float *emb_mean, *emb_rstd;   /* (N) */
+    uint8_t *emb_mask;            /* (N, E) */
+    float *h0;                    /* (N, H) ALBERT projection; == emb_out otherwise */
+    layer_acts *layers;           /* (cap_slots) */
+
+    /* head, (B, .) */
+    float *cls, *pool_pre, *pooled, *pooled_drop, *logits;
+    uint8_t *cls_mask;
+
+    /* backward scratch */
+    float *g_out, *g_a, *g_ln1, *g_ctx, *g_qkv, *g_i1, *g_i2, *g_att, *g_e1, *g_e2;
+    float *g_cls, *g_pp, *g_pd;
+
+    float **kept_attn;            /* (L) (B, NH, T, T) padded copies of kept layers */
+    float *kept_block;
+
+    char err[256];
+};
+
+static int set_err(model *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof m->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* aligned, zeroed; NULL on failure (library code does not exit) */
+static void *zalloc(size_t n)
+{
+    void *p = NULL;
+    n = (n + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, n ? n : 64) != 0)
+        return NULL;
+    memset(p, 0, n ? n : 64);
+    return p;
+}
+
+model *model_new(const model_config *c)
+{
+    if (c->V <= 0 || c->P <= 0 || c->TV < 0 || c->E <= 0 || c->H <= 0 || c->L <= 0 ||
+        c->L > 64 || c->NH <= 0 || c->I <= 0 || c->K <= 0 || c->K > MODEL_MAX_LABELS ||
+        c->H % c->NH != 0 || (c->arch != ARCH_ALBERT && c->E != c->H)) {
+        fprintf(stderr, "model_new: inconsistent config (V %d P %d TV %d E %d H %d L %d NH %d "
+                "I %d K %d)\n", c->V, c->P, c->TV, c->E, c->H, c->L, c->NH, c->I, c->K);
+        return NULL;
+    }
+    model *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->c = *c;
+    size_t sizes[MODEL_NUM_PARAM_TENSORS];
+    m->nparams = model_param_sizes(c, sizes);
+    m->params = zalloc(m->nparams * sizeof(float));
+    m->kept_attn = calloc((size_t)c->L, sizeof(float *));
+    m->layers = NULL;
+    if (!m->params || !m->kept_attn) {
+        model_free(m);
+        return NULL;
+    }
+    model_params_point(&m->p, c, m->params);
+    return m;
+}
+
+static void free_acts(model *m)
+{
+    free(m->act_block);
+    free(m->mask_block);
+    free(m->layers);
+    free(m->lens);
+    free(m->tok_ids);
+    free(m->type_ids);
+    free(m->pos_ids);
+    free(m->tok_off);
+    free(m->att_off);
+    m->act_block = NULL;
+    m->mask_block = NULL;
+    m->layers = NULL;
+    m->lens = m->tok_ids = m->type_ids = m->pos_ids = NULL;
+    m->tok_off = m->att_off = NULL;
+    m->cap_tok = m->cap_att = m->cap_B = 0;
+    m->cap_slots = m->cap_grad = 0;
+}
+
+void model_free(model *m)
+{
+    if (!m)
+        return;
+    free_acts(m);
+    free(m->kept_block);
+    free(m->kept_attn);
+    free(m->params);
+    free(m->grads);
+    free(m);
+}
+
+const model_config *model_get_config(const model *m) { return &m->c; }
+size_t model_num_params(const model *m) { return m->nparams; }
+float *model_param_block(model *m) { return m->params; }
+const model_params *model_weights(const model *m) { return &m->p; }
+const char *model_error(const model *m) { return m->err; }
+void model_keep_attn(model *m, uint64_t layer_mask) { m->keep_mask = layer_mask; }
+
+float *model_grad_block(model *m)
+{
+    if (!m->grads) {
+        m->grads = zalloc(m->nparams * sizeof(float));
+        if (m->grads)
+            model_params_point(&m->g, &m->c, m->grads);
+    }
+    return m->grads;
+}
+
+const model_params *model_grads(model *m) { return model_grad_block(m) ? &m->g : NULL; }
+
+void model_zero_grad(model *m)
+{
+    if (model_grad_block(m))
+        memset(m->grads, 0, m->nparams * sizeof(float));
+}
+
+static void normal_fill(float *w, size_t n, double std, rng_t *r)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(rng_normal(r) * std);
+}
+
+static void const_fill(float *w, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = v;
+}
+
+void model_init_weights(model *m, uint64_t seed)
+{
+    const model_config *c = &m->c;
+    model_params *p = &m->p;
+    size_t s[MODEL_NUM_PARAM_TENSORS];
+    model_param_sizes(c, s);
+    rng_t r;
+    rng_seed(&r, seed);
+    memset(m->params, 0, m->nparams * sizeof(float));   // every bias 0
+    const double std = 0.02;   // HF initializer_range default
+    normal_fill(p->word_emb, s[0], std, &r);
+    normal_fill(p->pos_emb, s[1], std, &r);
+    normal_fill(p->type_emb, s[2], std, &r);
+    const_fill(p->emb_ln_w, s[3], 1.0f);
+    normal_fill(p->emb_proj_w, s[5], std, &r);
+    normal_fill(p->qkv_w, s[7], std, &r);
+    normal_fill(p->attn_out_w, s[9], std, &r);
+    const_fill(p->ln1_w, s[11], 1.0f);
+    normal_fill(p->ffn_in_w, s[13], std, &r);
+    normal_fill(p->ffn_out_w, s[15], std, &r);
+    const_fill(p->ln2_w, s[17], 1.0f);
+    normal_fill(p->pool_w, s[19], std, &r);
+    normal_fill(p->cls_w, s[21], std, &r);
+    if (c->pad_token_id >= 0 && c->pad_token_id < c->V)
+        memset(p->word_emb + (size_t)c->pad_token_id * c->E, 0, (size_t)c->E * sizeof(float));
+}
+
+/* ------------------------------------------------------------------------------------
+ * activation memory: one float block and one byte block, carved into named buffers. */
+
+typedef struct carver { float *base; size_t used; uint8_t *mbase; size_t mused; } carver;
+
+static float *carve(carver *k, size_t n)
+{
+    float *p = k->base ? k->base + k->used : NULL;
+    k->used += (n + 15) & ~(size_t)15;   // 64-byte aligned pieces
+    return p;
+}
+
+static uint8_t *carve_mask(carver *k, size_t n)
+{
+    uint8_t *p = k->mbase ? k->mbase + k->mused : NULL;
+    k->mused += (n + 63) & ~(size_t)63;
+    return p;
+}
+
+/* Lays out every activation for capacities (tok, att, B, slots); with base NULL it only
+ * counts.  Buffers for backward exist only when slots == L (grad-capable). */
+static void layout(model *m, carver *k, size_t tok, size_t att, size_t B, int slots, int grad)
+{
+    const model_config *c = &m->c;
+    size_t H = (size_t)c->H, E = (size_t)c->E, I = (size_t)c->I, K = (size_t)c->K;
+    m->emb_sum = carve(k, tok * E);
+    m->emb_out = carve(k, tok * E);
+    m->emb_mean = carve(k, tok);
+    m->emb_rstd = carve(k, tok);
+    m->emb_mask = carve_mask(k, tok * E);
+    m->h0 = c->arch == ARCH_ALBERT ? carve(k, tok * H) : m->emb_out;
+    for (int l = 0; l < slots; l++) {
+        layer_acts a;
+        a.qkv = carve(k, tok * 3 * H);
+        a.att = carve(k, att);
+        a.att_drop = carve(k, c->attn_dropout > 0.0f && grad ? att : 0);
+        a.ctx = carve(k, tok * H);
+        a.res1 = carve(k, tok * H);
+        a.ln1 = carve(k, tok * H);
+        a.ln1_mean = carve(k, tok);
+        a.ln1_rstd = carve(k, tok);
+        a.ffn_pre = carve(k, tok * I);
+        a.ffn_act = carve(k, tok * I);
+        a.res2 = carve(k, tok * H);
+        a.out = carve(k, tok * H);
+        a.ln2_mean = carve(k, tok);
+        a.ln2_rstd = carve(k, tok);
+        a.mask1 = carve_mask(k, grad ? tok * H : 0);
+        a.mask2 = carve_mask(k, grad ? tok * H : 0);
+        if (m->layers)
+            m->layers[l] = a;
+    }
+    m->cls = carve(k, B * H);
+    m->pool_pre = carve(k, B * H);
+    m->pooled = carve(k, B * H);
+    m->pooled_drop = carve(k, B * H);
+    m->logits = carve(k, B * K);
+    m->cls_mask = carve_mask(k, B * H);
+    size_t g = grad ? 1 : 0;
+    m->g_out = carve(k, g * tok * H);
+    m->g_a = carve(k, g * tok * H);
+    m->g_ln1 = carve(k, g * tok * H);
+    m->g_ctx = carve(k, g * tok * H);
+    m->g_qkv = carve(k, g * tok * 3 * H);
+    m->g_i1 = carve(k, g * tok * I);
+    m->g_i2 = carve(k, g * tok * I);
+    m->g_att = carve(k, g * att);
+    m->g_e1 = carve(k, g * tok * E);
+    m->g_e2 = carve(k, g * tok * E);
+    m->g_cls = carve(k, g * B * H);
+    m->g_pp = carve(k, g * B * H);
+    m->g_pd = carve(k, g * B * H);
+}
+
+/* Grows the activation memory to hold (tok, att, B) with grad support if asked.  Existing
+ * capacity is kept when sufficient, so steady-state training never allocates. */
+static int ensure_acts(model *m, size_t tok, size_t att, size_t B, int grad)
+{
+    int slots = grad ? m->c.L : 1;
+    if (m->act_block && tok <= m->cap_tok && att <= m->cap_att && B <= m->cap_B &&
+        slots <= m->cap_slots && grad <= m->cap_grad)
+        return 0;
+    // grow geometrically-ish so a slowly increasing T does not reallocate every batch
+    if (tok < m->cap_tok)
+        tok = m->cap_tok;
+    if (att < m->cap_att)
+        att = m->cap_att;
+    if (B < m->cap_B)
+        B = m->cap_B;
+    if (slots < m->cap_slots)
+        slots = m->cap_slots;
+    if (grad < m->cap_grad)
+        grad = m->cap_grad;
+    free_acts(m);
+    carver k = { 0 };
+    layout(m, &k, tok, att, B, slots, grad);
+    m->act_block = zalloc(k.used * sizeof(float));
+    m->mask_block = zalloc(k.mused);
+    m->layers = calloc((size_t)slots, sizeof(layer_acts));
+    m->lens = calloc(B, sizeof(int32_t));
+    m->tok_ids = calloc(tok, sizeof(int32_t));
+    m->type_ids = calloc(tok, sizeof(int32_t));
+    m->pos_ids = calloc(tok, sizeof(int32_t));
+    m->tok_off = calloc(B + 1, sizeof(size_t));
+    m->att_off = calloc(B + 1, sizeof(size_t));
+    if (!m->act_block || !m->mask_block || !m->layers || !m->lens || !m->tok_ids ||
+        !m->type_ids || !m->pos_ids || !m->tok_off || !m->att_off) {
+        free_acts(m);
+        return set_err(m, "cannot allocate activations for %zu tokens: %s", tok, strerror(ENOMEM));
+    }
+    carver k2 = { .base = m->act_block, .mbase = m->mask_block };
+    layout(m, &k2, tok, att, B, slots, grad);
+    m->cap_tok = tok;
+    m->cap_att = att;
+    m->cap_B = B;
+    m->cap_slots = slots;
+    m->cap_grad = grad;
+    return 0;
+}
+
+/* Room for the padded (B, NH, T, T) maps of every kept layer (cap_padded floats each). */
+static int ensure_kept(model *m, size_t padded)
+{
+    int nk = 0;
+    for (int l = 0; l < m->c.L; l++)
+        nk += (m->keep_mask >> l) & 1;
+    if (padded <= m->cap_padded && nk <= m->cap_kept && m->kept_block)
+        return 0;
+    if (padded < m->cap_padded)
+        padded = m->cap_padded;
+    if (nk < m->cap_kept)
+        nk = m->cap_kept;
+    free(m->kept_block);
+    m->kept_block = zalloc((size_t)nk * padded * sizeof(float));
+    if (!m->kept_block) {
+        m->cap_padded = 0;
+        m->cap_kept = 0;
+        return set_err(m, "cannot allocate attention maps (%d layers)", nk);
+    }
+    m->cap_padded = padded;
+    m->cap_kept = nk;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------
+ * forward */
+
+static inline size_t lset(const model *m, int l) { return m->c.arch == ARCH_ALBERT ? 0 : (size_t)l; }
+
+/* Copies layer probabilities into the padded (B, NH, T, T) output, zeros outside. */
+static void expand_attn(model *m, int l, const float *att)
+{
+    size_t NH = (size_t)m->c.NH, T = (size_t)m->T;
+    float *dst = m->kept_attn[l];
+    memset(dst, 0, (size_t)m->B * NH * T * T * sizeof(float));
+    for (int b = 0; b < m->B; b++) {
+        size_t n = (size_t)m->lens[b];
+        for (size_t h = 0; h < NH; h++) {
+            const float *src = att + m->att_off[b] + h * n * n;
+            float *d = dst + ((size_t)b * NH + h) * T * T;
+            for (size_t i = 0; i < n; i++)
+                memcpy(d + i * T, src + i * n, n * sizeof(float));
+        }
+    }
+}
+
+int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
+                        const int32_t *lens, int B, int T, int mode, rng_t *rng)
+{
+    const model_config *c = &m->c;
+    m->valid = 0;
+    if (B <= 0 || T <= 0)
+        return set_err(m, "empty batch (B %d, T %d)", B, T);
+    if (T > c->P)
+        return set_err(m, "sequence length %d exceeds max_position_embeddings %d", T, c->P);
+    if (mode == MODEL_TRAIN && !rng)
+        return set_err(m, "MODEL_TRAIN needs a random generator for dropout");
+    size_t N = 0, A = 0;
+    for (int b = 0; b < B; b++) {
+        if (lens[b] < 1 || lens[b] > T)
+            return set_err(m, "sequence %d: length %d outside [1, %d]", b, lens[b], T);
+        for (int t = 0; t < lens[b]; t++) {
+            int32_t id = ids[(size_t)b * T + t];
+            if (id < 0 || id >= c->V)
+                return set_err(m, "sequence %d position %d: token id %d outside [0, %d)", b, t,
+                               id, c->V);
+            if (type_ids && c->TV > 0) {
+                int32_t tt = type_ids[(size_t)b * T + t];
+                if (tt < 0 || tt >= c->TV)
+                    return set_err(m, "sequence %d position %d: token type %d outside [0, %d)",
+                                   b, t, tt, c->TV);
+            }
+        }
+        N += (size_t)lens[b];
+        A += (size_t)c->NH * lens[b] * lens[b];
+    }
+    int grad = mode != MODEL_INFER;
+    if (ensure_acts(m, N, A, (size_t)B, grad) != 0)
+        return -1;
+    if (m->keep_mask && ensure_kept(m, (size_t)B * c->NH * T * T) != 0)
+        return -1;
+
+    m->B = B;
+    m->T = T;
+    m->N = (int)N;
+    m->mode = mode;
+    m->tok_off[0] = m->att_off[0] = 0;
+    for (int b = 0; b < B; b++) {
+        m->lens[b] = lens[b];
+        size_t t0 = m->tok_off[b];
+        for (int t = 0; t < lens[b]; t++) {
+            m->tok_ids[t0 + t] = ids[(size_t)b * T + t];
+            m->type_ids[t0 + t] = type_ids ? type_ids[(size_t)b * T + t] : 0;
+            m->pos_ids[t0 + t] = t;
+        }
+        m->tok_off[b + 1] = t0 + (size_t)lens[b];
+        m->att_off[b + 1] = m->att_off[b] + (size_t)c->NH * lens[b] * lens[b];
+    }
+    m->ab = (attn_batch){ .B = B, .NH = c->NH, .hd = c->H / c->NH, .lens = m->lens,
+                          .tok_off = m->tok_off, .att_off = m->att_off };
+    for (int l = 0, k = 0; l < c->L; l++)
+        m->kept_attn[l] = (m->keep_mask >> l) & 1
+                              ? m->kept_block + (size_t)k++ * m->cap_padded : NULL;
+
+    const model_params *p = &m->p;
+    size_t H = (size_t)c->H, E = (size_t)c->E, I = (size_t)c->I, K = (size_t)c->K;
+    int train = mode == MODEL_TRAIN;
+    float p_hid = train ? c->hidden_dropout : 0.0f;
+    float p_att = train ? c->attn_dropout : 0.0f;
+    float p_cls = train ? c->classifier_dropout : 0.0f;
+    int distil = c->arch == ARCH_DISTILBERT, albert = c->arch == ARCH_ALBERT;
+
+    // embeddings (N, E)
+    embedding_forward(m->emb_sum, m->tok_ids, p->word_emb, N, E, 0);
+    embedding_forward(m->emb_sum, m->pos_ids, p->pos_emb, N, E, 1);
+    if (!distil && c->TV > 0)
+        embedding_forward(m->emb_sum, m->type_ids, p->type_emb, N, E, 1);
+    layernorm_forward(m->emb_out, m->emb_mean, m->emb_rstd, m->emb_sum, p->emb_ln_w,
+                      p->emb_ln_b, N, E, c->ln_eps);
+    if (p_hid > 0.0f)
+        dropout_forward(m->emb_out, m->emb_mask, m->emb_out, p_hid, N * E, rng);
+    if (albert)
+        matmul_forward(m->h0, m->emb_out, p->emb_proj_w, p->emb_proj_b, N, E, H);
+
+    const float *x = m->h0;
+    for (int l = 0; l < c->L; l++) {
+        layer_acts *a = &m->layers[grad ? l : 0];
+        size_t s = lset(m, l);
+        // self-attention
+        matmul_forward(a->qkv, x, p->qkv_w + s * 3 * H * H, p->qkv_b + s * 3 * H, N, H, 3 * H);
+        attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
+        if (m->kept_attn[l])
+            expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
+        matmul_forward(a->res1, a->ctx, p->attn_out_w + s * H * H, p->attn_out_b + s * H, N, H, H);
+        if (!distil && p_hid > 0.0f)
+            dropout_forward(a->res1, a->mask1, a->res1, p_hid, N * H, rng);
+        residual_forward(a->res1, a->res1, x, N * H);
+        layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
+                          p->ln1_b + s * H, N, H, c->ln_eps);
+        // feed-forward
+        matmul_forward(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, p->ffn_in_b + s * I, N, H, I);
+        act_forward((int)c->act, a->ffn_act, a->ffn_pre, N * I);
+        matmul_forward(a->res2, a->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, N, I, H);
+        if (!albert && p_hid > 0.0f)
+            dropout_forward(a->res2, a->mask2, a->res2, p_hid, N * H, rng);
+        residual_forward(a->res2, a->res2, a->ln1, N * H);
+        // in inference the output may not overwrite x (same slot): LN2 writes a->out, and
+        // the next layer reads a->out only after its own qkv is computed from it.
+        layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
+                          p->ln2_b + s * H, N, H, c->ln_eps);
+        x = a->out;
+    }
+
+    // head on the [CLS] rows
+    for (int b = 0; b < B; b++)
+        memcpy(m->cls + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
+    matmul_forward(m->pool_pre, m->cls, p->pool_w, p->pool_b, (size_t)B, H, H);
+    if (distil)
+        relu_forward(m->pooled, m->pool_pre, (size_t)B * H);
+    else
+        tanh_forward(m->pooled, m->pool_pre, (size_t)B * H);
+    dropout_forward(m->pooled_drop, m->cls_mask, m->pooled, p_cls, (size_t)B * H, rng);
+    matmul_forward(m->logits, m->pooled_drop, p->cls_w, p->cls_b, (size_t)B, H, K);
+    m->valid = 1;
+    return 0;
+}
+
+int model_forward(model *m, const int32_t *ids, const int32_t *lens, int B, int T, int mode,
+                  rng_t *rng)
+{
+    return model_forward_types(m, ids, NULL, lens, B, T, mode, rng);
+}
+
+const float *model_logits(const model *m) { return m->valid ? m->logits : NULL; }
+
+const float *model_embedding(const model *m)
+{
+    if (!m->valid)
+        return NULL;
+    return m->c.arch == ARCH_DISTILBERT ? m->cls : m->pooled;
+}
+
+const float *model_attn_probs(const model *m, int layer)
+{
+    if (!m->valid || layer < 0 || layer >= m->c.L)
+        return NULL;
+    return m->kept_attn[layer];
+}
+
+/* ------------------------------------------------------------------------------------
+ * backward */
+
+int model_backward(model *m, const float *dlogits, const float *const *dattn)
+{
+    const model_config *c = &m->c;
+    if (!m->valid || m->mode == MODEL_INFER)
+        return set_err(m, "backward needs a forward in MODEL_TRAIN or MODEL_EVAL_GRAD mode");
+    if (!model_grad_block(m))
+        return set_err(m, "cannot allocate gradients: %s", strerror(ENOMEM));
+    const model_params *p = &m->p, *g = &m->g;
+    size_t N = (size_t)m->N, B = (size_t)m->B, H = (size_t)c->H, E = (size_t)c->E;
+    size_t I = (size_t)c->I, K = (size_t)c->K;
+    int train = m->mode == MODEL_TRAIN;
+    float p_hid = train ? c->hidden_dropout : 0.0f;
+    float p_att = train ? c->attn_dropout : 0.0f;
+    float p_cls = train ? c->classifier_dropout : 0.0f;
+    int distil = c->arch == ARCH_DISTILBERT, albert = c->arch == ARCH_ALBERT;
+
+    // head: logits = pooled_drop Wc^T + bc
+    memset(m->g_pd, 0, B * H * sizeof(float));
+    matmul_backward(m->g_pd, g->cls_w, g->cls_b, dlogits, m->pooled_drop, p->cls_w, B, H, K);
+    dropout_backward(m->g_pd, m->g_pd, m->cls_mask, p_cls, B * H);
+    memset(m->g_pp, 0, B * H * sizeof(float));
+    if (distil)
+        relu_backward(m->g_pp, m->g_pd, m->pool_pre, B * H);
+    else
+        tanh_backward(m->g_pp, m->g_pd, m->pooled, B * H);
+    memset(m->g_cls, 0, B * H * sizeof(float));
+    matmul_backward(m->g_cls, g->pool_w, g->pool_b, m->g_pp, m->cls, p->pool_w, B, H, H);
+    memset(m->g_out, 0, N * H * sizeof(float));
+    for (size_t b = 0; b < B; b++)
+        memcpy(m->g_out + m->tok_off[b] * H, m->g_cls + b * H, H * sizeof(float));
+
+    for (int l = c->L - 1; l >= 0; l--) {
+        layer_acts *a = &m->layers[l];
+        const float *x = l > 0 ? m->layers[l - 1].out : m->h0;
+        size_t s = lset(m, l);
+        // LN2: out = LN(res2)
+        memset(m->g_a, 0, N * H * sizeof(float));
+        layernorm_backward(m->g_a, g->ln2_w + s * H, g->ln2_b + s * H, m->g_out, a->res2,
+                           p->ln2_w + s * H, a->ln2_mean, a->ln2_rstd, N, H);
+        // res2 = ln1 + drop(ffn_out): the residual branch goes to ln1
+        memcpy(m->g_ln1, m->g_a, N * H * sizeof(float));
+        if (!albert && p_hid > 0.0f)
+            dropout_backward(m->g_a, m->g_a, a->mask2, p_hid, N * H);
+        memset(m->g_i1, 0, N * I * sizeof(float));
+        matmul_backward(m->g_i1, g->ffn_out_w + s * H * I, g->ffn_out_b + s * H, m->g_a,
+                        a->ffn_act, p->ffn_out_w + s * H * I, N, I, H);
+        memset(m->g_i2, 0, N * I * sizeof(float));
+        act_backward((int)c->act, m->g_i2, m->g_i1, a->ffn_pre, N * I);
+        matmul_backward(m->g_ln1, g->ffn_in_w + s * I * H, g->ffn_in_b + s * I, m->g_i2, a->ln1,
+                        p->ffn_in_w + s * I * H, N, H, I);
+        // LN1: ln1 = LN(res1)
+        memset(m->g_a, 0, N * H * sizeof(float));
+        layernorm_backward(m->g_a, g->ln1_w + s * H, g->ln1_b + s * H, m->g_ln1, a->res1,
+                           p->ln1_w + s * H, a->ln1_mean, a->ln1_rstd, N, H);
+        // res1 = x + drop(attn_out): g_out becomes d(x) starting with the residual branch
+        memcpy(m->g_out, m->g_a, N * H * sizeof(float));
+        if (!distil && p_hid > 0.0f)
+            dropout_backward(m->g_a, m->g_a, a->mask1, p_hid, N * H);
+        memset(m->g_ctx, 0, N * H * sizeof(float));
+        matmul_backward(m->g_ctx, g->attn_out_w + s * H * H, g->attn_out_b + s * H, m->g_a,
+                        a->ctx, p->attn_out_w + s * H * H, N, H, H);
+        memset(m->g_qkv, 0, N * 3 * H * sizeof(float));
+        attention_backward(m->g_qkv, m->g_att, m->g_ctx, dattn ? dattn[l] : NULL, (size_t)m->T,
+                           a->att, a->att_drop, a->qkv, &m->ab, p_att);
+        matmul_backward(m->g_out, g->qkv_w + s * 3 * H * H, g->qkv_b + s * 3 * H, m->g_qkv, x,
+                        p->qkv_w + s * 3 * H * H, N, H, 3 * H);
+    }
+
+    // embeddings: g_out = d(h0)
+    float *d_emb = m->g_out;
+    if (albert) {
+        memset(m->g_e1, 0, N * E * sizeof(float));
+        matmul_backward(m->g_e1, g->emb_proj_w, g->emb_proj_b, m->g_out, m->emb_out,
+                        p->emb_proj_w, N, E, H);
+        d_emb = m->g_e1;
+    }
+    if (p_hid > 0.0f)
+        dropout_backward(d_emb, d_emb, m->emb_mask, p_hid, N * E);
+    memset(m->g_e2, 0, N * E * sizeof(float));
+    layernorm_backward(m->g_e2, g->emb_ln_w, g->emb_ln_b, d_emb, m->emb_sum, p->emb_ln_w,
+                       m->emb_mean, m->emb_rstd, N, E);
+    embedding_backward(g->word_emb, m->g_e2, m->tok_ids, N, E);
+    embedding_backward(g->pos_emb, m->g_e2, m->pos_ids, N, E);
+    if (!distil && c->TV > 0)
+        embedding_backward(g->type_emb, m->g_e2, m->type_ids, N, E);
+    // nn.Embedding(padding_idx): that row never receives gradient
+    if (c->pad_token_id >= 0 && c->pad_token_id < c->V)
+        memset(g->word_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
+    return 0;
+}
+
+double model_flops_forward(const model_config *c, int B, int T)
+{
+    double L = c->L, H = c->H, I = c->I, tok = (double)B * T;
+    double P_mm = L * (4 * H * H + 2 * H * I);
+    return 2 * P_mm * tok + 4 * L * T * H * tok + 2 * (H * H + 6 * H) * B;
+}

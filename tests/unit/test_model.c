@@ -1,0 +1,337 @@
+/* The engine on tiny BERT, DistilBERT and ALBERT configs:
+ *  - whole-model gradients against central finite differences (eval and train mode with a
+ *    fixed dropout seed, plus a gradient on returned attention maps);
+ *  - dynamic padding: a sequence gives the same logits alone, padded wider, or batched;
+ *  - determinism, inference == eval-with-grad, bad input rejected.
+ * Parity with PyTorch/Hugging Face is in test_model_parity.c (fixtures from tests/gen). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "model/model.h"
+#include "util/rng.h"
+
+static model_config tiny(model_arch arch)
+{
+    model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = arch;
+    c.V = 23;
+    c.P = 12;
+    c.TV = arch == ARCH_DISTILBERT ? 0 : 2;
+    c.H = 8;
+    c.E = arch == ARCH_ALBERT ? 6 : 8;
+    c.L = arch == ARCH_ALBERT ? 3 : 2;
+    c.NH = 2;
+    c.I = 12;
+    c.act = arch == ARCH_ALBERT ? ACT_GELU_TANH : ACT_GELU_ERF;
+    c.ln_eps = 1e-12f;
+    c.hidden_dropout = 0.2f;
+    c.attn_dropout = 0.15f;
+    c.classifier_dropout = 0.25f;
+    c.pad_token_id = 0;
+    c.K = 3;
+    return c;
+}
+
+static const char *arch_name(model_arch a)
+{
+    return a == ARCH_BERT ? "bert" : a == ARCH_DISTILBERT ? "distilbert" : "albert";
+}
+
+/* Larger-than-HF random weights so the FD signal stands well above float rounding. */
+static void big_init(model *m, uint64_t seed)
+{
+    model_init_weights(m, seed);
+    rng_t r;
+    rng_seed(&r, seed + 1);
+    float *w = model_param_block(m);
+    size_t n = model_num_params(m);
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(rng_normal(&r) * 0.4);
+    const model_params *p = model_weights(m);
+    const model_config *c = model_get_config(m);
+    int Lp = model_layer_sets(c);
+    float *lnw[3] = { p->emb_ln_w, p->ln1_w, p->ln2_w };
+    size_t lnn[3] = { (size_t)c->E, (size_t)Lp * c->H, (size_t)Lp * c->H };
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < lnn[k]; i++)
+            lnw[k][i] += 1.0f;
+}
+
+struct probe {
+    model *m;
+    const int32_t *ids, *types, *lens;
+    int B, T, mode;
+    const float *r;        /* (B, K) weights on logits */
+    const float *ra;       /* (B, NH, T, T) weights on layer `al`'s attention, or NULL */
+    int al;
+};
+
+static double run_probe(struct probe *q)
+{
+    rng_t r;
+    rng_seed(&r, 4242);   // the same dropout masks on every evaluation
+    int rc = model_forward_types(q->m, q->ids, q->types, q->lens, q->B, q->T, q->mode, &r);
+    CHECK(rc == 0, "forward failed: %s", model_error(q->m));
+    const model_config *c = model_get_config(q->m);
+    const float *lg = model_logits(q->m);
+    double s = 0;
+    for (int i = 0; i < q->B * c->K; i++)
+        s += (double)lg[i] * q->r[i];
+    if (q->ra) {
+        const float *a = model_attn_probs(q->m, q->al);
+        for (size_t i = 0; i < (size_t)q->B * c->NH * q->T * q->T; i++)
+            s += (double)a[i] * q->ra[i];
+    }
+    return s;
+}
+
+static const char *tensor_names[MODEL_NUM_PARAM_TENSORS] = {
+    "word_emb", "pos_emb", "type_emb", "emb_ln_w", "emb_ln_b", "emb_proj_w", "emb_proj_b",
+    "qkv_w", "qkv_b", "attn_out_w", "attn_out_b", "ln1_w", "ln1_b", "ffn_in_w", "ffn_in_b",
+    "ffn_out_w", "ffn_out_b", "ln2_w", "ln2_b", "pool_w", "pool_b", "cls_w", "cls_b",
+};
+
+/* For every parameter tensor: the 3 entries with the largest analytic gradient and 3 random
+ * ones, against the 4-point central stencil. */
+static void fd_model(struct probe *q, const char *label)
+{
+    model *m = q->m;
+    const model_config *c = model_get_config(m);
+    model_zero_grad(m);
+    run_probe(q);
+    float *dattn_l = NULL;
+    const float *dattn[64] = { 0 };
+    if (q->ra) {
+        dattn_l = (float *)q->ra;
+        dattn[q->al] = dattn_l;
+    }
+    CHECK(model_backward(m, q->r, q->ra ? dattn : NULL) == 0, "backward: %s", model_error(m));
+    float *w = model_param_block(m), *g = model_grad_block(m);
+    size_t sizes[MODEL_NUM_PARAM_TENSORS], off = 0;
+    model_param_sizes(c, sizes);
+    rng_t pick;
+    rng_seed(&pick, 77);
+    double worst_all = 0;
+    for (int t = 0; t < MODEL_NUM_PARAM_TENSORS; t++) {
+        size_t n = sizes[t];
+        if (n == 0)
+            continue;
+        size_t idx[6];
+        int k = 0;
+        for (int top = 0; top < 3; top++) {   // largest |grad| not yet chosen
+            size_t best = 0;
+            float bv = -1;
+            for (size_t i = 0; i < n; i++) {
+                int seen = 0;
+                for (int j = 0; j < k; j++)
+                    seen |= idx[j] == i;
+                if (!seen && fabsf(g[off + i]) > bv) {
+                    bv = fabsf(g[off + i]);
+                    best = i;
+                }
+            }
+            idx[k++] = best;
+        }
+        while (k < 6)
+            idx[k++] = (size_t)rng_below(&pick, n);
+        double worst = 0;
+        size_t at = 0;
+        double fd_at = 0;
+        for (int j = 0; j < 6; j++) {
+            float *x = w + off + idx[j];
+            float x0 = *x, eps = 1e-2f;
+            double f[4];
+            const float st[4] = { -2, -1, 1, 2 };
+            for (int s = 0; s < 4; s++) {
+                *x = x0 + st[s] * eps;
+                f[s] = run_probe(q);
+            }
+            *x = x0;
+            double fd = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12.0 * eps);
+            // floor 0.05: some gradients are exactly 0 (key bias: softmax is shift-invariant)
+            double err = fabs(fd - g[off + idx[j]]) / (5e-2 + fabs(fd));
+            if (err > worst) {
+                worst = err;
+                at = idx[j];
+                fd_at = fd;
+            }
+        }
+        CHECK(worst < 1e-2, "%s %s[%zu]: fd %.7g vs analytic %.7g (rel %.3g)", label,
+              tensor_names[t], at, fd_at, (double)g[off + at], worst);
+        if (worst > worst_all)
+            worst_all = worst;
+        off += n;
+    }
+    fprintf(stderr, "test_model: %s: worst FD relative error %.2g\n", label, worst_all);
+}
+
+static void test_fd(model_arch arch)
+{
+    model_config c = tiny(arch);
+    model *m = model_new(&c);
+    CHECK(m != NULL, "model_new");
+    big_init(m, 10 + (uint64_t)arch);
+    // 3 sequences, T = 6, padded slots hold garbage that must never be read
+    int32_t ids[3 * 6] = { 5, 9, 3, 17, 99, -4, 7, 7, 2, 1, 11, 20, 8, 6, 99, 99, 99, 99 };
+    int32_t types[3 * 6] = { 0, 0, 1, 1, 9, 9, 0, 1, 1, 1, 0, 1, 1, 0, 9, 9, 9, 9 };
+    int32_t lens[3] = { 4, 6, 2 };
+    rng_t r;
+    rng_seed(&r, 3);
+    float rl[3 * 3], ra[3 * 2 * 6 * 6];
+    for (int i = 0; i < 9; i++)
+        rl[i] = (float)rng_normal(&r);
+    for (int i = 0; i < 3 * 2 * 36; i++)
+        ra[i] = (float)rng_normal(&r);
+    struct probe q = { .m = m, .ids = ids, .types = types, .lens = lens, .B = 3, .T = 6,
+                       .r = rl, .al = c.L - 1 };
+    char label[96];
+    snprintf(label, sizeof label, "%s eval", arch_name(arch));
+    q.mode = MODEL_EVAL_GRAD;
+    fd_model(&q, label);
+    snprintf(label, sizeof label, "%s train+dropout", arch_name(arch));
+    q.mode = MODEL_TRAIN;
+    fd_model(&q, label);
+    snprintf(label, sizeof label, "%s eval+dattn", arch_name(arch));
+    model_keep_attn(m, 1u | (1u << (c.L - 1)));
+    q.mode = MODEL_EVAL_GRAD;
+    q.ra = ra;
+    fd_model(&q, label);
+    snprintf(label, sizeof label, "%s train+dattn", arch_name(arch));
+    q.mode = MODEL_TRAIN;
+    q.al = 0;
+    fd_model(&q, label);
+    model_free(m);
+}
+
+/* Dynamic padding, determinism, modes, bad input. */
+static void test_behaviour(model_arch arch)
+{
+    model_config c = tiny(arch);
+    model *m = model_new(&c);
+    model_init_weights(m, 5);
+    big_init(m, 6);
+    const char *an = arch_name(arch);
+    int32_t one[3] = { 4, 15, 8 }, len3 = 3;
+    CHECK(model_forward(m, one, &len3, 1, 3, MODEL_INFER, NULL) == 0, "%s infer", an);
+    float alone[MODEL_MAX_LABELS], emb[8];
+    memcpy(alone, model_logits(m), (size_t)c.K * sizeof(float));
+    memcpy(emb, model_embedding(m), 8 * sizeof(float));
+    // the same sequence second in a wider batch
+    int32_t ids[2 * 7] = { 3, 3, 3, 3, 3, 3, 3, 4, 15, 8, 0, 0, 0, 0 };
+    int32_t lens[2] = { 7, 3 };
+    CHECK(model_forward(m, ids, lens, 2, 7, MODEL_INFER, NULL) == 0, "%s batch", an);
+    CHECK_CLOSE("batched logits == alone", model_logits(m) + c.K, alone, c.K, 1e-6);
+    CHECK_CLOSE("batched embedding == alone", model_embedding(m) + 8, emb, 8, 1e-6);
+    // eval-with-grad and inference compute the same function
+    float inf[2 * MODEL_MAX_LABELS];
+    memcpy(inf, model_logits(m), 2 * (size_t)c.K * sizeof(float));
+    CHECK(model_forward(m, ids, lens, 2, 7, MODEL_EVAL_GRAD, NULL) == 0, "%s eval", an);
+    CHECK(memcmp(inf, model_logits(m), 2 * (size_t)c.K * sizeof(float)) == 0,
+          "%s: inference and eval-with-grad logits differ", an);
+    // training is deterministic for a seed and differs from eval (dropout is on)
+    float *g1 = malloc(model_num_params(m) * sizeof(float)), tr[2 * MODEL_MAX_LABELS];
+    float dl[2 * MODEL_MAX_LABELS];
+    for (int i = 0; i < 2 * c.K; i++)
+        dl[i] = (float)(i % 3) - 1.0f;
+    for (int rep = 0; rep < 2; rep++) {
+        rng_t r;
+        rng_seed(&r, 9);
+        model_zero_grad(m);
+        CHECK(model_forward(m, ids, lens, 2, 7, MODEL_TRAIN, &r) == 0, "%s train", an);
+        CHECK(model_backward(m, dl, NULL) == 0, "%s backward", an);
+        if (rep == 0) {
+            memcpy(g1, model_grad_block(m), model_num_params(m) * sizeof(float));
+            memcpy(tr, model_logits(m), 2 * (size_t)c.K * sizeof(float));
+        } else {
+            CHECK(memcmp(g1, model_grad_block(m), model_num_params(m) * sizeof(float)) == 0,
+                  "%s: gradients not bit-identical for a fixed seed", an);
+            CHECK(memcmp(tr, model_logits(m), 2 * (size_t)c.K * sizeof(float)) == 0,
+                  "%s: train logits not bit-identical for a fixed seed", an);
+        }
+    }
+    CHECK(memcmp(tr, inf, 2 * (size_t)c.K * sizeof(float)) != 0, "%s: dropout had no effect", an);
+    // gradients accumulate: a second backward doubles them
+    CHECK(model_backward(m, dl, NULL) == 0, "%s backward again", an);
+    float *g2 = model_grad_block(m);
+    size_t bad = 0;
+    for (size_t i = 0; i < model_num_params(m); i++)
+        bad += fabsf(g2[i] - 2 * g1[i]) > 1e-6f * (1 + fabsf(g1[i]));
+    CHECK(bad == 0, "%s: %zu gradients did not accumulate", an, bad);
+    // the padding row of the word embeddings never gets gradient
+    int32_t with_pad[3] = { 2, 0, 5 };
+    model_zero_grad(m);
+    CHECK(model_forward(m, with_pad, &len3, 1, 3, MODEL_EVAL_GRAD, NULL) == 0, "%s pad", an);
+    model_backward(m, dl, NULL);
+    const model_params *gp = model_grads(m);
+    float row0 = 0;
+    for (int e = 0; e < c.E; e++)
+        row0 += fabsf(gp->word_emb[e]);
+    CHECK(row0 == 0, "%s: padding_idx row has gradient %g", an, (double)row0);
+    // attention maps: rows of real tokens sum to one, padding is zero
+    model_keep_attn(m, 2);
+    CHECK(model_forward(m, ids, lens, 2, 7, MODEL_INFER, NULL) == 0, "%s keep", an);
+    const float *a = model_attn_probs(m, 1);
+    CHECK(a != NULL && model_attn_probs(m, 0) == NULL, "%s: kept layers", an);
+    if (a) {
+        const float *b1h1 = a + (1 * 2 + 1) * 49;   // sequence 1 (len 3), head 1
+        double s0 = 0, pad = 0;
+        for (int j = 0; j < 7; j++) {
+            s0 += b1h1[j];
+            pad += fabsf(b1h1[3 * 7 + j]) + (j >= 3 ? fabsf(b1h1[j]) : 0);
+        }
+        CHECK(fabs(s0 - 1) < 1e-6 && pad == 0, "%s: attention row sum %g, padding %g", an, s0, pad);
+    }
+    // bad input is refused with a message, not a crash
+    int32_t bad_ids[3] = { 4, 23, 1 }, bad_len = 4;
+    CHECK(model_forward(m, bad_ids, &len3, 1, 3, MODEL_INFER, NULL) == -1, "%s: id >= V", an);
+    CHECK(strstr(model_error(m), "token id 23") != NULL, "%s: message '%s'", an, model_error(m));
+    CHECK(model_forward(m, one, &bad_len, 1, 3, MODEL_INFER, NULL) == -1, "%s: len > T", an);
+    int32_t long_ids[13] = { 1 }, long_len = 13;
+    CHECK(model_forward(m, long_ids, &long_len, 1, 13, MODEL_INFER, NULL) == -1, "%s: T > P", an);
+    CHECK(model_backward(m, dl, NULL) == -1, "%s: backward after a failed forward", an);
+    CHECK(model_forward(m, one, &len3, 1, 3, MODEL_INFER, NULL) == 0, "%s: recovers", an);
+    CHECK(model_backward(m, dl, NULL) == -1, "%s: backward after inference", an);
+    free(g1);
+    model_free(m);
+}
+
+static void test_init(void)
+{
+    model_config c = tiny(ARCH_BERT);
+    c.V = 300;
+    c.H = c.E = 64;
+    c.I = 128;
+    model *m = model_new(&c);
+    model_init_weights(m, 1);
+    const model_params *p = model_weights(m);
+    double s = 0, s2 = 0;
+    size_t n = (size_t)c.L * 3 * c.H * c.H;
+    for (size_t i = 0; i < n; i++) {
+        s += p->qkv_w[i];
+        s2 += (double)p->qkv_w[i] * p->qkv_w[i];
+    }
+    double sd = sqrt(s2 / n - (s / n) * (s / n));
+    CHECK(fabs(sd - 0.02) < 0.001 && fabs(s / n) < 0.001, "init std %.4f mean %.4f", sd, s / n);
+    CHECK(p->ln1_w[0] == 1.0f && p->ln1_b[0] == 0.0f && p->qkv_b[5] == 0.0f, "init LN/bias");
+    CHECK(p->word_emb[0] == 0.0f && p->word_emb[c.E - 1] == 0.0f && p->word_emb[c.E] != 0.0f,
+          "init padding row");
+    model_config bad = c;
+    bad.NH = 3;   // 64 % 3 != 0
+    fprintf(stderr, "test_model: (an 'inconsistent config' message is expected next)\n");
+    CHECK(model_new(&bad) == NULL, "inconsistent config refused");
+    model_free(m);
+}
+
+int main(void)
+{
+    test_fd(ARCH_BERT);
+    test_fd(ARCH_DISTILBERT);
+    test_fd(ARCH_ALBERT);
+    test_behaviour(ARCH_BERT);
+    test_behaviour(ARCH_DISTILBERT);
+    test_behaviour(ARCH_ALBERT);
+    test_init();
+    return check_done("test_model");
+}
