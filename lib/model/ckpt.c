@@ -1,0 +1,436 @@
+/* Hugging Face checkpoint directories <-> model_params; see ckpt.h. */
+#include <errno.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/ckpt.h"
+#include "model/config.h"
+#include "util/rng.h"
+#include "util/util.h"
+
+/* model_params fields in struct order (model.h). */
+enum {
+    F_WORD, F_POS, F_TYPE, F_EMB_LN_W, F_EMB_LN_B, F_PROJ_W, F_PROJ_B, F_QKV_W, F_QKV_B,
+    F_AO_W, F_AO_B, F_LN1_W, F_LN1_B, F_FI_W, F_FI_B, F_FO_W, F_FO_B, F_LN2_W, F_LN2_B,
+    F_POOL_W, F_POOL_B, F_CLS_W, F_CLS_B
+};
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t n, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+float *ckpt_field(const model_params *p, int field)
+{
+    float *const f[MODEL_NUM_PARAM_TENSORS] = {
+        p->word_emb, p->pos_emb, p->type_emb, p->emb_ln_w, p->emb_ln_b, p->emb_proj_w,
+        p->emb_proj_b, p->qkv_w, p->qkv_b, p->attn_out_w, p->attn_out_b, p->ln1_w,
+        p->ln1_b, p->ffn_in_w, p->ffn_in_b, p->ffn_out_w, p->ffn_out_b, p->ln2_w,
+        p->ln2_b, p->pool_w, p->pool_b, p->cls_w, p->cls_b,
+    };
+    return field >= 0 && field < MODEL_NUM_PARAM_TENSORS ? f[field] : NULL;
+}
+
+size_t ckpt_num_entries(const model_config *c)
+{
+    size_t emb = c->arch == ARCH_DISTILBERT ? 4 : c->arch == ARCH_ALBERT ? 7 : 5;
+    return emb + 16 * (size_t)model_layer_sets(c) + 4;
+}
+
+typedef struct {
+    ckpt_entry *e;
+    size_t n;
+} table;
+
+static void add(table *t, const char *name, int field, size_t offset, int64_t d0, int64_t d1,
+                ckpt_group g, int is_norm)
+{
+    ckpt_entry *e = &t->e[t->n++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->field = field;
+    e->offset = offset;
+    e->ndim = d1 ? 2 : 1;
+    e->shape[0] = d0;
+    e->shape[1] = d1;
+    e->numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    e->group = g;
+    e->is_norm = is_norm;
+}
+
+/* A Linear: "<pre><mod>.weight" (out, in) at w_field + w_off, ".bias" (out) at b_field + b_off. */
+static void add_linear(table *t, const char *pre, const char *mod, int wf, size_t woff, int bf, size_t boff,
+                       int64_t out, int64_t in, ckpt_group g)
+{
+    char n[CKPT_NAME_MAX];
+    snprintf(n, sizeof n, "%s%s.weight", pre, mod);
+    add(t, n, wf, woff, out, in, g, 0);
+    snprintf(n, sizeof n, "%s%s.bias", pre, mod);
+    add(t, n, bf, boff, out, 0, g, 0);
+}
+
+static void add_norm(table *t, const char *pre, const char *mod, int wf, int bf, size_t off, int64_t d)
+{
+    char n[CKPT_NAME_MAX];
+    snprintf(n, sizeof n, "%s%s.weight", pre, mod);
+    add(t, n, wf, off, d, 0, CKPT_BODY, 1);
+    snprintf(n, sizeof n, "%s%s.bias", pre, mod);
+    add(t, n, bf, off, d, 0, CKPT_BODY, 1);
+}
+
+size_t ckpt_entries(const model_config *c, ckpt_entry *out)
+{
+    table t = { out, 0 };
+    size_t H = (size_t)c->H, I = (size_t)c->I, E = (size_t)c->E;
+    const char *base = model_arch_name(c->arch);
+    char pre[64], n[CKPT_NAME_MAX];
+
+    snprintf(pre, sizeof pre, "%s.embeddings.", base);
+    snprintf(n, sizeof n, "%sword_embeddings.weight", pre);
+    add(&t, n, F_WORD, 0, c->V, (int64_t)E, CKPT_BODY, 0);
+    snprintf(n, sizeof n, "%sposition_embeddings.weight", pre);
+    add(&t, n, F_POS, 0, c->P, (int64_t)E, CKPT_BODY, 0);
+    if (c->arch != ARCH_DISTILBERT) {
+        snprintf(n, sizeof n, "%stoken_type_embeddings.weight", pre);
+        add(&t, n, F_TYPE, 0, c->TV, (int64_t)E, CKPT_BODY, 0);
+    }
+    add_norm(&t, pre, "LayerNorm", F_EMB_LN_W, F_EMB_LN_B, 0, (int64_t)E);
+    if (c->arch == ARCH_ALBERT)
+        add_linear(&t, "albert.encoder.", "embedding_hidden_mapping_in", F_PROJ_W, 0, F_PROJ_B, 0,
+                   (int64_t)H, (int64_t)E, CKPT_BODY);
+
+    for (int l = 0; l < model_layer_sets(c); l++) {
+        size_t L = (size_t)l;
+        /* qkv_w (Lp, 3H, H): query rows [0, H), key [H, 2H), value [2H, 3H) */
+        size_t qw = L * 3 * H * H, qb = L * 3 * H;
+        const char *q, *k, *v, *ao, *ln1, *fi, *fo, *ln2;
+        if (c->arch == ARCH_BERT) {
+            snprintf(pre, sizeof pre, "bert.encoder.layer.%d.", l);
+            q = "attention.self.query"; k = "attention.self.key"; v = "attention.self.value";
+            ao = "attention.output.dense"; ln1 = "attention.output.LayerNorm";
+            fi = "intermediate.dense"; fo = "output.dense"; ln2 = "output.LayerNorm";
+        } else if (c->arch == ARCH_DISTILBERT) {
+            snprintf(pre, sizeof pre, "distilbert.transformer.layer.%d.", l);
+            q = "attention.q_lin"; k = "attention.k_lin"; v = "attention.v_lin";
+            ao = "attention.out_lin"; ln1 = "sa_layer_norm";
+            fi = "ffn.lin1"; fo = "ffn.lin2"; ln2 = "output_layer_norm";
+        } else {
+            snprintf(pre, sizeof pre, "albert.encoder.albert_layer_groups.0.albert_layers.0.");
+            q = "attention.query"; k = "attention.key"; v = "attention.value";
+            ao = "attention.dense"; ln1 = "attention.LayerNorm";
+            fi = "ffn"; fo = "ffn_output"; ln2 = "full_layer_layer_norm";
+        }
+        add_linear(&t, pre, q, F_QKV_W, qw, F_QKV_B, qb, (int64_t)H, (int64_t)H, CKPT_BODY);
+        add_linear(&t, pre, k, F_QKV_W, qw + H * H, F_QKV_B, qb + H, (int64_t)H, (int64_t)H, CKPT_BODY);
+        add_linear(&t, pre, v, F_QKV_W, qw + 2 * H * H, F_QKV_B, qb + 2 * H, (int64_t)H, (int64_t)H, CKPT_BODY);
+        add_linear(&t, pre, ao, F_AO_W, L * H * H, F_AO_B, L * H, (int64_t)H, (int64_t)H, CKPT_BODY);
+        add_norm(&t, pre, ln1, F_LN1_W, F_LN1_B, L * H, (int64_t)H);
+        add_linear(&t, pre, fi, F_FI_W, L * I * H, F_FI_B, L * I, (int64_t)I, (int64_t)H, CKPT_BODY);
+        add_linear(&t, pre, fo, F_FO_W, L * H * I, F_FO_B, L * H, (int64_t)H, (int64_t)I, CKPT_BODY);
+        add_norm(&t, pre, ln2, F_LN2_W, F_LN2_B, L * H, (int64_t)H);
+    }
+
+    if (c->arch == ARCH_BERT)
+        add_linear(&t, "bert.pooler.", "dense", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
+    else if (c->arch == ARCH_ALBERT)
+        add_linear(&t, "albert.", "pooler", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
+    else
+        add_linear(&t, "", "pre_classifier", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_HEAD);
+    add_linear(&t, "", "classifier", F_CLS_W, 0, F_CLS_B, 0, c->K, (int64_t)H, CKPT_HEAD);
+    return t.n;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+/* Tensors of the Hub checkpoints that a *ForSequenceClassification model does not use. */
+static int ignorable(const char *name)
+{
+    static const char *const prefixes[] = {
+        "cls.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "predictions.",
+        "sop_classifier.", "qa_outputs.",
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++)
+        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+            return 1;
+    size_t n = strlen(name);
+    return (n >= 12 && !strcmp(name + n - 12, "position_ids")) ||
+           (n >= 14 && !strcmp(name + n - 14, "token_type_ids"));
+}
+
+/* The entry's tensor in f: its name, then the old gamma/beta spelling, then both without
+ * the base-model prefix ("bert.", a checkpoint saved from BertModel). */
+static const st_tensor *lookup(const st_file *f, const char *prefix, const model_config *c, const ckpt_entry *e)
+{
+    char names[4][CKPT_NAME_MAX + 32];
+    int k = 0;
+    snprintf(names[k++], sizeof names[0], "%s%s", prefix, e->name);
+    if (e->is_norm) {
+        size_t n = strlen(names[0]);
+        snprintf(names[k], sizeof names[0], "%s", names[0]);
+        if (n > 7 && !strcmp(names[k] + n - 7, ".weight"))
+            strcpy(names[k] + n - 7, ".gamma");
+        else if (n > 5 && !strcmp(names[k] + n - 5, ".bias"))
+            strcpy(names[k] + n - 5, ".beta");
+        k++;
+    }
+    const char *base = model_arch_name(c->arch);
+    size_t bl = strlen(base);
+    int kk = k;
+    for (int i = 0; i < kk; i++) {
+        const char *rest = names[i] + strlen(prefix);
+        if (!strncmp(rest, base, bl) && rest[bl] == '.')
+            snprintf(names[k++], sizeof names[0], "%s%s", prefix, rest + bl + 1);
+    }
+    for (int i = 0; i < k; i++) {
+        const st_tensor *t = st_find(f, names[i]);
+        if (t)
+            return t;
+    }
+    return NULL;
+}
+
+static void init_entry(float *dst, const ckpt_entry *e, rng_t *r)
+{
+    /* transformers' _init_weights: Linear weight N(0, initializer_range 0.02), bias 0 */
+    if (e->ndim == 2)
+        for (size_t i = 0; i < e->numel; i++)
+            dst[i] = (float)(0.02 * rng_normal(r));
+    else
+        memset(dst, 0, e->numel * sizeof *dst);
+}
+
+static void append(char *buf, size_t n, const char *s)
+{
+    if (buf && n)
+        strncat(buf, s, n - strlen(buf) - 1);
+}
+
+int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, model_params *p,
+                 unsigned flags, uint64_t seed, char *notice, size_t noticen, char *err, size_t errn)
+{
+    if (notice && noticen)
+        notice[0] = 0;
+    size_t n = ckpt_num_entries(c);
+    ckpt_entry *es = xmalloc(n * sizeof *es);
+    ckpt_entries(c, es);
+    unsigned char *used = xcalloc(f->n + 1, 1);
+    rng_t r;
+    rng_seed(&r, seed);
+    char inited[512] = "";
+    int rc = 0, ninit = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const ckpt_entry *e = &es[i];
+        float *dst = ckpt_field(p, e->field) + e->offset;
+        const st_tensor *t = lookup(f, prefix, c, e);
+        int reinit = (flags & CKPT_NEW_HEAD) && e->field >= F_CLS_W;
+        if (reinit && t) {
+            used[t - f->t] = 1;
+            t = NULL;
+        }
+        if (!t) {
+            if (!reinit && !(e->group != CKPT_BODY && (flags & CKPT_INIT_MISSING_HEAD))) {
+                rc = fail(err, errn, "%s: tensor %s%s is missing", f->path, prefix, e->name);
+                break;
+            }
+            init_entry(dst, e, &r);
+            if (ninit++ < 8) {
+                append(inited, sizeof inited, ninit > 1 ? ", " : "");
+                append(inited, sizeof inited, e->name);
+            }
+            continue;
+        }
+        used[t - f->t] = 1;
+        char tn[CKPT_NAME_MAX + 32];
+        snprintf(tn, sizeof tn, "%s", t->name);
+        rc = st_get_f32(f, tn, e->ndim, e->shape, dst, err, errn);
+        for (size_t j = 0; !rc && j < e->numel; j++)
+            if (!isfinite(dst[j]))
+                rc = fail(err, errn, "%s: tensor %s: non-finite value at index %zu", f->path, t->name, j);
+    }
+    if (!rc) {
+        size_t nextra = 0;
+        const char *first = NULL;
+        for (size_t i = 0; i < f->n; i++) {
+            if (used[i] || ignorable(f->t[i].name))
+                continue;
+            if (*prefix && strncmp(f->t[i].name, prefix, strlen(prefix)))
+                continue;      /* reading grad.* from a state that also holds logits etc. */
+            if (!first)
+                first = f->t[i].name;
+            nextra++;
+        }
+        char line[1024];
+        if (ninit) {
+            snprintf(line, sizeof line, "%s: initialised %d tensor%s not in the checkpoint (%s): train before use",
+                     f->path, ninit, ninit > 1 ? "s" : "", inited);
+            append(notice, noticen, line);
+        }
+        if (nextra) {
+            snprintf(line, sizeof line, "%s%s: ignored %zu unexpected tensor%s (first: %s)", ninit ? "; " : "",
+                     f->path, nextra, nextra > 1 ? "s" : "", first);
+            append(notice, noticen, line);
+        }
+    }
+    free(used);
+    free(es);
+    return rc;
+}
+
+int ckpt_load_params(const char *dir, const model_config *c, model_params *p, unsigned flags,
+                     uint64_t seed, char *notice, size_t noticen, char *err, size_t errn)
+{
+    char *path = path_join(dir, "model.safetensors");
+    st_file f;
+    int rc = st_open(&f, path, err, errn);
+    free(path);
+    if (rc)
+        return rc;
+    rc = ckpt_read_st(&f, "", c, p, flags, seed, notice, noticen, err, errn);
+    st_close(&f);
+    return rc;
+}
+
+int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
+              char *notice, size_t noticen, char *err, size_t errn)
+{
+    char *cp = path_join(dir, "config.json");
+    int rc = model_config_load(cp, c, err, errn);
+    free(cp);
+    if (rc)
+        return rc;
+    size_t sizes[MODEL_NUM_PARAM_TENSORS];
+    size_t total = model_param_sizes(c, sizes);
+    *block = xaligned_alloc(total * sizeof(float));
+    model_params_point(p, c, *block);
+    rc = ckpt_load_params(dir, c, p, CKPT_INIT_MISSING_HEAD, seed, notice, noticen, err, errn);
+    if (rc) {
+        free(*block);
+        *block = NULL;
+    }
+    return rc;
+}
+
+/* ---- saving ------------------------------------------------------------- */
+
+int ckpt_save_tensors(const char *path, const model_config *c, const model_params *p,
+                      const char *prefix, const st_out *extra, size_t nextra, char *err, size_t errn)
+{
+    size_t n = ckpt_num_entries(c);
+    ckpt_entry *es = xmalloc(n * sizeof *es);
+    ckpt_entries(c, es);
+    st_out *o = xcalloc(n + nextra + 1, sizeof *o);
+    char (*names)[CKPT_NAME_MAX + 32] = xmalloc((n + 1) * sizeof *names);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%s%s", prefix, es[i].name);
+        o[i].name = names[i];
+        o[i].data = ckpt_field(p, es[i].field) + es[i].offset;
+        o[i].ndim = es[i].ndim;
+        o[i].shape[0] = es[i].shape[0];
+        o[i].shape[1] = es[i].shape[1];
+    }
+    for (size_t i = 0; i < nextra; i++)
+        o[n + i] = extra[i];
+    int rc = st_write(path, o, n + nextra, err, errn);
+    free(names);
+    free(o);
+    free(es);
+    return rc;
+}
+
+static int copy_file(const char *src, const char *dst, char *err, size_t errn)
+{
+    FILE *in = fopen(src, "rb");
+    if (!in)
+        return fail(err, errn, "%s: %s", src, strerror(errno));
+    FILE *out = fopen(dst, "wb");
+    if (!out) {
+        int e = errno;
+        fclose(in);
+        return fail(err, errn, "%s: %s", dst, strerror(e));
+    }
+    char buf[65536];
+    size_t k;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, k, out) != k)
+            break;
+    int bad_in = ferror(in), bad_out = ferror(out);
+    fclose(in);
+    if (fclose(out) != 0)
+        bad_out = 1;
+    if (bad_in)
+        return fail(err, errn, "%s: read error", src);
+    if (bad_out)
+        return fail(err, errn, "%s: write error", dst);
+    return 0;
+}
+
+int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p,
+                   const char *vocab_path, char *err, size_t errn)
+{
+    char *cp = path_join(dir, "config.json"), *mp = path_join(dir, "model.safetensors");
+    int rc = model_config_save(cp, c, err, errn);
+    if (!rc)
+        rc = ckpt_save_tensors(mp, c, p, "", NULL, 0, err, errn);
+    free(cp);
+    free(mp);
+    if (rc || !vocab_path)
+        return rc;
+    char *vp = path_join(dir, "vocab.txt"), *tp = path_join(dir, "tokenizer_config.json");
+    rc = copy_file(vocab_path, vp, err, errn);
+    if (!rc) {
+        /* AutoTokenizer would pick AlbertTokenizer (spiece.model) from model_type; the
+         * models here all use the BERT uncased WordPiece vocabulary. */
+        FILE *t = fopen(tp, "w");
+        if (!t) {
+            rc = fail(err, errn, "%s: %s", tp, strerror(errno));
+        } else {
+            fprintf(t, "{\n  \"do_lower_case\": true,\n  \"model_max_length\": %d,\n"
+                       "  \"tokenizer_class\": \"BertTokenizer\"\n}\n", c->P);
+            if (fclose(t) != 0)
+                rc = fail(err, errn, "%s: write error", tp);
+        }
+    }
+    free(vp);
+    free(tp);
+    return rc;
+}
+
+int ckpt_save(const char *dir, const model_config *c, const model_params *p,
+              const char *vocab_path, char *err, size_t errn)
+{
+    char *d = xstrdup(dir);
+    int ok = access(dirname(d), W_OK) == 0;
+    free(d);
+    if (!ok)
+        return fail(err, errn, "%s: cannot write in its parent directory: %s", dir, strerror(errno));
+    atomic_dir ad;
+    const char *tmp = atomic_dir_open(&ad, dir);
+    int rc = ckpt_write_dir(tmp, c, p, vocab_path, err, errn);
+    if (rc)
+        atomic_dir_abort(&ad);
+    else if (atomic_dir_commit(&ad) != 0)
+        rc = fail(err, errn, "%s: %s", dir, strerror(errno));
+    free(ad.path);
+    free(ad.tmp);
+    return rc;
+}
+
+char *ckpt_vocab_path(const char *dir)
+{
+    char *p = path_join(dir, "vocab.txt");
+    if (access(p, R_OK) == 0)
+        return p;
+    free(p);
+    return NULL;
+}

@@ -1,0 +1,83 @@
+/* Checkpoints: a directory in Hugging Face layout (see emo-checkpoint(5))
+ *     config.json  model.safetensors  vocab.txt  tokenizer_config.json
+ * that transformers' from_pretrained loads unchanged, and real Hub checkpoints
+ * (bert-base-uncased, distilbert-base-uncased, albert-base-v2: F32, F16 or BF16, with or
+ * without a classification head) load into model_params.
+ *
+ * Every HF tensor is one contiguous slice of a model_params field (ckpt_entries): e.g.
+ * bert.encoder.layer.3.attention.self.key.weight is rows [H, 2H) of qkv_w's layer-3
+ * (3H, H) block.  Loading accepts the old LayerNorm.gamma/beta names and names without the
+ * base-model prefix (a checkpoint saved from BertModel), ignores the pretraining heads
+ * (cls.*, vocab_transform/vocab_layer_norm/vocab_projector, predictions.*, sop_classifier.*)
+ * and position_ids/token_type_ids buffers, and initialises a missing classification head
+ * (classifier, DistilBERT pre_classifier, BERT/ALBERT pooler) as transformers does:
+ * weights N(0, 0.02) from a seeded rng, biases 0, reporting it in the notice. */
+#ifndef EMO_CKPT_H
+#define EMO_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/safetensors.h"
+#include "model/model.h"
+
+#define CKPT_NAME_MAX 128
+
+typedef enum { CKPT_BODY, CKPT_POOLER, CKPT_HEAD } ckpt_group;
+
+typedef struct ckpt_entry {
+    char name[CKPT_NAME_MAX];  /* HF tensor name */
+    int field;                 /* model_params field, in struct order (0 word_emb .. 22 cls_b) */
+    size_t offset;             /* floats from the start of the field */
+    size_t numel;
+    int ndim;                  /* 1 or 2 */
+    int64_t shape[2];
+    ckpt_group group;          /* POOLER/HEAD may be initialised when missing */
+    int is_norm;               /* LayerNorm weight/bias: old names use gamma/beta */
+} ckpt_entry;
+
+/* Number of HF tensors for config c. */
+size_t ckpt_num_entries(const model_config *c);
+/* Fill e[ckpt_num_entries(c)] in HF state_dict order; returns the count. */
+size_t ckpt_entries(const model_config *c, ckpt_entry *e);
+/* Pointer to field number `field` of p (0..MODEL_NUM_PARAM_TENSORS-1). */
+float *ckpt_field(const model_params *p, int field);
+
+enum {
+    CKPT_INIT_MISSING_HEAD = 1,   /* initialise a missing pooler/pre_classifier/classifier */
+    CKPT_NEW_HEAD = 2,            /* initialise the classifier even if present (other labels) */
+};
+
+/* Read every entry of c from f as "<prefix><HF name>" into p (prefix "" for weights,
+ * "grad." for the reference gradients of tests/fixtures/models/<family>/expected.safetensors).
+ * Missing body tensors, shape mismatches, non-float dtypes and non-finite values are errors
+ * naming the tensor.  notice (may be NULL) receives "" or one line about initialised or
+ * ignored tensors, for the caller to print. */
+int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, model_params *p,
+                 unsigned flags, uint64_t seed, char *notice, size_t noticen, char *err, size_t errn);
+
+/* dir/model.safetensors into p (allocated by the caller for c). */
+int ckpt_load_params(const char *dir, const model_config *c, model_params *p, unsigned flags,
+                     uint64_t seed, char *notice, size_t noticen, char *err, size_t errn);
+/* dir/config.json into *c, then a fresh block (xaligned_alloc, free() it) of
+ * model_param_sizes() floats pointed to by *p, loaded with CKPT_INIT_MISSING_HEAD. */
+int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
+              char *notice, size_t noticen, char *err, size_t errn);
+
+/* Write the entries of p as F32 "<prefix><name>" tensors plus `extra` (logits, ...) to path,
+ * atomically. */
+int ckpt_save_tensors(const char *path, const model_config *c, const model_params *p,
+                      const char *prefix, const st_out *extra, size_t nextra, char *err, size_t errn);
+/* Write config.json, model.safetensors and, if vocab_path is not NULL, vocab.txt (a copy)
+ * and tokenizer_config.json (BertTokenizer, lower case) into the existing directory dir.
+ * For callers that add files of their own inside an atomic_dir. */
+int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p,
+                   const char *vocab_path, char *err, size_t errn);
+/* ckpt_write_dir into a temporary directory renamed over dir as a whole. */
+int ckpt_save(const char *dir, const model_config *c, const model_params *p,
+              const char *vocab_path, char *err, size_t errn);
+
+/* dir/vocab.txt if it exists (free() it), else NULL. */
+char *ckpt_vocab_path(const char *dir);
+
+#endif
