@@ -1,0 +1,45 @@
+/* A prediction set read whole from record streams, for emo eval / emo confusion.
+ *
+ * Each record needs `label` (true class name, string) and `logits` (K numbers, in the
+ * model's id2label order).  The class list, i.e. the meaning of logit index k, is:
+ *   1. --labels a,b,c when given;
+ *   2. else the `labels` field (array of strings) of record 1, if present (every record
+ *      carrying one must carry the same list);
+ *   3. else the sorted unique true label names (byte order, which is also Python's
+ *      sorted() order), which is how emo's checkpoints name classes when trained without
+ *      --labels.  If the evaluation set lacks a class the model has, K differs from the
+ *      number of names and reading fails with a hint to pass --labels.
+ * Length for the length analysis: number of `input_ids` if present, else the whitespace
+ * word count of `text`, else unknown (-1).
+ *
+ * Bad input ends the program with "emo-<tool>: <file>:record N: <reason>", exit 1. */
+#ifndef EMO_PREDS_H
+#define EMO_PREDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PREDS_MAX_CLASSES 65536
+
+enum preds_class_source { PREDS_FROM_OPTION, PREDS_FROM_FIELD, PREDS_FROM_SORTED };
+enum { PREDS_LEN_IDS = 1, PREDS_LEN_WORDS = 2, PREDS_LEN_UNKNOWN = 4 };
+
+typedef struct preds {
+    size_t N, K;
+    char **classes;          /* (K) class names, logit order */
+    int32_t *truth;          /* (N) index into classes */
+    float *logits;           /* (N, K) */
+    int64_t *length;         /* (N) tokens or words; -1 unknown */
+    int length_sources;      /* PREDS_LEN_* bits seen */
+    enum preds_class_source class_source;
+} preds_t;
+
+/* Reads every record of the given files (npaths 0: stdin) or exits 1 with a message.
+ * labels_opt: comma-separated class list or NULL. */
+void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const char *labels_opt);
+void preds_free(preds_t *p);
+/* Splits "a,b,c" into names; exits 2 on an empty name or a duplicate. */
+char **preds_parse_labels(const char *list, size_t *K);
+const char *preds_class_source_name(enum preds_class_source s);
+
+#endif
