@@ -1,0 +1,543 @@
+/* The shared training loop (trainer.h). */
+#include <err.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "train/trainer.h"
+#include "util/util.h"
+
+extern char *program_invocation_short_name;
+
+#define STATE_VERSION 1
+#define OPTIM_MAGIC "EMOADAM1"
+
+/* ---- metrics ----------------------------------------------------------------------- */
+
+void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K)
+{
+    size_t tp[MODEL_MAX_LABELS] = { 0 }, fp[MODEL_MAX_LABELS] = { 0 }, fn[MODEL_MAX_LABELS] = { 0 };
+    size_t m = 0, correct = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (truth[i] < 0)
+            continue;
+        m++;
+        if (pred[i] == truth[i]) {
+            correct++;
+            tp[truth[i]]++;
+        } else {
+            fn[truth[i]]++;
+            if (pred[i] >= 0 && pred[i] < K)
+                fp[pred[i]]++;
+        }
+    }
+    double weighted = 0, macro = 0;
+    int present = 0;
+    for (int k = 0; k < K; k++) {
+        size_t support = tp[k] + fn[k];
+        if (support == 0 && fp[k] == 0)
+            continue;          /* in neither y_true nor y_pred: sklearn leaves it out */
+        present++;
+        double p = tp[k] + fp[k] ? (double)tp[k] / (double)(tp[k] + fp[k]) : 0;
+        double rc = support ? (double)tp[k] / (double)support : 0;
+        double f = p + rc > 0 ? 2 * p * rc / (p + rc) : 0;
+        macro += f;
+        weighted += f * (double)support;
+    }
+    r->nlabelled = m;
+    r->accuracy = m ? (double)correct / (double)m : 0;
+    r->f1_weighted = m ? weighted / (double)m : 0;
+    r->f1_macro = present ? macro / present : 0;
+}
+
+int train_metric_parse(const char *s, train_metric *m)
+{
+    if (!strcmp(s, "f1"))
+        *m = METRIC_F1;
+    else if (!strcmp(s, "accuracy"))
+        *m = METRIC_ACCURACY;
+    else if (!strcmp(s, "loss"))
+        *m = METRIC_LOSS;
+    else
+        return -1;
+    return 0;
+}
+
+const char *train_metric_name(train_metric m)
+{
+    return m == METRIC_F1 ? "f1" : m == METRIC_ACCURACY ? "accuracy" : "loss";
+}
+
+static double metric_value(const eval_result *r, train_metric m)
+{
+    return m == METRIC_F1 ? r->f1_weighted : m == METRIC_ACCURACY ? r->accuracy : r->loss;
+}
+
+int train_evaluate(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
+                   int32_t *pred, char *err, size_t errn)
+{
+    epoch_plan p;
+    epoch_plan_make(&p, ds, B, 0, 0, 0);
+    batch b = { 0 };
+    float *logits = xmalloc(B * (size_t)task->K * sizeof *logits);
+    int32_t *pr = pred ? pred : xmalloc(ds->n * sizeof *pr);
+    double loss_sum = 0;
+    int rc = 0;
+    for (size_t k = 0; k < p.nbatches && rc == 0; k++) {
+        batch_fill(&b, ds, &p, k, pad_id);
+        double loss = 0;
+        rc = task->eval_batch(task->ctx, &b, logits, &loss, err, errn);
+        loss_sum += loss * b.B;
+        for (int i = 0; i < b.B; i++) {
+            const float *z = logits + (size_t)i * (size_t)task->K;
+            int best = 0;
+            for (int c = 1; c < task->K; c++)
+                if (z[c] > z[best])
+                    best = c;
+            pr[b.rows[i]] = best;
+        }
+    }
+    memset(res, 0, sizeof *res);
+    if (rc == 0) {
+        eval_scores(res, ds->label, pr, ds->n, task->K);
+        res->n = ds->n;
+        res->loss = loss_sum / (double)ds->n;
+    }
+    if (pr != pred)
+        free(pr);
+    free(logits);
+    batch_free(&b);
+    epoch_plan_free(&p);
+    return rc;
+}
+
+/* ---- signals -------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop(int sig) { stop_signal = sig; }
+
+static void install_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+typedef struct train_state {
+    uint64_t epoch;          /* epochs finished */
+    uint64_t pos;            /* batches done in epoch `epoch` */
+    uint64_t step;           /* optimizer steps done */
+    double epoch_loss_sum;   /* sum of batch loss * B in the current epoch */
+    uint64_t epoch_seen;
+    double log_loss_sum;     /* since the last step log entry */
+    uint64_t log_n;
+    double best;             /* best metric value; NAN before the first evaluation */
+    int64_t best_epoch;      /* 1-based epoch of the best model; 0 none */
+    int64_t bad_epochs;      /* epochs since the best */
+    int stopped_early;
+    rng_t rng;               /* dropout */
+    json_t *log;             /* array of log objects */
+} train_state;
+
+static json_t *u64_hex(uint64_t v)
+{
+    char b[17];
+    snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+    return json_string(b);
+}
+
+static int hex_u64(json_t *j, uint64_t *v)
+{
+    if (!json_is_string(j))
+        return -1;
+    char *end;
+    *v = strtoull(json_string_value(j), &end, 16);
+    return *end || strlen(json_string_value(j)) != 16 ? -1 : 0;
+}
+
+static void write_optimizer(const char *path, const adamw_state *st)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        err(EXIT_DATA, "%s", path);
+    uint64_t hdr[2] = { st->n, st->step };
+    fwrite(OPTIM_MAGIC, 1, 8, f);
+    fwrite(hdr, sizeof hdr, 1, f);
+    fwrite(st->m, sizeof(float), st->n, f);
+    fwrite(st->v, sizeof(float), st->n, f);
+    if (fflush(f) || ferror(f) || fsync(fileno(f)) || fclose(f))
+        err(EXIT_DATA, "%s: write error", path);
+}
+
+static void read_optimizer(const char *path, adamw_state *st)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        err(EXIT_DATA, "%s", path);
+    char magic[8];
+    uint64_t hdr[2];
+    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, OPTIM_MAGIC, 8) || fread(hdr, sizeof hdr, 1, f) != 1)
+        errx(EXIT_DATA, "%s: not an emo optimizer state", path);
+    if (hdr[0] != st->n)
+        errx(EXIT_DATA, "%s: %llu parameters, the model has %zu", path, (unsigned long long)hdr[0], st->n);
+    if (fread(st->m, sizeof(float), st->n, f) != st->n || fread(st->v, sizeof(float), st->n, f) != st->n ||
+        fgetc(f) != EOF)
+        errx(EXIT_DATA, "%s: truncated or oversized", path);
+    st->step = hdr[1];
+    fclose(f);
+}
+
+static json_t *state_json(const train_state *s, const train_opts *o)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "version", json_integer(STATE_VERSION));
+    json_object_set_new(j, "epoch", json_integer((json_int_t)s->epoch));
+    json_object_set_new(j, "batch_in_epoch", json_integer((json_int_t)s->pos));
+    json_object_set_new(j, "global_step", json_integer((json_int_t)s->step));
+    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
+    json_object_set_new(j, "epoch_loss_sum", json_real(s->epoch_loss_sum));
+    json_object_set_new(j, "epoch_seen", json_integer((json_int_t)s->epoch_seen));
+    json_object_set_new(j, "log_loss_sum", json_real(s->log_loss_sum));
+    json_object_set_new(j, "log_n", json_integer((json_int_t)s->log_n));
+    json_object_set_new(j, "best_metric_name", json_string(train_metric_name(o->metric)));
+    json_object_set_new(j, "best_metric", isnan(s->best) ? json_null() : json_real(s->best));
+    json_object_set_new(j, "best_epoch", json_integer(s->best_epoch));
+    json_object_set_new(j, "epochs_without_improvement", json_integer(s->bad_epochs));
+    json_object_set_new(j, "stopped_early", json_boolean(s->stopped_early));
+    json_t *r = json_array();
+    for (int i = 0; i < 4; i++)
+        json_array_append_new(r, u64_hex(s->rng.s[i]));
+    json_object_set_new(j, "rng_state", r);
+    json_object_set_new(j, "run", o->run_info ? json_loads(o->run_info, 0, NULL) : json_object());
+    json_object_set_new(j, "log_history", json_incref(s->log));
+    return j;
+}
+
+static void read_state(const char *path, train_state *s, const train_opts *o)
+{
+    json_error_t je;
+    json_t *j = json_load_file(path, 0, &je);
+    if (!j)
+        errx(EXIT_DATA, "%s: line %d: %s", path, je.line, je.text);
+    json_t *v = json_object_get(j, "version"), *rng = json_object_get(j, "rng_state");
+    if (!json_is_integer(v) || json_integer_value(v) != STATE_VERSION || !json_is_array(rng) ||
+        json_array_size(rng) != 4)
+        errx(EXIT_DATA, "%s: not a trainer state of this version", path);
+    if ((uint64_t)json_integer_value(json_object_get(j, "seed")) != o->seed)
+        errx(EXIT_USAGE, "%s: saved with --seed %lld; resume with the same seed", path,
+             (long long)json_integer_value(json_object_get(j, "seed")));
+    json_t *run = json_object_get(j, "run"), *now = o->run_info ? json_loads(o->run_info, 0, NULL) : json_object();
+    if (!json_equal(run, now)) {
+        char *a = json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS), *b = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
+        errx(EXIT_USAGE, "%s: the run's options differ from this command's (saved %s, now %s)", path, a, b);
+    }
+    json_decref(now);
+    s->epoch = (uint64_t)json_integer_value(json_object_get(j, "epoch"));
+    s->pos = (uint64_t)json_integer_value(json_object_get(j, "batch_in_epoch"));
+    s->step = (uint64_t)json_integer_value(json_object_get(j, "global_step"));
+    s->epoch_loss_sum = json_real_value(json_object_get(j, "epoch_loss_sum"));
+    s->epoch_seen = (uint64_t)json_integer_value(json_object_get(j, "epoch_seen"));
+    s->log_loss_sum = json_real_value(json_object_get(j, "log_loss_sum"));
+    s->log_n = (uint64_t)json_integer_value(json_object_get(j, "log_n"));
+    json_t *b = json_object_get(j, "best_metric");
+    s->best = json_is_number(b) ? json_number_value(b) : NAN;
+    s->best_epoch = json_integer_value(json_object_get(j, "best_epoch"));
+    s->bad_epochs = json_integer_value(json_object_get(j, "epochs_without_improvement"));
+    s->stopped_early = json_is_true(json_object_get(j, "stopped_early"));
+    for (int i = 0; i < 4; i++)
+        if (hex_u64(json_array_get(rng, (size_t)i), &s->rng.s[i]))
+            errx(EXIT_DATA, "%s: bad rng_state", path);
+    json_t *log = json_object_get(j, "log_history");
+    s->log = json_is_array(log) ? json_incref(log) : json_array();
+    json_decref(j);
+}
+
+static void write_log(const char *out_dir, const json_t *log)
+{
+    char *path = path_join(out_dir, "train_log.jsonl");
+    atomic_file af;
+    FILE *f = atomic_open(&af, path);
+    size_t i;
+    json_t *e;
+    json_array_foreach(log, i, e) {
+        json_dumpf(e, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc('\n', f);
+    }
+    if (atomic_commit(&af) != 0)
+        err(EXIT_DATA, "%s", path);
+    free(path);
+}
+
+/* OUT/last as a whole: model, optimizer, state into a temp dir renamed into place. */
+static void save_last(const train_task *task, const train_opts *o, const train_state *s, const adamw_state *opt)
+{
+    char *last = path_join(o->out_dir, "last");
+    atomic_dir ad;
+    const char *tmp = atomic_dir_open(&ad, last);
+    char e[1024];
+    if (task->save_model(task->ctx, tmp, e, sizeof e))
+        errx(EXIT_DATA, "%s: %s", last, e);
+    char *p = path_join(tmp, "optimizer.bin");
+    write_optimizer(p, opt);
+    free(p);
+    p = path_join(tmp, "trainer_state.json");
+    json_t *j = state_json(s, o);
+    FILE *f = fopen(p, "w");
+    if (!f || json_dumpf(j, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) ||
+        fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f)) || fclose(f))
+        err(EXIT_DATA, "%s: write error", p);
+    json_decref(j);
+    free(p);
+    if (atomic_dir_commit(&ad) != 0)
+        err(EXIT_DATA, "%s", last);
+    free(last);
+}
+
+/* ---- progress ---------------------------------------------------------------------------- */
+
+typedef struct progress {
+    int bar, quiet;
+    double t0, last_print;
+    uint64_t step0;          /* steps done when this process started */
+    uint64_t samples;        /* samples processed by this process */
+} progress;
+
+static void fmt_time(char *b, size_t n, double s)
+{
+    if (!isfinite(s) || s < 0)
+        s = 0;
+    long t = (long)(s + 0.5);
+    snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+}
+
+static void progress_show(progress *pg, const train_state *s, uint64_t total_steps, int epochs, uint64_t nb,
+                          double loss, double lr, int force)
+{
+    double now = now_seconds();
+    if (pg->quiet)
+        return;
+    if (!force && now - pg->last_print < (pg->bar ? 0.2 : 1e30))
+        return;
+    pg->last_print = now;
+    double el = now - pg->t0, sps = el > 0 ? (double)pg->samples / el : 0;
+    uint64_t done = s->step - pg->step0;
+    double eta = done ? el / (double)done * (double)(total_steps - s->step) : 0;
+    char t[32];
+    fmt_time(t, sizeof t, eta);
+    if (pg->bar) {
+        char bar[21];
+        uint64_t fill = nb ? 20 * s->pos / nb : 0;
+        for (int i = 0; i < 20; i++)
+            bar[i] = (uint64_t)i < fill ? '#' : '.';
+        bar[20] = '\0';
+        fprintf(stderr, "\r\033[Kepoch %llu/%d [%s] step %llu/%llu loss %.4f lr %.2e %.1f samples/s ETA %s",
+                (unsigned long long)s->epoch + 1, epochs, bar, (unsigned long long)s->step,
+                (unsigned long long)total_steps, loss, lr, sps, t);
+    } else
+        fprintf(stderr, "%s: epoch %llu/%d step %llu/%llu loss %.4f lr %.2e %.1f samples/s ETA %s\n",
+                program_invocation_short_name, (unsigned long long)s->epoch + 1, epochs,
+                (unsigned long long)s->step, (unsigned long long)total_steps, loss, lr, sps, t);
+}
+
+static void progress_end_line(progress *pg)
+{
+    if (pg->bar && !pg->quiet)
+        fputs("\r\033[K", stderr);
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+static void die_nonfinite(const char *what, const train_state *s, uint64_t k, const batch *b)
+{
+    char ids[512];
+    size_t n = 0;
+    ids[0] = '\0';
+    for (int i = 0; i < b->B && n + 24 < sizeof ids; i++)
+        n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%llu", i ? "," : "", (unsigned long long)b->rec_ids[i]);
+    if (n + 24 >= sizeof ids)
+        snprintf(ids + n, sizeof ids - n, ",...");
+    errx(EXIT_DATA, "non-finite %s at step %llu (epoch %llu, batch %llu; record ids %s); the last checkpoint "
+         "is kept", what, (unsigned long long)s->step + 1, (unsigned long long)s->epoch + 1,
+         (unsigned long long)k + 1, ids);
+}
+
+int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o)
+{
+    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
+        err(EXIT_DATA, "%s", o->out_dir);
+    char *last = path_join(o->out_dir, "last");
+    struct stat st;
+    int have_last = stat(last, &st) == 0;
+    if (have_last && !o->resume)
+        errx(EXIT_USAGE, "%s exists: a run was started there (--resume continues it; or remove it)", last);
+    if (!have_last && o->resume)
+        errx(EXIT_USAGE, "%s: nothing to resume (no complete checkpoint)", last);
+
+    train_state s;
+    memset(&s, 0, sizeof s);
+    s.best = NAN;
+    rng_seed(&s.rng, o->seed);
+    s.log = json_array();
+    adamw_state opt;
+    adamw_init(&opt, task->nparams);
+    char e[1024];
+    if (o->resume) {
+        json_decref(s.log);
+        char *p = path_join(last, "trainer_state.json");
+        read_state(p, &s, o);
+        free(p);
+        p = path_join(last, "optimizer.bin");
+        read_optimizer(p, &opt);
+        free(p);
+        if (task->load_model(task->ctx, last, e, sizeof e))
+            errx(EXIT_DATA, "%s: %s", last, e);
+        if (s.epoch >= (uint64_t)o->epochs || s.stopped_early)
+            fprintf(stderr, "%s: %s: training is complete (step %llu); nothing to resume\n",
+                    program_invocation_short_name, last, (unsigned long long)s.step);
+        else
+            fprintf(stderr, "%s: resuming from step %llu (epoch %llu, batch %llu)\n", program_invocation_short_name,
+                    (unsigned long long)s.step, (unsigned long long)s.epoch + 1, (unsigned long long)s.pos);
+    }
+    install_handlers();
+
+    const char *kill_at = getenv("EMO_TEST_KILL_AT_STEP");   /* test hook: SIGKILL self after step N */
+    uint64_t kill_step = kill_at ? strtoull(kill_at, NULL, 10) : 0;
+    uint64_t nb = dataset_num_batches(train->n, o->batch);
+    uint64_t total = (uint64_t)o->epochs * nb;
+    uint64_t warmup = (uint64_t)ceil(o->warmup_ratio * (double)total);
+    int log_every = o->log_every > 0 ? o->log_every : 50;
+    progress pg = { .bar = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress, .t0 = now_seconds(),
+                    .step0 = s.step, .quiet = o->quiet };
+    batch b = { 0 };
+    double lr = 0, last_loss = 0;
+
+    while (s.epoch < (uint64_t)o->epochs && !s.stopped_early) {
+        epoch_plan plan;
+        epoch_plan_make(&plan, train, o->batch, o->seed, s.epoch, 1);
+        for (uint64_t k = s.pos; k < nb; k++) {
+            batch_fill(&b, train, &plan, k, o->pad_id);
+            double loss = 0;
+            if (task->train_step(task->ctx, &b, &s.rng, &loss, e, sizeof e))
+                errx(EXIT_DATA, "step %llu: %s", (unsigned long long)s.step + 1, e);
+            if (!isfinite(loss))
+                die_nonfinite("loss", &s, k, &b);
+            double norm = clip_grad_norm(task->grads, task->nparams, o->clip > 0 ? o->clip : INFINITY);
+            if (!isfinite(norm))
+                die_nonfinite("gradient", &s, k, &b);
+            lr = linear_warmup_lr(o->lr, opt.step, warmup, total);
+            if (adamw_step(&opt, task->params, task->grads, lr, &o->adamw, task->decay, task->ndecay))
+                errx(EXIT_DATA, "bad weight-decay ranges");
+            s.step++;
+            s.pos = k + 1;
+            s.epoch_loss_sum += loss * b.B;
+            s.epoch_seen += (uint64_t)b.B;
+            s.log_loss_sum += loss;
+            s.log_n++;
+            pg.samples += (uint64_t)b.B;
+            last_loss = loss;
+            if (s.step % (uint64_t)log_every == 0) {
+                json_t *j = json_object();
+                json_object_set_new(j, "epoch", json_real((double)s.epoch + (double)s.pos / (double)nb));
+                json_object_set_new(j, "step", json_integer((json_int_t)s.step));
+                json_object_set_new(j, "loss", json_real(s.log_loss_sum / (double)s.log_n));
+                json_object_set_new(j, "lr", json_real(lr));
+                json_object_set_new(j, "grad_norm", json_real(norm));
+                json_array_append_new(s.log, j);
+                s.log_loss_sum = 0;
+                s.log_n = 0;
+                progress_show(&pg, &s, total, o->epochs, nb, loss, lr, 1);
+            } else
+                progress_show(&pg, &s, total, o->epochs, nb, loss, lr, 0);
+            if (kill_step && s.step == kill_step)
+                raise(SIGKILL);
+            if (stop_signal || (o->max_steps && s.step >= o->max_steps && s.pos < nb)) {
+                progress_end_line(&pg);
+                save_last(task, o, &s, &opt);
+                write_log(o->out_dir, s.log);
+                if (stop_signal) {
+                    fprintf(stderr, "%s: %s: checkpoint written at step %llu; --resume continues\n",
+                            program_invocation_short_name, stop_signal == SIGINT ? "interrupted" : "terminated",
+                            (unsigned long long)s.step);
+                    exit(128 + stop_signal);
+                }
+                epoch_plan_free(&plan);
+                goto done;
+            }
+        }
+        epoch_plan_free(&plan);
+        progress_end_line(&pg);
+        /* end of epoch: evaluate, keep the best, checkpoint */
+        json_t *j = json_object();
+        s.epoch++;
+        json_object_set_new(j, "epoch", json_integer((json_int_t)s.epoch));
+        json_object_set_new(j, "step", json_integer((json_int_t)s.step));
+        double train_loss = s.epoch_seen ? s.epoch_loss_sum / (double)s.epoch_seen : 0;
+        json_object_set_new(j, "train_loss", json_real(train_loss));
+        json_object_set_new(j, "lr", json_real(lr));
+        int improved = 1;
+        char line[256] = "";
+        if (val) {
+            eval_result r;
+            if (train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
+                errx(EXIT_DATA, "evaluation: %s", e);
+            if (!isfinite(r.loss))
+                errx(EXIT_DATA, "non-finite validation loss after epoch %llu; the last checkpoint is kept",
+                     (unsigned long long)s.epoch);
+            json_object_set_new(j, "val_loss", json_real(r.loss));
+            json_object_set_new(j, "val_accuracy", json_real(r.accuracy));
+            json_object_set_new(j, "val_f1_weighted", json_real(r.f1_weighted));
+            json_object_set_new(j, "val_f1_macro", json_real(r.f1_macro));
+            double m = metric_value(&r, o->metric);
+            improved = isnan(s.best) || (o->metric == METRIC_LOSS ? m < s.best : m > s.best);
+            snprintf(line, sizeof line, ", val loss %.4f, accuracy %.4f, weighted F1 %.4f", r.loss, r.accuracy,
+                     r.f1_weighted);
+            if (improved)
+                s.best = m;
+        }
+        json_object_set_new(j, "samples_per_s", json_real((double)pg.samples / (now_seconds() - pg.t0)));
+        json_array_append_new(s.log, j);
+        if (improved) {
+            s.best_epoch = (int64_t)s.epoch;
+            s.bad_epochs = 0;
+            if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
+                errx(EXIT_DATA, "%s: %s", o->out_dir, e);
+        } else
+            s.bad_epochs++;
+        if (!o->quiet)
+            fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s\n", program_invocation_short_name,
+                (unsigned long long)s.epoch, o->epochs, train_loss, line, improved ? " (best)" : "");
+        if (o->patience > 0 && s.bad_epochs >= o->patience && s.epoch < (uint64_t)o->epochs) {
+            s.stopped_early = 1;
+            if (!o->quiet)
+                fprintf(stderr, "%s: early stop: no better %s for %d epochs; best epoch %lld\n",
+                    program_invocation_short_name, train_metric_name(o->metric), o->patience,
+                    (long long)s.best_epoch);
+        }
+        s.pos = 0;
+        s.epoch_loss_sum = 0;
+        s.epoch_seen = 0;
+        save_last(task, o, &s, &opt);
+        write_log(o->out_dir, s.log);
+        if (o->max_steps && s.step >= o->max_steps)
+            break;
+    }
+done:
+    (void)last_loss;
+    batch_free(&b);
+    adamw_free(&opt);
+    json_decref(s.log);
+    free(last);
+    return 0;
+}

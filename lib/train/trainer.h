@@ -1,0 +1,111 @@
+/* The training loop shared by emo-teacher-train and emo-student-distill.
+ *
+ * A tool describes its model and loss as a train_task (callbacks over one batch); the
+ * trainer owns everything else: epochs, per-epoch shuffles and dynamic batches
+ * (dataset.h), AdamW with the linear warm-up/decay schedule and global-norm clipping
+ * (nn/optim.h), progress on stderr, validation metrics, the JSON Lines log, early stopping,
+ * checkpoints, --resume, signals and the NaN guard.
+ *
+ * Output directory OUT (emo-teacher-train(1), FILES):
+ *   OUT/config.json, OUT/model.safetensors, ...   the best model so far (HF layout, loads
+ *                                                  with from_pretrained); written by
+ *                                                  task->save_model, file by file atomically
+ *   OUT/train_log.jsonl                            one JSON object per epoch (and every
+ *                                                  log_every steps), rewritten atomically
+ *   OUT/last/                                      the resume point, replaced as a whole
+ *                                                  directory (temp + rename) after every
+ *                                                  epoch and on SIGINT/SIGTERM:
+ *       model files (task->save_model), optimizer.bin (AdamW m, v, step), trainer_state.json
+ *       (epoch, batch position in the epoch, seed, dropout RNG state, best metric and epoch,
+ *       epochs without improvement, log history, the options that must not change).
+ * The best model is written before last/, so a crash between the two is repaired by
+ * redoing the epoch.  With the same seed and threads, --resume after kill -9 ends with the
+ * weights an uninterrupted run ends with (tests/tools/teacher-train.bats checks this).
+ *
+ * Exit conventions (the trainer calls exit itself, being tool-side code): data/runtime
+ * errors exit 1 with "emo-<tool>: ..."; SIGINT exits 130 and SIGTERM 143 after the step in
+ * progress and a checkpoint; a non-finite loss or gradient exits 1 naming the step, epoch,
+ * batch and record ids, leaving the last checkpoint as it was. */
+#ifndef EMO_TRAIN_TRAINER_H
+#define EMO_TRAIN_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/optim.h"
+#include "train/dataset.h"
+#include "util/rng.h"
+
+/* Val metrics of one evaluation pass. */
+typedef struct eval_result {
+    double loss;             /* task loss, mean over records */
+    double accuracy;         /* over labelled records */
+    double f1_weighted;      /* sklearn f1_score(average="weighted", zero_division=0) */
+    double f1_macro;
+    size_t n, nlabelled;
+} eval_result;
+
+/* Accuracy and F1 from true and predicted class ids (labels < 0 skipped). */
+void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K);
+
+typedef struct train_task {
+    void *ctx;
+    int K;                   /* classes; logits are (B, K) */
+    size_t nparams;
+    float *params;           /* (nparams) updated by AdamW in place */
+    float *grads;            /* (nparams) filled by train_step */
+    const optim_range *decay;   /* weight-decay ranges of params */
+    size_t ndecay;
+    /* Zero the gradients, run forward (training mode, dropout from rng) and backward for
+     * batch b; *loss = the batch's mean loss.  0, or -1 with a message in err. */
+    int (*train_step)(void *ctx, const batch *b, rng_t *rng, double *loss, char *err, size_t errn);
+    /* Forward without dropout: logits (B, K) and *loss (mean over the batch's rows). */
+    int (*eval_batch)(void *ctx, const batch *b, float *logits, double *loss, char *err, size_t errn);
+    /* Write the model into the existing directory dir (HF layout). */
+    int (*save_model)(void *ctx, const char *dir, char *err, size_t errn);
+    /* Load the parameters saved by save_model from dir (resume). */
+    int (*load_model)(void *ctx, const char *dir, char *err, size_t errn);
+} train_task;
+
+typedef enum { METRIC_F1, METRIC_ACCURACY, METRIC_LOSS } train_metric;
+
+typedef struct train_opts {
+    const char *out_dir;
+    int epochs;
+    size_t batch;
+    double lr;
+    double warmup_ratio;     /* warm-up steps = ratio * total steps (HF warmup_ratio) */
+    adamw_cfg adamw;
+    double clip;             /* max global gradient norm; 0: no clipping */
+    uint64_t seed;
+    int32_t pad_id;
+    train_metric metric;     /* early stopping and "best" */
+    int patience;            /* stop after this many epochs without improvement; 0: never */
+    int resume;
+    int log_every;           /* steps between progress lines / step log entries (0: 50) */
+    int progress;            /* -1 auto (bar if stderr is a terminal), 0 plain lines, 1 bar */
+    uint64_t max_steps;      /* stop (and checkpoint) after this many steps in total; 0: no
+                                limit.  For tests and smoke runs. */
+    const char *run_info;    /* JSON object text recorded in trainer_state.json (the tool's
+                                options); with --resume, must equal the saved one */
+    int quiet;               /* no progress or per-epoch lines (errors still print) */
+} train_opts;
+
+#define TRAIN_OPTS_DEFAULTS { NULL, 10, 32, 2e-5, 0.0, ADAMW_DEFAULTS, 1.0, 42, 0, METRIC_F1, 0, 0, 0, -1, 0, NULL, 0 }
+
+/* parse "f1" | "accuracy" | "loss"; -1 if unknown */
+int train_metric_parse(const char *s, train_metric *m);
+const char *train_metric_name(train_metric m);
+
+/* Run training to the end (epochs, early stop, max_steps) and return 0; exits on errors
+ * and signals as described above.  val may be NULL (no evaluation; the last epoch is kept
+ * as the best).  Prepares out_dir: creates it; refuses an existing OUT/last without
+ * --resume; with --resume, loads OUT/last. */
+int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o);
+
+/* Evaluate task over ds (batches of B, longest first): metrics, and optionally the
+ * predicted class of every row (pred, (ds->n)). */
+int train_evaluate(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
+                   int32_t *pred, char *err, size_t errn);
+
+#endif
