@@ -399,10 +399,14 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
     json_object_set_new(h, "__metadata__", meta);
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i]->ndim < 0 || s[i]->ndim > ST_MAX_DIMS) {
+        int bad = s[i]->ndim < 0 || s[i]->ndim > ST_MAX_DIMS;
+        for (int d = 0; !bad && d < s[i]->ndim; d++)
+            bad = s[i]->shape[d] < 0;
+        if (bad) {
+            int r = fail(err, errn, "tensor %s: bad rank or shape", s[i]->name);
             json_decref(h);
             free(s);
-            return fail(err, errn, "tensor %s: bad rank %d", s[i]->name, s[i]->ndim);
+            return r;
         }
         json_t *e = json_object(), *shape = json_array(), *offs = json_array();
         for (int d = 0; d < s[i]->ndim; d++)

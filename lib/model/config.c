@@ -444,7 +444,7 @@ int model_config_write_fp(FILE *fp, const model_config *c)
      * json.dumps(sort_keys=True): id2label's string keys sort as strings ("10" < "2"). */
     char *id2 = xstrdup("{"), *l2i = xstrdup("{");
     int order[MODEL_MAX_LABELS];
-    char keys[MODEL_MAX_LABELS][8];
+    char keys[MODEL_MAX_LABELS][16];
     for (int k = 0; k < c->K; k++) {
         order[k] = k;
         snprintf(keys[k], sizeof keys[k], "%d", k);
