@@ -122,7 +122,7 @@ static uint64_t clean_file(rec_writer *w, const char *path, const corpus_opts *o
             dropped[DROP_EMPTY_LABEL]++;
             continue;
         }
-        if (cfg.nlabel_names)
+        if (cfg.nlabel_names && row.label_len)   /* an empty label kept by --no-drop-empty stays empty */
             map_label(name, row.line, &row.label, &row.label_len);
         clean_text(&cfg.clean, row.text, row.text_len, &out);
         if (cfg.drop_empty && out.len == 0) {
