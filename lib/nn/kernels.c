@@ -7,6 +7,58 @@
 
 #include "nn/kernels.h"
 
+/* Elementwise and row kernels are compiled at -O3 without FP trapping (so that GCC's
+ * vectoriser may if-convert the selects), in two clones picked at load time by CPU
+ * feature: AVX2 and the baseline.  ISO C mode keeps -ffp-contract=off, so both clones
+ * round op for op alike; no result depends on the thread count. */
+#pragma GCC optimize("O3", "no-trapping-math")
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define VEC __attribute__((target_clones("avx2", "default")))
+#else
+#define VEC
+#endif
+#define INLINE static inline __attribute__((always_inline))
+
+/* exp(x) for x in [-87, 88], Cephes' expf polynomial (about 1 ulp), written with selects
+ * and bit moves only so that loops calling it vectorise.  Below -87 it returns ~1.6e-38
+ * (not 0), harmless where it is used (softmax numerators next to exp(0) = 1). */
+INLINE float vexp(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round(x / ln 2)
+    float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
+    float q = 1.9875691500e-4f;
+    q = q * r + 1.3981999507e-3f;
+    q = q * r + 8.3334519073e-3f;
+    q = q * r + 4.1665795894e-2f;
+    q = q * r + 1.6666665459e-1f;
+    q = q * r + 5.0000001201e-1f;
+    q = q * r * r + r + 1.0f;
+    union { int32_t i; float f; } two_n = { .i = ((int32_t)n + 127) << 23 };
+    return q * two_n.f;
+}
+
+/* erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the same approximation as
+ * PyTorch's vectorised CPU erf; e = exp(-z^2) is passed in (GELU's backward reuses it). */
+INLINE float verf(float z, float e)
+{
+    float az = z < 0.0f ? -z : z;
+    float t = 1.0f / (1.0f + 0.3275911f * az);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t
+                  + 0.254829592f) * t;
+    float y = 1.0f - poly * e;
+    return z < 0.0f ? -y : y;
+}
+
+/* tanh(u) = 1 - 2 / (exp(2|u|) + 1) with the sign restored (absolute error ~1e-7) */
+INLINE float vtanh(float u)
+{
+    float au = u < 0.0f ? -u : u;
+    float t = 1.0f - 2.0f / (vexp(2.0f * au) + 1.0f);
+    return u < 0.0f ? -t : t;
+}
+
 /* ------------------------------------------------------------------------------------
  * linear */
 
@@ -88,23 +140,37 @@ void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout
 /* ------------------------------------------------------------------------------------
  * LayerNorm */
 
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                       const float *w, const float *b, size_t N, size_t C, float eps)
+VEC void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                           const float *w, const float *b, size_t N, size_t C, float eps)
 {
     for (size_t i = 0; i < N; i++) {
         const float *x = inp + i * C;
         float *o = out + i * C;
+        // 8 partial sums in a fixed order: vectorisable and independent of threads
+        float acc[8] = { 0 };
+        size_t c = 0;
+        for (; c + 8 <= C; c += 8)
+            for (int k = 0; k < 8; k++)
+                acc[k] += x[c + k];
         float s = 0.0f;
-        for (size_t c = 0; c < C; c++)
+        for (; c < C; c++)
             s += x[c];
+        for (int k = 0; k < 8; k++)
+            s += acc[k];
         float m = s / (float)C;
+        float vacc[8] = { 0 };
+        for (c = 0; c + 8 <= C; c += 8)
+            for (int k = 0; k < 8; k++) {
+                float d = x[c + k] - m;
+                vacc[k] += d * d;
+            }
         float v = 0.0f;
-        for (size_t c = 0; c < C; c++) {
-            float d = x[c] - m;
-            v += d * d;
-        }
+        for (; c < C; c++)
+            v += (x[c] - m) * (x[c] - m);
+        for (int k = 0; k < 8; k++)
+            v += vacc[k];
         float r = 1.0f / sqrtf(v / (float)C + eps);
-        for (size_t c = 0; c < C; c++)
+        for (c = 0; c < C; c++)
             o[c] = (x[c] - m) * r * w[c] + b[c];
         mean[i] = m;
         rstd[i] = r;
@@ -130,27 +196,39 @@ void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *in
     }
 }
 
-void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
-                        const float *w, const float *mean, const float *rstd, size_t N, size_t C)
+VEC void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, const float *mean,
+                            const float *rstd, size_t N, size_t C)
 {
     for (size_t i = 0; i < N; i++) {
         const float *x = inp + i * C, *d = dout + i * C;
         float *dx = dinp + i * C;
         float m = mean[i], r = rstd[i];
         // two reductions: mean(dnorm) and mean(dnorm * norm), dnorm = dout * w
+        float a1[8] = { 0 }, a2[8] = { 0 };
+        size_t c = 0;
+        for (; c + 8 <= C; c += 8)
+            for (int k = 0; k < 8; k++) {
+                float n = (x[c + k] - m) * r, dn = w[c + k] * d[c + k];
+                a1[k] += dn;
+                a2[k] += dn * n;
+            }
         float dsum = 0.0f, dnsum = 0.0f;
-        for (size_t c = 0; c < C; c++) {
-            float n = (x[c] - m) * r;
-            float dn = w[c] * d[c];
+        for (; c < C; c++) {
+            float n = (x[c] - m) * r, dn = w[c] * d[c];
             dsum += dn;
             dnsum += dn * n;
-            db[c] += d[c];
-            dw[c] += n * d[c];
+        }
+        for (int k = 0; k < 8; k++) {
+            dsum += a1[k];
+            dnsum += a2[k];
         }
         dsum /= (float)C;
         dnsum /= (float)C;
-        for (size_t c = 0; c < C; c++) {
+        for (c = 0; c < C; c++) {
             float n = (x[c] - m) * r;
+            db[c] += d[c];
+            dw[c] += n * d[c];
             dx[c] += (w[c] * d[c] - dsum - n * dnsum) * r;
         }
     }
@@ -187,7 +265,7 @@ void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout
 #define INV_SQRT2PI 0.39894228040143267794f   /* 1 / sqrt(2 pi) */
 #define SQRT_2_OVER_PI 0.79788456080286535588f
 
-void gelu_erf_forward(float *out, const float *inp, size_t n)
+void gelu_erf_forward_ref(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -195,7 +273,7 @@ void gelu_erf_forward(float *out, const float *inp, size_t n)
     }
 }
 
-void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n)
+void gelu_erf_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
 {
     // d/dx [x Phi(x)] = Phi(x) + x phi(x)
     for (size_t i = 0; i < n; i++) {
@@ -206,7 +284,7 @@ void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t 
     }
 }
 
-void gelu_tanh_forward(float *out, const float *inp, size_t n)
+void gelu_tanh_forward_ref(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -215,7 +293,7 @@ void gelu_tanh_forward(float *out, const float *inp, size_t n)
     }
 }
 
-void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n)
+void gelu_tanh_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -226,25 +304,69 @@ void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t
     }
 }
 
-void relu_forward(float *out, const float *inp, size_t n)
+VEC void gelu_erf_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], z = x * INV_SQRT2;
+        out[i] = 0.5f * x * (1.0f + verf(z, vexp(-z * z)));
+    }
+}
+
+VEC void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    // d/dx [x Phi(x)] = Phi(x) + x phi(x); phi and erf share exp(-x^2 / 2)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i], z = x * INV_SQRT2, e = vexp(-z * z);
+        float cdf = 0.5f * (1.0f + verf(z, e));
+        dinp[i] += dout[i] * (cdf + x * INV_SQRT2PI * e);
+    }
+}
+
+VEC void gelu_tanh_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + vtanh(u));
+    }
+}
+
+VEC void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
+        float t = vtanh(u);
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+}
+
+VEC void tanh_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = vtanh(inp[i]);
+}
+
+VEC void relu_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void relu_backward(float *dinp, const float *dout, const float *inp, size_t n)
+VEC void relu_backward(float *dinp, const float *dout, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
 }
 
-void tanh_forward(float *out, const float *inp, size_t n)
+void tanh_forward_ref(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = tanhf(inp[i]);
 }
 
-void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
+VEC void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
@@ -271,13 +393,13 @@ void act_backward(int act, float *dinp, const float *dout, const float *inp, siz
 /* ------------------------------------------------------------------------------------
  * residual, dropout, embedding */
 
-void residual_forward(float *out, const float *a, const float *b, size_t n)
+VEC void residual_forward(float *out, const float *a, const float *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = a[i] + b[i];
 }
 
-void residual_backward(float *da, float *db, const float *dout, size_t n)
+VEC void residual_backward(float *da, float *db, const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         da[i] += dout[i];
@@ -301,14 +423,14 @@ void dropout_forward(float *out, uint8_t *mask, const float *inp, float p, size_
     }
 }
 
-void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n)
+VEC void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n)
 {
     float scale = p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
     for (size_t i = 0; i < n; i++)
         dinp[i] = mask[i] ? dout[i] * scale : 0.0f;
 }
 
-void embedding_forward(float *out, const int32_t *ids, const float *table, size_t N, size_t C,
+VEC void embedding_forward(float *out, const int32_t *ids, const float *table, size_t N, size_t C,
                        int add)
 {
     for (size_t i = 0; i < N; i++) {
@@ -322,7 +444,7 @@ void embedding_forward(float *out, const int32_t *ids, const float *table, size_
     }
 }
 
-void embedding_backward(float *dtable, const float *dout, const int32_t *ids, size_t N, size_t C)
+VEC void embedding_backward(float *dtable, const float *dout, const int32_t *ids, size_t N, size_t C)
 {
     for (size_t i = 0; i < N; i++) {
         float *row = dtable + (size_t)ids[i] * C;
@@ -335,7 +457,35 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *ids, si
 /* ------------------------------------------------------------------------------------
  * softmax */
 
-void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t ld)
+VEC void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t ld)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *xr = x + r * ld;
+        float *pr = p + r * ld;
+        float mx = xr[0];
+        for (size_t j = 1; j < n; j++)
+            mx = xr[j] > mx ? xr[j] : mx;
+        float acc[8] = { 0 };
+        size_t j = 0;
+        for (; j + 8 <= n; j += 8)
+            for (int k = 0; k < 8; k++) {
+                pr[j + k] = vexp(xr[j + k] - mx);
+                acc[k] += pr[j + k];
+            }
+        float s = 0.0f;
+        for (; j < n; j++) {
+            pr[j] = vexp(xr[j] - mx);
+            s += pr[j];
+        }
+        for (int k = 0; k < 8; k++)
+            s += acc[k];
+        float inv = 1.0f / s;
+        for (j = 0; j < n; j++)
+            pr[j] *= inv;
+    }
+}
+
+void softmax_forward_ref(float *p, const float *x, size_t rows, size_t n, size_t ld)
 {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * ld;
@@ -354,7 +504,7 @@ void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t ld)
     }
 }
 
-void softmax_backward(float *dx, const float *dp, const float *p, size_t rows, size_t n, size_t ld)
+VEC void softmax_backward(float *dx, const float *dp, const float *p, size_t rows, size_t n, size_t ld)
 {
     for (size_t r = 0; r < rows; r++) {
         const float *dpr = dp + r * ld, *pr = p + r * ld;

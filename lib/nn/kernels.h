@@ -47,13 +47,20 @@ void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout
 /* GELU exact: x * 0.5 * (1 + erf(x / sqrt 2))   (HF "gelu", BERT/DistilBERT) */
 void gelu_erf_forward(float *out, const float *inp, size_t n);
 void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n);
+/* The tuned GELUs/tanh use vectorisable exp/erf approximations (erf: Abramowitz-Stegun
+ * 7.1.26 as PyTorch's vectorised CPU kernels, |err| < 2e-7); the _ref twins call libm. */
+void gelu_erf_forward_ref(float *out, const float *inp, size_t n);
+void gelu_erf_backward_ref(float *dinp, const float *dout, const float *inp, size_t n);
 /* GELU tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))   (HF "gelu_new", ALBERT) */
 void gelu_tanh_forward(float *out, const float *inp, size_t n);
 void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void gelu_tanh_forward_ref(float *out, const float *inp, size_t n);
+void gelu_tanh_backward_ref(float *dinp, const float *dout, const float *inp, size_t n);
 void relu_forward(float *out, const float *inp, size_t n);
 void relu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 /* tanh: backward uses the forward OUTPUT (1 - out^2) */
 void tanh_forward(float *out, const float *inp, size_t n);
+void tanh_forward_ref(float *out, const float *inp, size_t n);
 void tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
 /* Dispatch on model_act (0 GELU_ERF, 1 GELU_TANH, 2 RELU; see model/model.h). */
 void act_forward(int act, float *out, const float *inp, size_t n);
@@ -81,6 +88,7 @@ void embedding_backward(float *dtable, const float *dout, const int32_t *ids, si
 /* ---- row softmax -------------------------------------------------------------------- */
 /* p, x (rows, n) with row stride ld; p may alias x. */
 void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t ld);
+void softmax_forward_ref(float *p, const float *x, size_t rows, size_t n, size_t ld);
 /* dx = p * (dp - sum(dp * p))   (OVERWRITES dx; may alias dp) */
 void softmax_backward(float *dx, const float *dp, const float *p, size_t rows, size_t n, size_t ld);
 

@@ -204,6 +204,52 @@ static void test_gelu_values(void)
     CHECK_CLOSE("gelu tanh values", o, tanh_ref, 4, 1e-6);
 }
 
+/* tuned (vectorised exp/erf/tanh approximations) against the libm _ref twins */
+static void test_elementwise_vs_ref(void)
+{
+    size_t n = 4099;   // odd: exercises the vector loops' tails
+    float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), *d = randv(n, 1);
+    for (size_t i = 0; i < n; i++)
+        x[i] = -15.0f + 30.0f * (float)i / (float)(n - 1);
+    x[n / 2] = 0.0f;
+    x[7] = -100.0f;
+    x[8] = 100.0f;
+    x[9] = 1e-30f;
+    const struct { const char *name; fwd_fn tuned, ref; bwd_fn tb, rb; double tol; } k[] = {
+        { "gelu_erf", gelu_erf_forward, gelu_erf_forward_ref, gelu_erf_backward,
+          gelu_erf_backward_ref, 1e-6 },
+        { "gelu_tanh", gelu_tanh_forward, gelu_tanh_forward_ref, gelu_tanh_backward,
+          gelu_tanh_backward_ref, 1e-6 },
+        { "tanh", tanh_forward, tanh_forward_ref, NULL, NULL, 3e-7 },
+    };
+    for (size_t j = 0; j < sizeof k / sizeof k[0]; j++) {
+        char label[64];
+        k[j].tuned(a, x, n);
+        k[j].ref(b, x, n);
+        snprintf(label, sizeof label, "%s forward vs ref", k[j].name);
+        CHECK_CLOSE(label, a, b, n, k[j].tol);
+        if (!k[j].tb)
+            continue;
+        memset(a, 0, n * 4);
+        memset(b, 0, n * 4);
+        k[j].tb(a, d, x, n);
+        k[j].rb(b, d, x, n);
+        snprintf(label, sizeof label, "%s backward vs ref", k[j].name);
+        CHECK_CLOSE(label, a, b, n, 4 * k[j].tol);
+    }
+    // softmax rows of several widths, large and tiny logits
+    size_t rows = 9, w = 131;
+    float *sx = randv(rows * w, 8), *p1 = zerov(rows * w), *p2 = zerov(rows * w);
+    sx[5] = 80.0f;
+    sx[w + 3] = -80.0f;
+    for (size_t len = 1; len <= w; len += 13) {
+        softmax_forward(p1, sx, rows, len, w);
+        softmax_forward_ref(p2, sx, rows, len, w);
+        CHECK_CLOSE("softmax vs ref", p1, p2, rows * w, 1e-6);
+    }
+    free(x); free(a); free(b); free(d); free(sx); free(p1); free(p2);
+}
+
 /* ---------------------------------------------------------------- residual, dropout */
 struct res { float *out, *a, *b, *r; size_t n; };
 
@@ -452,6 +498,7 @@ int main(void)
     test_elementwise("relu", relu_forward, relu_backward, 0);
     test_elementwise("tanh", tanh_forward, tanh_backward, 1);
     test_gelu_values();
+    test_elementwise_vs_ref();
     test_residual();
     test_dropout();
     test_embedding();
