@@ -272,8 +272,9 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
         }
         char line[1024];
         if (ninit) {
-            snprintf(line, sizeof line, "%s: initialised %d tensor%s not in the checkpoint (%s): train before use",
-                     f->path, ninit, ninit > 1 ? "s" : "", inited);
+            snprintf(line, sizeof line, "%s: initialised %d tensor%s %s (%s): train before use", f->path, ninit,
+                     ninit > 1 ? "s" : "", flags & CKPT_NEW_HEAD ? "for a new head or not in the checkpoint"
+                     : "not in the checkpoint", inited);
             append(notice, noticen, line);
         }
         if (nextra) {
@@ -348,7 +349,8 @@ int ckpt_save_tensors(const char *path, const model_config *c, const model_param
     return rc;
 }
 
-static int copy_file(const char *src, const char *dst, char *err, size_t errn)
+/* Copies src to dst; *lines gets the number of lines (a last line without '\n' counts). */
+static int copy_file(const char *src, const char *dst, size_t *lines, char *err, size_t errn)
 {
     FILE *in = fopen(src, "rb");
     if (!in)
@@ -361,9 +363,16 @@ static int copy_file(const char *src, const char *dst, char *err, size_t errn)
     }
     char buf[65536];
     size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+    char last = '\n';
+    *lines = 0;
+    while ((k = fread(buf, 1, sizeof buf, in)) > 0) {
+        for (size_t i = 0; i < k; i++)
+            *lines += buf[i] == '\n';
+        last = buf[k - 1];
         if (fwrite(buf, 1, k, out) != k)
             break;
+    }
+    *lines += last != '\n';
     int bad_in = ferror(in), bad_out = ferror(out);
     fclose(in);
     if (fclose(out) != 0)
@@ -387,7 +396,10 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
     if (rc || !vocab_path)
         return rc;
     char *vp = path_join(dir, "vocab.txt"), *tp = path_join(dir, "tokenizer_config.json");
-    rc = copy_file(vocab_path, vp, err, errn);
+    size_t lines = 0;
+    rc = copy_file(vocab_path, vp, &lines, err, errn);
+    if (!rc && lines > (size_t)c->V)
+        rc = fail(err, errn, "%s: %zu tokens, more than the model's vocab_size %d", vocab_path, lines, c->V);
     if (!rc) {
         /* AutoTokenizer would pick AlbertTokenizer (spiece.model) from model_type; the
          * models here all use the BERT uncased WordPiece vocabulary. */

@@ -19,6 +19,9 @@ Usage:
   /usr/bin/python3 tests/gen/torch_ref.py --compare FAMILY STATE.safetensors
         # max abs diff of a state (logits, loss, attn.N, hidden.N, pooled, grad.<name>) written
         # by the C engine against this reference, one line per tensor + a JSON summary line.
+  /usr/bin/python3 tests/gen/torch_ref.py --verify-dir DIR...
+        # what transformers' from_pretrained checks of a checkpoint written by emokd: every
+        # config field present, safetensors format "pt", strict load_state_dict, a forward pass.
 
 Fixtures per family (tests/fixtures/models/<family>/):
   config.json, model.safetensors (F32), vocab.txt     -- a checkpoint directory in HF layout
@@ -727,7 +730,7 @@ def make_converted(family, c, sd32, dtype, tag):
     write_json(os.path.join(d, "config.json"), dict(c, torch_dtype={"f16": "float16", "bf16": "bfloat16"}[tag]))
     low = {k: v.to(dtype) for k, v in sd32.items()}
     write_safetensors(os.path.join(d, "model.safetensors"), low, {"format": "pt"})
-    write_safetensors(os.path.join(d, "converted.safetensors"), {k: v.float() for k, v in low.items()})
+    write_safetensors(os.path.join(d, "converted.safetensors"), {k: v.float() for k, v in low.items()}, {"format": "pt"})
     write_vocab(os.path.join(d, "vocab.txt"), c["vocab_size"])
 
 
@@ -807,10 +810,77 @@ def compare(family, path):
     print("JSON " + json.dumps({"family": family, "max_abs_diff": worst}))
 
 
+# Fields each transformers config class reads for these models; a written config.json must
+# carry all of them (a missing one silently takes the class default, xxlarge for ALBERT).
+HF_FIELDS = {
+    "bert": ["hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+             "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+             "type_vocab_size", "layer_norm_eps", "vocab_size", "pad_token_id", "classifier_dropout",
+             "position_embedding_type"],
+    "distilbert": ["dim", "n_layers", "n_heads", "hidden_dim", "activation", "dropout", "attention_dropout",
+                   "seq_classif_dropout", "max_position_embeddings", "vocab_size", "pad_token_id",
+                   "sinusoidal_pos_embds"],
+    "albert": ["embedding_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+               "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+               "type_vocab_size", "layer_norm_eps", "vocab_size", "pad_token_id", "classifier_dropout_prob",
+               "num_hidden_groups", "inner_group_num", "position_embedding_type"],
+}
+ARCH = {"bert": "BertForSequenceClassification", "distilbert": "DistilBertForSequenceClassification",
+        "albert": "AlbertForSequenceClassification"}
+
+
+def verify_dir(d):
+    """What from_pretrained would check of a checkpoint written by emokd: config fields,
+    safetensors metadata, strict state_dict load; then a forward pass (against the fixture's
+    expected logits when the weights are a fixture's)."""
+    with open(os.path.join(d, "config.json")) as f:
+        c = json.load(f)
+    fam = c["model_type"]
+    missing = [k for k in HF_FIELDS[fam] + ["id2label", "label2id", "architectures", "torch_dtype"] if k not in c]
+    if missing:
+        sys.exit("%s: config.json lacks %s" % (d, missing))
+    if c["architectures"] != [ARCH[fam]]:
+        sys.exit("%s: architectures %s" % (d, c["architectures"]))
+    if {v: int(k) for k, v in c["id2label"].items()} != c["label2id"]:
+        sys.exit("%s: label2id does not invert id2label" % d)
+    path = os.path.join(d, "model.safetensors")
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    if meta.get("format") != "pt":                  # transformers refuses other formats
+        sys.exit("%s: __metadata__.format is %r" % (path, meta.get("format")))
+    model = build(fam, c)
+    sd = read_safetensors(path)
+    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    model.eval()
+    with open(os.path.join(d, "vocab.txt")) as f:
+        nvocab = sum(1 for _ in f)
+    tok = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    res = {"dir": d, "family": fam, "tensors": len(sd), "vocab_lines": nvocab, "vocab_size": c["vocab_size"],
+           "tokenizer_class": tok.get("tokenizer_class")}
+    fx = os.path.join(OUT, fam)
+    same = False
+    if os.path.exists(os.path.join(fx, "model.safetensors")):
+        ref = read_safetensors(os.path.join(fx, "model.safetensors"))
+        same = ref.keys() == sd.keys() and all(torch.equal(ref[k], sd[k].float()) for k in sd)
+    with torch.no_grad():
+        if same:
+            b = json.load(open(os.path.join(fx, "batch.json")))
+            exp = read_safetensors(os.path.join(fx, "expected.safetensors"))
+            logits = model(torch.tensor(b["input_ids"]), torch.tensor(b["attention_mask"]), {"hidden": [], "attn": []})
+            res["logits_max_abs_diff_vs_fixture"] = max_abs(logits, exp["logits"])
+        else:
+            ids = torch.randint(0, c["vocab_size"], (2, 5))
+            logits = model(ids, torch.ones_like(ids), {"hidden": [], "attn": []})
+            res["logits_finite"] = bool(torch.isfinite(logits).all())
+    print("JSON " + json.dumps({"verify": res}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--counts", action="store_true")
     ap.add_argument("--compare", nargs=2, metavar=("FAMILY", "STATE"))
+    ap.add_argument("--verify-dir", nargs="+", metavar="DIR")
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.counts:
@@ -818,6 +888,10 @@ def main():
         return
     if a.compare:
         compare(*a.compare)
+        return
+    if a.verify_dir:
+        for d in a.verify_dir:
+            verify_dir(d)
         return
     made = {}
     for fam in FAMILIES:

@@ -1,0 +1,224 @@
+/* emo-ckpt: inspect, create and convert model checkpoints (emo-checkpoint(5)).
+ *   info SPEC...        one JSON line per model: family, sizes, labels, parameter counts
+ *   init SPEC -o DIR    fresh weights (transformers' initialisation, seeded)
+ *   convert SRC -o DIR  any readable checkpoint (Hub names, F16/BF16, without a head) to a
+ *                       float32 emokd checkpoint, the head set up for --labels
+ * SPEC is a preset name, a config.json or a checkpoint directory. */
+#include <err.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "model/ckpt.h"
+#include "model/config.h"
+#include "model/model.h"
+#include "util/util.h"
+
+static void usage(int code)
+{
+    fputs("usage: emo ckpt info SPEC...\n"
+          "       emo ckpt init [--labels LIST | --labels-file FILE] [--seed N] [--vocab FILE]\n"
+          "                     -o DIR SPEC\n"
+          "       emo ckpt convert [--labels LIST | --labels-file FILE] [--new-head] [--seed N]\n"
+          "                        [--vocab FILE] -o DIR SRC\n",
+          code ? stderr : stdout);
+    if (!code)
+        out_close();
+    exit(code);
+}
+
+/* Label names from "a,b,c" or a file with one per line; exits 1 on a bad list. */
+static int read_labels(const char *list, const char *file, char names[][MODEL_LABEL_MAX])
+{
+    char *text = NULL;
+    const char *src = list, *sep = ",";
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f)
+            err(EXIT_DATA, "%s", file);
+        size_t cap = 0;
+        ssize_t n = getdelim(&text, &cap, '\0', f);
+        if (n < 0 && ferror(f))
+            err(EXIT_DATA, "%s", file);
+        fclose(f);
+        src = text ? text : "";
+        sep = "\n";
+    }
+    char *copy = xstrdup(src), *save = NULL;
+    int K = 0;
+    for (char *t = strtok_r(copy, sep, &save); t; t = strtok_r(NULL, sep, &save)) {
+        size_t len = strlen(t);
+        if (len && t[len - 1] == '\r')
+            t[--len] = 0;
+        if (!len)
+            continue;
+        if (K == MODEL_MAX_LABELS)
+            errx(EXIT_DATA, "%s: more than %d labels", file ? file : "--labels", MODEL_MAX_LABELS);
+        if (len >= MODEL_LABEL_MAX)
+            errx(EXIT_DATA, "%s: label '%s' is longer than %d bytes", file ? file : "--labels", t,
+                 MODEL_LABEL_MAX - 1);
+        memcpy(names[K++], t, len + 1);
+    }
+    free(copy);
+    free(text);
+    if (!K)
+        errx(EXIT_DATA, "%s: no labels", file ? file : "--labels");
+    return K;
+}
+
+static void apply_labels(model_config *c, int K, char names[][MODEL_LABEL_MAX])
+{
+    const char *p[MODEL_MAX_LABELS];
+    for (int k = 0; k < K; k++)
+        p[k] = names[k];
+    model_config_set_labels(c, K, p);
+    char e[256];
+    if (model_config_check(c, e, sizeof e) != 0)
+        errx(EXIT_DATA, "--labels: %s", e);
+}
+
+/* The double nearest the shortest decimal of x, so %.9g prints 0.1 and 1e-12, not
+ * 0.100000001 and 9.99999996e-13. */
+static double short_real(float x)
+{
+    char b[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, (double)x);
+        if (strtof(b, NULL) == x)
+            break;
+    }
+    return strtod(b, NULL);
+}
+
+static int info(int argc, char **argv)
+{
+    if (argc < 1)
+        usage(EXIT_USAGE);
+    int rc = 0;
+    for (int i = 0; i < argc; i++) {
+        model_config c;
+        char e[1024];
+        if (model_config_resolve(argv[i], &c, e, sizeof e) != 0) {
+            warnx("%s", e);
+            rc = EXIT_DATA;
+            continue;
+        }
+        json_t *labels = json_array();
+        for (int k = 0; k < c.K; k++)
+            json_array_append_new(labels, json_string(c.labels[k]));
+        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:f,s:f,s:f,s:f,s:i,s:o,s:I,s:I}",
+                              "model", argv[i], "model_type", model_arch_name(c.arch), "vocab_size", c.V,
+                              "max_position_embeddings", c.P, "type_vocab_size", c.TV,
+                              "embedding_size", c.E, "hidden_size", c.H, "num_hidden_layers", c.L,
+                              "num_attention_heads", c.NH, "intermediate_size", c.I, "num_labels", c.K,
+                              "hidden_act", model_act_name(c.act), "layer_norm_eps", short_real(c.ln_eps),
+                              "hidden_dropout", short_real(c.hidden_dropout), "attention_dropout",
+                              short_real(c.attn_dropout), "classifier_dropout", short_real(c.classifier_dropout),
+                              "pad_token_id", c.pad_token_id, "labels", labels,
+                              "base_params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_BASE),
+                              "params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_ALL));
+        char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
+        puts(s);
+        free(s);
+        json_decref(o);
+    }
+    out_close();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_LABELS = 256, OPT_LABELS_FILE, OPT_NEW_HEAD, OPT_SEED, OPT_VOCAB };
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "labels", required_argument, NULL, OPT_LABELS },
+        { "labels-file", required_argument, NULL, OPT_LABELS_FILE },
+        { "new-head", no_argument, NULL, OPT_NEW_HEAD },
+        { "output", required_argument, NULL, 'o' },
+        { "seed", required_argument, NULL, OPT_SEED },
+        { "vocab", required_argument, NULL, OPT_VOCAB },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *labels = NULL, *labels_file = NULL, *out = NULL, *vocab = NULL;
+    int new_head = 0;
+    uint64_t seed = 42;
+    int c;
+    /* "+": options end at the subcommand, then parse its own options */
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(0); break;
+        default: usage(EXIT_USAGE);
+        }
+    }
+    if (optind >= argc)
+        usage(EXIT_USAGE);
+    const char *cmd = argv[optind];
+    if (!strcmp(cmd, "info"))
+        return info(argc - optind - 1, argv + optind + 1);
+    if (strcmp(cmd, "init") && strcmp(cmd, "convert")) {
+        warnx("unknown command '%s' (info, init, convert)", cmd);
+        usage(EXIT_USAGE);
+    }
+    int convert = !strcmp(cmd, "convert");
+    argc -= optind;
+    argv += optind;
+    optind = 0;              /* glibc: 0 restarts the scan (and its state) at argv[1] */
+    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(0); break;
+        case 'o': out = optarg; break;
+        case OPT_LABELS: labels = optarg; break;
+        case OPT_LABELS_FILE: labels_file = optarg; break;
+        case OPT_NEW_HEAD: new_head = 1; break;
+        case OPT_SEED: seed = (uint64_t)xparse_ll("seed", optarg, 0, INT64_MAX); break;
+        case OPT_VOCAB: vocab = optarg; break;
+        default: usage(EXIT_USAGE);
+        }
+    }
+    if (optind != argc - 1 || !out || (labels && labels_file) || (new_head && !convert)) {
+        if (!out && optind == argc - 1)
+            warnx("-o DIR is required");
+        if (labels && labels_file)
+            warnx("--labels and --labels-file exclude each other");
+        if (new_head && !convert)
+            warnx("--new-head is for convert");
+        usage(EXIT_USAGE);
+    }
+    const char *spec = argv[optind];
+    char names[MODEL_MAX_LABELS][MODEL_LABEL_MAX];
+    int K = labels || labels_file ? read_labels(labels, labels_file, names) : 0;
+
+    model_config cfg;
+    char e[1024], notice[2048];
+    if (model_config_resolve(spec, &cfg, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+    if (K)
+        apply_labels(&cfg, K, names);
+    char *src_vocab = NULL;
+    if (!vocab && convert)
+        vocab = src_vocab = ckpt_vocab_path(spec);
+
+    model *m = model_new(&cfg);
+    if (!m)
+        exit(EXIT_DATA);
+    model_params p = *model_weights(m);
+    if (convert) {
+        unsigned flags = CKPT_INIT_MISSING_HEAD | (new_head ? CKPT_NEW_HEAD : 0);
+        if (ckpt_load_params(spec, &cfg, &p, flags, seed, notice, sizeof notice, e, sizeof e) != 0) {
+            if (strstr(e, "classifier.weight has shape"))
+                errx(EXIT_DATA, "%s (use --new-head for a new classifier)", e);
+            errx(EXIT_DATA, "%s", e);
+        }
+        if (notice[0])
+            warnx("%s", notice);
+    } else {
+        model_init_weights(m, seed);
+    }
+    if (ckpt_save(out, &cfg, &p, vocab, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+    free(src_vocab);
+    model_free(m);
+    return 0;
+}
