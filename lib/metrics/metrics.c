@@ -191,26 +191,58 @@ void report_format(FILE *fp, const class_report *r, const char *const *names, in
 /* ---- precision-recall curve --------------------------------------------- */
 
 typedef struct scored {
+    uint64_t key;   /* order-reversing image of the score: ascending key = descending score */
     double s;
     uint32_t pos;
 } scored;
 
-static int by_score_desc(const void *a, const void *b)
+/* Doubles map to unsigned integers in the same order (flip all bits of negatives, the
+ * sign bit of the rest); complementing reverses it, so an ascending sort of keys is a
+ * descending sort of scores. */
+static uint64_t desc_key(double d)
 {
-    double x = ((const scored *)a)->s, y = ((const scored *)b)->s;
-    return (x < y) - (x > y);
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    b = (b >> 63) ? ~b : b | (1ULL << 63);
+    return ~b;
+}
+
+/* LSD radix sort on key, 16 bits per pass, skipping passes where every key has the same
+ * digit (the high bits of scores in [0, 1] mostly agree).  v, tmp (n). */
+static void radix_sort(scored *v, scored *tmp, size_t n)
+{
+    size_t *count = xmalloc(65536 * sizeof *count);
+    for (int shift = 0; shift < 64; shift += 16) {
+        memset(count, 0, 65536 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(v[i].key >> shift) & 0xFFFF]++;
+        if (n == 0 || count[(v[0].key >> shift) & 0xFFFF] == n)
+            continue;
+        size_t sum = 0;
+        for (size_t d = 0; d < 65536; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[(v[i].key >> shift) & 0xFFFF]++] = v[i];
+        memcpy(v, tmp, n * sizeof *v);
+    }
+    free(count);
 }
 
 void pr_curve_compute(pr_curve *pc, const double *scores, size_t stride, const int32_t *truth,
                       int32_t cls, size_t N)
 {
     memset(pc, 0, sizeof *pc);
-    scored *v = xmalloc((N ? N : 1) * sizeof *v);
+    scored *v = xmalloc((N ? N : 1) * sizeof *v), *tmp = xmalloc((N ? N : 1) * sizeof *tmp);
     for (size_t i = 0; i < N; i++) {
         v[i].s = scores[i * stride + (size_t)cls];
+        v[i].key = desc_key(v[i].s);
         v[i].pos = truth[i] == cls;
     }
-    qsort(v, N, sizeof *v, by_score_desc);
+    radix_sort(v, tmp, N);
+    free(tmp);
 
     /* sklearn _binary_clf_curve: one point per distinct score, from the highest down;
      * tps/fps count records scoring >= that threshold.  Stored forwards, returned
