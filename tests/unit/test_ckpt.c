@@ -4,6 +4,7 @@
  * Hub-like checkpoints without a head, F16/BF16 conversion, presets and parameter counts. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -422,6 +423,86 @@ static void test_label_json(void)
     free(text);
 }
 
+/* A checkpoint saved from BertModel (names without "bert.", no head) plus a tensor nobody
+ * knows: loads, the body equal, the unknown tensor reported in the notice. */
+static void test_prefixless(void)
+{
+    char err[512], notice[1024], path[300];
+    model_config c;
+    model_params p;
+    float *block = NULL;
+    if (ckpt_load(FIX "bert", &c, &block, &p, 1, notice, sizeof notice, err, sizeof err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    size_t n = ckpt_num_entries(&c);
+    ckpt_entry *es = xmalloc(n * sizeof *es);
+    ckpt_entries(&c, es);
+    st_out *o = xcalloc(n + 1, sizeof *o);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (es[i].field >= 21)                       /* classifier: not in a BertModel */
+            continue;
+        o[k].name = strncmp(es[i].name, "bert.", 5) ? es[i].name : es[i].name + 5;
+        o[k].data = ckpt_field(&p, es[i].field) + es[i].offset;
+        o[k].ndim = es[i].ndim;
+        o[k].shape[0] = es[i].shape[0];
+        o[k].shape[1] = es[i].shape[1];
+        k++;
+    }
+    float extra[2] = { 1, 2 };
+    o[k++] = (st_out){ "mystery.weight", extra, 1, { 2 } };
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/prefixless", tmpdir);
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    CHECK(st_write(path, o, k, err, sizeof err) == 0, "%s", err);
+    size_t sizes[MODEL_NUM_PARAM_TENSORS], total = model_param_sizes(&c, sizes);
+    float *b2 = xaligned_alloc(total * sizeof(float));
+    model_params p2;
+    model_params_point(&p2, &c, b2);
+    int rc = ckpt_load_params(dir, &c, &p2, CKPT_INIT_MISSING_HEAD, 1, notice, sizeof notice, err, sizeof err);
+    CHECK(rc == 0, "prefixless: %s", err);
+    CHECK(!memcmp(b2, block, (total - sizes[21] - sizes[22]) * sizeof(float)), "prefixless: body equal");
+    CHECK(strstr(notice, "initialised 2 tensors") && strstr(notice, "ignored 1 unexpected tensor (first: mystery.weight)"),
+          "prefixless notice: %s", notice);
+    free(b2);
+    free(o);
+    free(es);
+    free(block);
+}
+
+/* config.json of the Hub checkpoints, as published (transcribed): they parse to the presets
+ * (ALBERT with its own 30000-piece vocabulary) and give the known parameter counts. */
+static void test_hub_configs(void)
+{
+    static const char distil[] =
+        "{\"activation\": \"gelu\", \"architectures\": [\"DistilBertForMaskedLM\"], \"attention_dropout\": 0.1,"
+        " \"dim\": 768, \"dropout\": 0.1, \"hidden_dim\": 3072, \"initializer_range\": 0.02,"
+        " \"max_position_embeddings\": 512, \"model_type\": \"distilbert\", \"n_heads\": 12, \"n_layers\": 6,"
+        " \"pad_token_id\": 0, \"qa_dropout\": 0.1, \"seq_classif_dropout\": 0.2, \"sinusoidal_pos_embds\": false,"
+        " \"tie_weights_\": true, \"transformers_version\": \"4.10.0.dev0\", \"vocab_size\": 30522}";
+    static const char albert[] =
+        "{\"architectures\": [\"AlbertForMaskedLM\"], \"attention_probs_dropout_prob\": 0, \"bos_token_id\": 2,"
+        " \"classifier_dropout_prob\": 0.1, \"down_scale_factor\": 1, \"embedding_size\": 128, \"eos_token_id\": 3,"
+        " \"gap_size\": 0, \"hidden_act\": \"gelu_new\", \"hidden_dropout_prob\": 0, \"hidden_size\": 768,"
+        " \"initializer_range\": 0.02, \"inner_group_num\": 1, \"intermediate_size\": 3072, \"layer_norm_eps\": 1e-12,"
+        " \"max_position_embeddings\": 512, \"model_type\": \"albert\", \"net_structure_type\": 0,"
+        " \"num_attention_heads\": 12, \"num_hidden_groups\": 1, \"num_hidden_layers\": 12, \"num_memory_blocks\": 0,"
+        " \"pad_token_id\": 0, \"type_vocab_size\": 2, \"vocab_size\": 30000}";
+    char err[512];
+    model_config c, want;
+    CHECK(model_config_parse(&c, distil, sizeof distil - 1, "distil", err, sizeof err) == 0, "%s", err);
+    model_config_preset("distilbert-base", &want);
+    CHECK(config_equal(&c, &want), "distilbert-base-uncased config == preset");
+    CHECK(model_config_count_params(&c, MODEL_COUNT_BASE) == 66362880, "distilbert-base-uncased count");
+    CHECK(model_config_parse(&c, albert, sizeof albert - 1, "albert", err, sizeof err) == 0, "%s", err);
+    model_config_preset("albert-base-v2", &want);
+    want.V = 30000;
+    CHECK(config_equal(&c, &want), "albert-base-v2 config == preset with V 30000");
+    CHECK(model_config_count_params(&c, MODEL_COUNT_BASE) == 11683584, "albert-base-v2 count");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -437,6 +518,8 @@ int main(void)
     test_config_errors();
     test_presets();
     test_label_json();
+    test_prefixless();
+    test_hub_configs();
     remove_tree(tmpdir);
     return check_done("test_ckpt");
 }
