@@ -323,6 +323,10 @@ int main(int argc, char **argv)
     char msg[256];
     if (tsne_check(in.N, o.perplexity, o.exact, msg, sizeof msg))
         errx(EXIT_DATA, "%s: %s", name, msg);
+    /* cluster statistics: silhouette needs 2 <= classes <= N - 1 (as sklearn) */
+    int have_stats = in.K >= 2 && in.K < in.N;
+    if (stats && !have_stats)
+        errx(EXIT_DATA, "%s: --stats needs at least 2 classes (field 'label') and fewer classes than points", name);
 
     double *Y = xmalloc(2 * in.N * sizeof *Y);
     tsne_result res;
@@ -337,9 +341,7 @@ int main(int argc, char **argv)
                 in.N, in.D, o.perplexity, res.iters, o.exact ? " (exact)" : "", res.kl_bh, res.kl_exact, secs,
                 res.seconds_affinity);
 
-    /* cluster statistics: silhouette needs 2 <= classes <= N - 1 (as sklearn) */
     cluster_stats st = { 0 };
-    int have_stats = in.K >= 2 && in.K < in.N;
     if (have_stats) {
         double *Xd = NULL;
         if (silin) {
@@ -351,8 +353,6 @@ int main(int argc, char **argv)
         free(Xd);
         if (!quiet)
             cluster_stats_print(&st, stderr);
-    } else if (stats) {
-        errx(EXIT_DATA, "%s: --stats needs at least 2 classes (field 'label') and fewer classes than points", name);
     }
 
     atomic_file af_out, af_svg, af_stats;

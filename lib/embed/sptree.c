@@ -9,13 +9,14 @@
 /* Cells deeper than this become leaves holding several (near-)coincident points. */
 #define SP_MAX_DEPTH 48
 
-typedef struct spnode {
+typedef struct spnode {    /* 32 bytes: two per cache line */
     double cx, cy;       /* centre of mass of the points below */
-    double w2;           /* squared longest side of the cell */
+    union {
+        double w2;       /* internal: squared longest side of the cell */
+        uint64_t first;  /* leaf: first slot in perm/pos */
+    } u;
     uint32_t count;      /* points below */
-    uint32_t skip;       /* index of the first node after this subtree */
-    uint32_t first;      /* leaf: first slot in perm/pos */
-    uint32_t leaf;
+    uint32_t skip;       /* index of the first node after this subtree; id + 1 for a leaf */
 } spnode;
 
 struct sptree {
@@ -43,6 +44,8 @@ void sptree_free(sptree *t)
 
 size_t sptree_nodes(const sptree *t) { return t->nnodes; }
 
+const uint32_t *sptree_order(const sptree *t) { return t->perm; }
+
 static uint32_t new_node(sptree *t)
 {
     if (t->nnodes == t->cap) {
@@ -68,7 +71,7 @@ static uint32_t build(sptree *t, size_t lo, size_t hi, double x0, double y0, dou
 {
     uint32_t id = new_node(t);
     double wx = x1 - x0, wy = y1 - y0;
-    spnode nd = { .w2 = wx > wy ? wx * wx : wy * wy, .count = (uint32_t)(hi - lo), .first = (uint32_t)lo };
+    spnode nd = { .u.w2 = wx > wy ? wx * wx : wy * wy, .count = (uint32_t)(hi - lo) };
     if (hi - lo == 1 || depth >= SP_MAX_DEPTH || all_same(t, lo, hi)) {
         double sx = 0, sy = 0;
         for (size_t s = lo; s < hi; s++) {
@@ -78,7 +81,7 @@ static uint32_t build(sptree *t, size_t lo, size_t hi, double x0, double y0, dou
         }
         nd.cx = sx / (double)(hi - lo);
         nd.cy = sy / (double)(hi - lo);
-        nd.leaf = 1;
+        nd.u.first = lo;
         nd.skip = id + 1;
         t->nodes[id] = nd;
         return id;
@@ -160,16 +163,18 @@ double sptree_repulsion(const sptree *t, size_t i, const double y[2], double the
     while (n < end) {
         const spnode *c = &nodes[n];
         double dx = y[0] - c->cx, dy = y[1] - c->cy, d2 = dx * dx + dy * dy;
-        if (c->leaf) {
+        if (c->skip == n + 1) {                 /* leaf */
             if (c->count == 1) {
-                if (t->perm[c->first] != i) {
+                /* a one-point leaf at distance 0 is i itself: a coincident point would
+                 * share i's leaf (see all_same) */
+                if (d2 > 0) {
                     double q = 1.0 / (1.0 + d2);
                     sumq += q;
                     fx += q * q * dx;
                     fy += q * q * dy;
                 }
             } else {
-                for (uint32_t s = c->first; s < c->first + c->count; s++) {
+                for (size_t s = c->u.first; s < c->u.first + c->count; s++) {
                     if (t->perm[s] == i)
                         continue;
                     double ex = y[0] - t->pos[2 * s], ey = y[1] - t->pos[2 * s + 1];
@@ -179,8 +184,8 @@ double sptree_repulsion(const sptree *t, size_t i, const double y[2], double the
                     fy += q * q * ey;
                 }
             }
-            n = c->skip;
-        } else if (c->w2 < theta2 * d2) {
+            n++;
+        } else if (c->u.w2 < theta2 * d2) {
             double q = 1.0 / (1.0 + d2), m = (double)c->count;
             sumq += m * q;
             fx += m * q * q * dx;

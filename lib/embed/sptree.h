@@ -24,6 +24,10 @@ void sptree_build(sptree *t, const double *Y /* (N, 2) */, size_t N);
  * gives the exact sums (every cell opened down to its leaves). */
 double sptree_repulsion(const sptree *t, size_t i, const double y[2], double theta, double neg[2]);
 
+/* The points in tree (depth-first, spatially coherent) order, (N): visiting points in
+ * this order makes consecutive traversals alike (caches, branch prediction). */
+const uint32_t *sptree_order(const sptree *t);
+
 /* Number of nodes of the last build (for tests and diagnostics). */
 size_t sptree_nodes(const sptree *t);
 

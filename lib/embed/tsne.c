@@ -390,6 +390,7 @@ typedef struct grad_ctx {
     size_t N;
     double exag, theta;
     const sptree *tree;
+    const uint32_t *order;  /* (N) visiting order (tree order), or NULL */
     double *attr, *rep;     /* (N, 2) */
     double *sumq;           /* (N) */
 } grad_ctx;
@@ -399,7 +400,8 @@ static void grad_rows(void *arg, size_t lo, size_t hi)
     grad_ctx *c = arg;
     const tsne_P *P = c->P;
     const double *Y = c->Y;
-    for (size_t i = lo; i < hi; i++) {
+    for (size_t s = lo; s < hi; s++) {
+        size_t i = c->order ? c->order[s] : s;
         double yi[2] = { Y[2 * i], Y[2 * i + 1] }, ax = 0, ay = 0;
         for (size_t m = P->rowptr[i]; m < P->rowptr[i + 1]; m++) {
             size_t j = P->col[m];
@@ -459,7 +461,8 @@ static void gradient_with(work *w, const tsne_P *P, const double *Y, double exag
     size_t N = P->N;
     if (theta > 0)
         sptree_build(w->tree, Y, N);
-    grad_ctx c = { P, Y, N, exag, theta, theta > 0 ? w->tree : NULL, w->attr, w->rep, w->sumq };
+    grad_ctx c = { P, Y, N, exag, theta, theta > 0 ? w->tree : NULL, theta > 0 ? sptree_order(w->tree) : NULL,
+                   w->attr, w->rep, w->sumq };
     parfor(N, 64, threads, grad_rows, &c);
     double Z = 0;
     for (size_t i = 0; i < N; i++)      /* fixed order: thread-count independent */
