@@ -3,12 +3,17 @@
  *    fixed dropout seed, plus a gradient on returned attention maps);
  *  - dynamic padding: a sequence gives the same logits alone, padded wider, or batched;
  *  - determinism, inference == eval-with-grad, bad input rejected.
- * Parity with PyTorch/Hugging Face is in test_model_parity.c (fixtures from tests/gen). */
+ *  - parity with the PyTorch re-implementation of the HF models (tests/gen/torch_ref.py,
+ *    fixtures in tests/fixtures/models/<family>): logits, loss, attention maps, [CLS]
+ *    embedding and every parameter gradient of mean cross-entropy, eval mode. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "io/safetensors.h"
+#include "model/ckpt.h"
 #include "model/model.h"
+#include "nn/loss.h"
 #include "util/rng.h"
 
 static model_config tiny(model_arch arch)
@@ -324,6 +329,161 @@ static void test_init(void)
     model_free(m);
 }
 
+/* ---------------------------------------------------------------- parity with PyTorch */
+
+static double max_abs_diff(const float *a, const float *b, size_t n, double *scale)
+{
+    double d = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        d = e > d ? e : d;
+        s = fabs(b[i]) > s ? fabs(b[i]) : s;
+    }
+    if (scale)
+        *scale = s;
+    return d;
+}
+
+static void test_parity(const char *family)
+{
+    const char *root = getenv("EMO_ROOT") ? getenv("EMO_ROOT") : ".";
+    char dir[512], path[600], err[512], notice[512];
+    snprintf(dir, sizeof dir, "%s/tests/fixtures/models/%s", root, family);
+    model_config c;
+    float *block = NULL;
+    model_params lp;
+    if (ckpt_load(dir, &c, &block, &lp, 0, notice, sizeof notice, err, sizeof err) != 0) {
+        CHECK(0, "%s: %s", family, err);
+        return;
+    }
+    model *m = model_new(&c);
+    memcpy(model_param_block(m), block, model_num_params(m) * sizeof(float));
+    free(block);
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    st_file f;
+    if (st_open(&f, path, err, sizeof err) != 0) {
+        CHECK(0, "%s", err);
+        model_free(m);
+        return;
+    }
+    // inputs: ids (B, T) padded with 0; real ids are never 0, so lengths follow from them
+    const st_tensor *ti = st_find(&f, "input_ids"), *tl = st_find(&f, "labels");
+    CHECK(ti && tl && ti->ndim == 2, "%s: inputs in expected.safetensors", family);
+    if (!ti || !tl || ti->ndim != 2) {
+        st_close(&f);
+        model_free(m);
+        return;
+    }
+    int B = (int)ti->shape[0], T = (int)ti->shape[1], K = c.K;
+    int64_t *ids64 = calloc((size_t)B * T, 8), lab64[64];
+    int32_t *ids = calloc((size_t)B * T, 4), lens[64], labels[64];
+    st_to_i64(&f, ti, ids64, err, sizeof err);
+    st_to_i64(&f, tl, lab64, err, sizeof err);
+    for (int b = 0; b < B; b++) {
+        lens[b] = 0;
+        labels[b] = (int32_t)lab64[b];
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = (int32_t)ids64[b * T + t];
+            if (ids[b * T + t] != 0)
+                lens[b] = t + 1;
+        }
+    }
+    model_keep_attn(m, ~(uint64_t)0);
+    model_zero_grad(m);
+    CHECK(model_forward(m, ids, lens, B, T, MODEL_EVAL_GRAD, NULL) == 0, "%s forward: %s",
+          family, model_error(m));
+    float *buf = calloc((size_t)B * c.NH * T * T + (size_t)B * T * c.H + 64, sizeof(float));
+    char label[160];
+
+    // logits and loss
+    int64_t shp[4] = { B, K };
+    st_get_f32(&f, "logits", 2, shp, buf, err, sizeof err);
+    double d = max_abs_diff(model_logits(m), buf, (size_t)B * K, NULL);
+    fprintf(stderr, "test_model: parity %s: logits max abs diff %.3g\n", family, d);
+    snprintf(label, sizeof label, "%s logits", family);
+    CHECK(d <= 1e-4, "%s: max abs diff %.3g > 1e-4", label, d);
+    float *dlogits = calloc((size_t)B * K, sizeof(float));
+    double loss = crossentropy_loss_and_grad(dlogits, 1.0f, model_logits(m), labels, (size_t)B,
+                                             (size_t)K, 0.0);
+    st_get_f32(&f, "loss", 0, shp, buf, err, sizeof err);
+    CHECK(fabs(loss - buf[0]) <= 1e-5, "%s: loss %.8f vs torch %.8f", family, loss, (double)buf[0]);
+
+    // attention maps: only the real [0:len, 0:len] blocks (HF's padded query rows are junk)
+    double worst_att = 0;
+    for (int l = 0; l < c.L; l++) {
+        char name[32];
+        snprintf(name, sizeof name, "attn.%d", l);
+        int64_t sa[4] = { B, c.NH, T, T };
+        if (st_get_f32(&f, name, 4, sa, buf, err, sizeof err) != 0) {
+            CHECK(0, "%s", err);
+            continue;
+        }
+        const float *a = model_attn_probs(m, l);
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < c.NH; h++)
+                for (int i = 0; i < lens[b]; i++)
+                    for (int j = 0; j < T; j++) {
+                        size_t at = (((size_t)b * c.NH + h) * T + i) * T + j;
+                        double e = fabs((double)a[at] - buf[at]);
+                        worst_att = e > worst_att ? e : worst_att;
+                    }
+    }
+    fprintf(stderr, "test_model: parity %s: attention max abs diff %.3g\n", family, worst_att);
+    CHECK(worst_att <= 1e-5, "%s attention: max abs diff %.3g", family, worst_att);
+
+    // the embedding: BERT/ALBERT pooler output; DistilBERT [CLS] of the last hidden state
+    if (c.arch == ARCH_DISTILBERT) {
+        char name[32];
+        snprintf(name, sizeof name, "hidden.%d", c.L);
+        int64_t sh[3] = { B, T, c.H };
+        st_get_f32(&f, name, 3, sh, buf, err, sizeof err);
+        for (int b = 0; b < B; b++)
+            memmove(buf + (size_t)b * c.H, buf + (size_t)b * T * c.H, (size_t)c.H * sizeof(float));
+    } else {
+        int64_t sp[2] = { B, c.H };
+        st_get_f32(&f, "pooled", 2, sp, buf, err, sizeof err);
+    }
+    d = max_abs_diff(model_embedding(m), buf, (size_t)B * c.H, NULL);
+    CHECK(d <= 1e-4, "%s embedding: max abs diff %.3g", family, d);
+
+    // every parameter gradient of the mean cross-entropy
+    CHECK(model_backward(m, dlogits, NULL) == 0, "%s backward: %s", family, model_error(m));
+    float *gblock = calloc(model_num_params(m), sizeof(float));
+    model_params gp;
+    model_params_point(&gp, &c, gblock);
+    if (ckpt_read_st(&f, "grad.", &c, &gp, 0, 0, notice, sizeof notice, err, sizeof err) != 0) {
+        CHECK(0, "%s: %s", family, err);
+    } else {
+        size_t sizes[MODEL_NUM_PARAM_TENSORS], off = 0;
+        model_param_sizes(&c, sizes);
+        const float *g = model_grad_block(m);
+        double worst = 0;
+        const char *worst_name = "";
+        for (int t = 0; t < MODEL_NUM_PARAM_TENSORS; t++) {
+            double scale;
+            double e = max_abs_diff(g + off, gblock + off, sizes[t], &scale);
+            // relative to the tensor's largest gradient, floor 1: float32 vs float64 reference
+            double rel = e / (scale > 1 ? scale : 1);
+            CHECK(rel <= 1e-5, "%s grad %s: max abs diff %.3g (largest |grad| %.3g)", family,
+                  tensor_names[t], e, scale);
+            if (rel > worst) {
+                worst = rel;
+                worst_name = tensor_names[t];
+            }
+            off += sizes[t];
+        }
+        fprintf(stderr, "test_model: parity %s: worst gradient diff %.3g (%s)\n", family, worst,
+                worst_name);
+    }
+    free(gblock);
+    free(dlogits);
+    free(buf);
+    free(ids);
+    free(ids64);
+    st_close(&f);
+    model_free(m);
+}
+
 int main(void)
 {
     test_fd(ARCH_BERT);
@@ -333,5 +493,8 @@ int main(void)
     test_behaviour(ARCH_DISTILBERT);
     test_behaviour(ARCH_ALBERT);
     test_init();
+    test_parity("bert");
+    test_parity("distilbert");
+    test_parity("albert");
     return check_done("test_model");
 }
