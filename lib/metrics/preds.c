@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <utf8proc.h>
+
 #include "io/rec.h"
 #include "metrics/preds.h"
 #include "metrics/metrics.h"
@@ -88,6 +90,20 @@ static void names_free(names *t)
     free(t->byid);
 }
 
+/* Class names go into JSON, SVG and aligned text: they must be valid UTF-8 without NUL. */
+static int valid_name(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0 || cp == 0)
+            return 0;
+        i += (size_t)k;
+    }
+    return 1;
+}
+
 /* ---- class list ----------------------------------------------------------- */
 
 char **preds_parse_labels(const char *list, size_t *K)
@@ -100,6 +116,8 @@ char **preds_parse_labels(const char *list, size_t *K)
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == 0)
             errx(EXIT_USAGE, "option --labels: empty class name in '%s'", list);
+        if (!valid_name(p, len))
+            errx(EXIT_USAGE, "option --labels: class names must be valid UTF-8");
         for (size_t i = 0; i < n; i++)
             if (strlen(out[i]) == len && memcmp(out[i], p, len) == 0)
                 errx(EXIT_USAGE, "option --labels: class '%s' given twice", out[i]);
@@ -140,8 +158,8 @@ static char **field_labels(rec_reader *r, const rec_t *rec, size_t *K)
     char **out = xcalloc(o->via.array.size, sizeof *out);
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *e = &o->via.array.ptr[i];
-        if (e->type != MSGPACK_OBJECT_STR || memchr(e->via.str.ptr, 0, e->via.str.size))
-            rec_die(r, "field 'labels' element %u is not a string", i);
+        if (e->type != MSGPACK_OBJECT_STR || !valid_name(e->via.str.ptr, e->via.str.size))
+            rec_die(r, "field 'labels' element %u is not a valid UTF-8 string", i);
         out[i] = xmalloc(e->via.str.size + 1);
         memcpy(out[i], e->via.str.ptr, e->via.str.size);
         out[i][e->via.str.size] = '\0';
@@ -222,8 +240,8 @@ void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const char
 
             size_t len;
             const char *label = rec_need_str(r, &rec, "label", &len);
-            if (memchr(label, 0, len))
-                rec_die(r, "field 'label' contains a NUL byte");
+            if (!valid_name(label, len))
+                rec_die(r, "field 'label' is not valid UTF-8 (or contains a NUL)");
             const msgpack_object *lo = rec_get(&rec, "logits");
             if (!lo)
                 rec_die(r, "missing field 'logits'");

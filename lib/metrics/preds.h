@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PREDS_MAX_CLASSES 65536
+#define PREDS_MAX_CLASSES 4096    /* bounds the (K, K) confusion matrix at 128 MiB */
 
 enum preds_class_source { PREDS_FROM_OPTION, PREDS_FROM_FIELD, PREDS_FROM_SORTED };
 enum { PREDS_LEN_IDS = 1, PREDS_LEN_WORDS = 2, PREDS_LEN_UNKNOWN = 4 };

@@ -106,6 +106,7 @@ cmp_json() {
 }
 
 @test "svg library demo (every element) renders" {
+    [ -x "$EMO_ROOT/tests/unit/bin/test_svg" ] || skip "unit tests not built (make check builds them)"
     "$EMO_ROOT/tests/unit/bin/test_svg" demo.svg
     rsvg-convert -o demo.png demo.svg
     [ "$(stat -c %s demo.png)" -gt 20000 ]
@@ -210,6 +211,37 @@ cmp_json() {
     [[ "$stderr" == "emo-eval: t.rec:record "*": truncated"* ]]
     run bash -c 'ls -A figs'
     assert_output ""
+}
+
+@test "eval bad input: labels field differing between records" {
+    printf '%s\n' '{"label":"a","logits":[1,2],"labels":["a","b"]}' '{"label":"a","logits":[1,2],"labels":["b","a"]}' | emo pack > in.rec
+    run --separate-stderr emo eval in.rec
+    assert_failure 1
+    [ "$stderr" = "emo-eval: in.rec:record 2: field 'labels' differs from the first record's" ]
+}
+
+@test "eval bad input: more logits than the class limit" {
+    jq -nc '{label: "a", logits: [range(0; 4097) | 0]}' | emo pack > in.rec
+    run --separate-stderr emo eval in.rec
+    assert_failure 1
+    [ "$stderr" = "emo-eval: in.rec:record 1: field 'logits' has 4097 values (expected 1 to 4096)" ]
+}
+
+@test "eval bad input: label that is not UTF-8" {
+    printf '%s\n' '{"label":"a","logits":[1,2]}' '{"label":"b","logits":[1,2]}' | emo pack > ok.rec
+    # the second label "b" (a1 62) becomes the byte 0xff
+    perl -0777 -pe 's/\xa1\x62/\xa1\xff/' ok.rec > in.rec
+    run --separate-stderr emo eval in.rec
+    assert_failure 1
+    [ "$stderr" = "emo-eval: in.rec:record 2: field 'label' is not valid UTF-8 (or contains a NUL)" ]
+}
+
+@test "eval: several files are read as one prediction set" {
+    rec basic
+    rec neverpred
+    cat basic.rec neverpred.rec > both.rec
+    run bash -c 'diff <(emo eval --json basic.rec neverpred.rec) <(emo eval --json < both.rec)'
+    assert_success
 }
 
 @test "eval bad input: stream with no records" {
