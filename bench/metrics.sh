@@ -13,17 +13,19 @@ d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 /usr/bin/python3 bench/metrics_sklearn.py make "$N" "$d/p.rec" "$d/p.npz"
 
-TIMEFORMAT='%R %U'
+TIMEFORMAT='%R %U %S'
 t_eval=$( { time bin/emo-eval --json "$d/p.rec" > /dev/null; } 2>&1 )
 t_conf=$( { time bin/emo-confusion "$d/p.rec" > /dev/null; } 2>&1 )
 c_line=$(awk -v n="$N" -v e="$t_eval" -v c="$t_conf" 'BEGIN {
     split(e, a, " "); split(c, b, " ");
-    printf "{\"tag\":\"c\",\"impl\":\"c\",\"bench\":\"metrics\",\"n\":%d,\"k\":6,\"t\":%.4f,\"t_eval\":%.4f,\"t_confusion\":%.4f,\"user\":%.4f,\"note\":\"whole tools, stream read included\"}",
-           n, a[1] + b[1], a[1], b[1], a[2] + b[2] }')
+    printf "{\"tag\":\"c\",\"impl\":\"c\",\"bench\":\"metrics\",\"n\":%d,\"k\":6,\"t\":%.4f,\"t_eval\":%.4f,\"t_confusion\":%.4f,\"cpu\":%.4f,\"note\":\"whole tools, stream read included\"}",
+           n, a[1] + b[1], a[1], b[1], a[2] + a[3] + b[2] + b[3] }')
 echo "JSON $c_line"
 sk_line=$(/usr/bin/python3 bench/metrics_sklearn.py run "$d/p.npz")
 echo "$sk_line"
 awk -v c="$c_line" -v s="${sk_line#JSON }" 'BEGIN {
     match(c, /"t":[0-9.]+/); tc = substr(c, RSTART + 4, RLENGTH - 4);
     match(s, /"t": [0-9.]+/); ts = substr(s, RSTART + 5, RLENGTH - 5);
-    printf "JSON {\"tag\":\"ratio\",\"bench\":\"metrics\",\"sklearn_t\":%s,\"c_t\":%s,\"speedup\":%.2f}\n", ts, tc, ts / tc }'
+    match(c, /"cpu":[0-9.]+/); cc = substr(c, RSTART + 6, RLENGTH - 6);
+    match(s, /"cpu": [0-9.]+/); cs = substr(s, RSTART + 7, RLENGTH - 7);
+    printf "JSON {\"tag\":\"ratio\",\"bench\":\"metrics\",\"sklearn_t\":%s,\"c_t\":%s,\"speedup\":%.2f,\"sklearn_cpu\":%s,\"c_cpu\":%s,\"speedup_cpu\":%.2f}\n", ts, tc, ts / tc, cs, cc, cs / cc }'
