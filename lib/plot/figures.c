@@ -60,11 +60,13 @@ svg_t *fig_pr_curves(const pr_curve *curves, char *const *names, size_t K, size_
             x[i] = curves[k].recall[idx[i]];
             y[i] = curves[k].precision[idx[i]];
         }
-        /* past the palette's 8 colours, repeat them dashed so curves stay distinguishable */
-        if (k < SVG_PALETTE_SIZE)
+        /* Past the palette's 8 colours, repeat them dashed so curves stay distinguishable.
+         * A thinned curve is drawn with straight segments: steps between samples far
+         * apart would show stairs that are not in the data. */
+        if (k < SVG_PALETTE_SIZE && n == curves[k].n)
             svg_step(&ax, x, y, n, svg_palette(k), 2);
         else
-            svg_line(&ax, x, y, n, svg_palette(k), 2, 1, 0);
+            svg_line(&ax, x, y, n, svg_palette(k), 2, k >= SVG_PALETTE_SIZE, 0);
     }
     svg_legend(s, left + pw + 24, top + 10, items, K);
     free(idx);

@@ -7,7 +7,8 @@
 
 /* One step curve per class (recall on x, precision on y, as sklearn's
  * PrecisionRecallDisplay draws them) with "name (AP 0.912)" in the legend; each curve
- * thinned to at most max_points points (0: all).  curves (K), names (K). */
+ * thinned to at most max_points points (0: all; a thinned curve is drawn with straight
+ * segments instead of steps).  curves (K), names (K). */
 svg_t *fig_pr_curves(const pr_curve *curves, char *const *names, size_t K, size_t max_points);
 /* Bars of record counts per length bucket (left axis) and the error rate line (right
  * axis).  unit names the length measure ("tokens", "words"). */
