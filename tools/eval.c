@@ -248,6 +248,9 @@ int main(int argc, char **argv)
         svg_t *s = fig_pr_curves(pc, p.classes, K, pr_points ? pr_points * 2 : 0);
         save(s, figdir, "pr-curves.svg");
         svg_free(s);
+        s = fig_confusion(&cm, p.classes, 0);
+        save(s, figdir, "confusion.svg");
+        svg_free(s);
         if (b) {
             s = fig_length_error(b, length_unit(p.length_sources));
             save(s, figdir, "length-error.svg");

@@ -89,11 +89,11 @@ cmp_json() {
     assert_output "[10,9,$(echo "$full" | jq -c '.[0]'),0]"
 }
 
-@test "eval --figures: pr-curves.svg and length-error.svg render to non-trivial PNGs" {
+@test "eval --figures: pr-curves.svg, length-error.svg, confusion.svg render to non-trivial PNGs" {
     rec basic
     run emo eval --figures figs basic.rec
     assert_success
-    for f in pr-curves length-error; do
+    for f in pr-curves length-error confusion; do
         assert_file_exists figs/$f.svg
         rsvg-convert -o $f.png figs/$f.svg || fail "rsvg-convert $f"
         size=$(stat -c %s $f.png)
@@ -102,7 +102,7 @@ cmp_json() {
     grep -q 'anger (AP 0.536)' figs/pr-curves.svg
     grep -q 'error rate (right axis)' figs/length-error.svg
     run bash -c 'ls -A figs'
-    assert_output $'length-error.svg\npr-curves.svg'
+    assert_output $'confusion.svg\nlength-error.svg\npr-curves.svg'
 }
 
 @test "svg library demo (every element) renders" {
