@@ -412,8 +412,10 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
     }
     install_handlers();
 
-    const char *kill_at = getenv("EMO_TEST_KILL_AT_STEP");   /* test hook: SIGKILL self after step N */
+    /* Fault injection for the tests (trainer.h): SIGKILL after step N; a NaN loss at step N. */
+    const char *kill_at = getenv("EMO_TEST_KILL_AT_STEP"), *nan_at = getenv("EMO_TEST_NAN_AT_STEP");
     uint64_t kill_step = kill_at ? strtoull(kill_at, NULL, 10) : 0;
+    uint64_t nan_step = nan_at ? strtoull(nan_at, NULL, 10) : 0;
     uint64_t nb = dataset_num_batches(train->n, o->batch);
     uint64_t total = (uint64_t)o->epochs * nb;
     uint64_t warmup = (uint64_t)ceil(o->warmup_ratio * (double)total);
@@ -431,6 +433,8 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
             double loss = 0;
             if (task->train_step(task->ctx, &b, &s.rng, &loss, e, sizeof e))
                 errx(EXIT_DATA, "step %llu: %s", (unsigned long long)s.step + 1, e);
+            if (nan_step && s.step + 1 == nan_step)
+                loss = NAN;
             if (!isfinite(loss))
                 die_nonfinite("loss", &s, k, &b);
             double norm = clip_grad_norm(task->grads, task->nparams, o->clip > 0 ? o->clip : INFINITY);

@@ -25,7 +25,11 @@
  * Exit conventions (the trainer calls exit itself, being tool-side code): data/runtime
  * errors exit 1 with "emo-<tool>: ..."; SIGINT exits 130 and SIGTERM 143 after the step in
  * progress and a checkpoint; a non-finite loss or gradient exits 1 naming the step, epoch,
- * batch and record ids, leaving the last checkpoint as it was. */
+ * batch and record ids, leaving the last checkpoint as it was.
+ *
+ * Fault injection for tests (environment): EMO_TEST_KILL_AT_STEP=N sends SIGKILL to the
+ * process right after step N (a deterministic kill -9); EMO_TEST_NAN_AT_STEP=N makes step
+ * N's loss NaN. */
 #ifndef EMO_TRAIN_TRAINER_H
 #define EMO_TRAIN_TRAINER_H
 

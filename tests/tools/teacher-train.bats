@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# emo teacher-train: the man page examples, kill -9 / SIGTERM / SIGINT + --resume, the NaN
+# guard, and bad input.  Models are tiny (tests/fixtures/train/tiny-bert.json) so every run
+# takes a fraction of a second.
+load helpers
+
+setup_file() {
+    cd "$BATS_FILE_TMPDIR"
+    "$FIXTURES/train/make-records.sh" 400 1 | emo pack -o train.rec
+    "$FIXTURES/train/make-records.sh" 100 2 | emo pack -o val.rec
+    "$FIXTURES/train/make-records.sh" 60 3 | emo pack -o small.rec
+}
+
+setup() {
+    cd "$BATS_TEST_TMPDIR"
+    D=$BATS_FILE_TMPDIR
+    TINY=$FIXTURES/train/tiny-bert.json
+    # 400 records / batch 16 = 25 steps per epoch
+    ARGS="--train $D/train.rec --val $D/val.rec --config $TINY --lr 3e-3 --batch 16 --threads 1 --seed 5 -q"
+}
+
+@test "man example emo-teacher-train(1): from scratch, then --resume of a finished run" {
+    cp "$D/small.rec" train.rec
+    cp "$D/val.rec" val.rec
+    run --separate-stderr emo teacher-train --train train.rec --val val.rec --config bert-tiny --epochs 2 -o teacher
+    assert_success
+    assert_file_exists teacher/config.json
+    assert_file_exists teacher/model.safetensors
+    assert_file_exists teacher/last/optimizer.bin
+    [ "$(wc -l < teacher/train_log.jsonl)" -ge 2 ]
+    grep -q '"epoch":2,"step":4,"train_loss":' teacher/train_log.jsonl
+    grep -q '"val_f1_weighted":' teacher/train_log.jsonl
+    [[ "$stderr" == *"epoch 2/2: train loss"* ]]
+    cp teacher/last/model.safetensors before
+    run --separate-stderr emo teacher-train --train train.rec --val val.rec --config bert-tiny --epochs 2 -o teacher --resume
+    assert_success
+    [[ "$stderr" == *"training is complete"* ]]
+    cmp before teacher/last/model.safetensors
+}
+
+@test "man example emo-teacher-train(1): fine-tune an HF checkpoint with ce and early stop on loss" {
+    # a stand-in for bert-base-uncased: a tiny checkpoint without classification head labels
+    emo teacher-train $ARGS --epochs 1 -o pre
+    rm -r pre/last pre/train_log.jsonl
+    mv pre bert-base-uncased
+    cp "$D/small.rec" train.rec
+    cp "$D/val.rec" val.rec
+    run --separate-stderr emo teacher-train --train train.rec --val val.rec --init bert-base-uncased \
+        --loss ce --early-stop-metric loss --patience 2 -o teacher
+    assert_success
+    grep -q '"best_metric_name": "loss"' teacher/last/trainer_state.json
+    grep -q '"loss": "ce"' teacher/last/trainer_state.json
+    # the labels of the fine-tuned head
+    grep -q '"anger"' teacher/config.json
+}
+
+@test "teacher-train learns the synthetic task and logs every epoch" {
+    run --separate-stderr emo teacher-train $ARGS --epochs 4 --patience 0 -o t
+    assert_success
+    [ "$(grep -c '"train_loss"' t/train_log.jsonl)" -eq 4 ]
+    acc=$(grep '"epoch":4,' t/train_log.jsonl | sed 's/.*"val_accuracy":\([0-9.]*\).*/\1/')
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.9) }'
+}
+
+@test "kill -9 mid-epoch, then --resume: final weights equal an uninterrupted run" {
+    emo teacher-train $ARGS --epochs 3 -o whole
+    # step 40 is inside epoch 2: the last complete checkpoint is the end of epoch 1
+    run env EMO_TEST_KILL_AT_STEP=40 emo teacher-train $ARGS --epochs 3 -o cut
+    assert_failure 137
+    grep -q '"global_step": 25' cut/last/trainer_state.json
+    run ls -A cut
+    refute_output --partial tmp
+    run --separate-stderr emo teacher-train $ARGS --epochs 3 -o cut --resume
+    assert_success
+    cmp whole/model.safetensors cut/model.safetensors
+    cmp whole/last/model.safetensors cut/last/model.safetensors
+    cmp whole/last/optimizer.bin cut/last/optimizer.bin
+    diff <(sed 's/,"samples_per_s":[^}]*//' whole/train_log.jsonl) <(sed 's/,"samples_per_s":[^}]*//' cut/train_log.jsonl)
+}
+
+@test "SIGTERM finishes the step, checkpoints mid-epoch, exits 143; --resume matches" {
+    emo teacher-train $ARGS --epochs 400 --patience 0 -o run &
+    pid=$!
+    for _ in $(seq 200); do [ -e run/last ] && break; sleep 0.05; done
+    kill -TERM $pid
+    rc=0
+    wait $pid || rc=$?
+    assert_equal "$rc" 143
+    step=$(sed -n 's/.*"global_step": \([0-9]*\).*/\1/p' run/last/trainer_state.json)
+    [ "$step" -gt 25 ]
+    target=$((step + 30))
+    run --separate-stderr emo teacher-train $ARGS --epochs 400 --patience 0 -o run --resume --max-steps $target
+    assert_success
+    [[ "$stderr" == *"resuming from step $step"* ]]
+    emo teacher-train $ARGS --epochs 400 --patience 0 -o whole --max-steps $target
+    cmp whole/last/model.safetensors run/last/model.safetensors
+    cmp whole/last/optimizer.bin run/last/optimizer.bin
+}
+
+@test "SIGINT exits 130 after writing a checkpoint" {
+    emo teacher-train $ARGS --epochs 400 --patience 0 -o run &
+    pid=$!
+    for _ in $(seq 200); do [ -e run/last ] && break; sleep 0.05; done
+    kill -INT $pid
+    rc=0
+    wait $pid || rc=$?
+    assert_equal "$rc" 130
+    assert_file_exists run/last/trainer_state.json
+}
+
+@test "a NaN loss stops with step, batch and record ids; the last checkpoint is kept" {
+    run --separate-stderr env EMO_TEST_NAN_AT_STEP=30 emo teacher-train $ARGS --epochs 3 -o t
+    assert_failure 1
+    [[ "$stderr" == "emo-teacher-train: non-finite loss at step 30 (epoch 2, batch 5; record ids 1"* ]]
+    grep -q '"global_step": 25' t/last/trainer_state.json
+}
+
+@test "--resume with other options, without a checkpoint, or a second run without --resume" {
+    emo teacher-train $ARGS --epochs 1 -o t
+    run --separate-stderr emo teacher-train $ARGS --epochs 1 -o t
+    assert_failure 2
+    [[ "$stderr" == *"t/last exists"*"--resume"* ]]
+    run --separate-stderr emo teacher-train $ARGS --epochs 1 --lr 1e-3 -o t --resume
+    assert_failure 2
+    [[ "$stderr" == *"options differ"* ]]
+    run --separate-stderr emo teacher-train $ARGS --epochs 1 -o fresh --resume
+    assert_failure 2
+    [[ "$stderr" == *"nothing to resume"* ]]
+}
+
+@test "bad input: unknown validation label lists the known labels" {
+    echo '{"id":1,"input_ids":[101,5,102],"label":"love"}' | emo pack -o v.rec
+    run --separate-stderr emo teacher-train --train "$D/train.rec" --val v.rec --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == "emo-teacher-train: v.rec:record 1: unknown label 'love' (known: anger, fear, joy)" ]]
+    assert_file_not_exists t/last
+}
+
+@test "bad input: token id outside the model's vocabulary" {
+    printf '%s\n' '{"id":1,"input_ids":[101,500,102],"label":"joy"}' '{"id":2,"input_ids":[101,5,102],"label":"fear"}' |
+        emo pack -o tr.rec
+    run --separate-stderr emo teacher-train --train tr.rec --val tr.rec --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == *"token id 500 is outside the model's vocabulary of 120"* ]]
+}
+
+@test "bad input: record longer than the position table, missing label, empty stream, duplicate id" {
+    ids=$(seq -s, 1 45)
+    echo "{\"id\":1,\"input_ids\":[$ids],\"label\":\"joy\"}" | emo pack -o long.rec
+    run --separate-stderr emo teacher-train --train long.rec --val "$D/val.rec" --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == *"long.rec:record 1: id 1: 45 tokens, the model takes at most 40"* ]]
+    echo '{"id":1,"input_ids":[101,102]}' | emo pack -o nolabel.rec
+    run --separate-stderr emo teacher-train --train nolabel.rec --val "$D/val.rec" --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == *"nolabel.rec:record 1: missing field 'label'"* ]]
+    : | emo pack -o empty.rec
+    run --separate-stderr emo teacher-train --train empty.rec --val "$D/val.rec" --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == *"empty.rec: no records"* ]]
+    printf '%s\n' '{"id":1,"input_ids":[101,102],"label":"joy"}' '{"id":1,"input_ids":[101,102],"label":"fear"}' |
+        emo pack -o dup.rec
+    run --separate-stderr emo teacher-train --train dup.rec --val "$D/val.rec" --config "$TINY" -o t
+    assert_failure 1
+    [[ "$stderr" == *"dup.rec: duplicate id 1"* ]]
+}
+
+@test "bad usage: missing --val, unknown loss, unknown metric" {
+    run --separate-stderr emo teacher-train --train "$D/train.rec" --config "$TINY" -o t
+    assert_failure 2
+    run --separate-stderr emo teacher-train $ARGS --loss hinge -o t
+    assert_failure 2
+    [[ "$stderr" == *"--loss"* ]]
+    run --separate-stderr emo teacher-train $ARGS --early-stop-metric auc -o t
+    assert_failure 2
+}
