@@ -349,44 +349,69 @@ int ckpt_save_tensors(const char *path, const model_config *c, const model_param
     return rc;
 }
 
-/* Copies src to dst; *lines gets the number of lines (a last line without '\n' counts). */
-static int copy_file(const char *src, const char *dst, size_t *lines, char *err, size_t errn)
+/* Lines of a text file (a last line without '\n' counts); -1 on error. */
+static long long count_lines(const char *path, char *err, size_t errn)
 {
-    FILE *in = fopen(src, "rb");
+    FILE *in = fopen(path, "rb");
     if (!in)
-        return fail(err, errn, "%s: %s", src, strerror(errno));
-    FILE *out = fopen(dst, "wb");
-    if (!out) {
-        int e = errno;
-        fclose(in);
-        return fail(err, errn, "%s: %s", dst, strerror(e));
-    }
+        return fail(err, errn, "%s: %s", path, strerror(errno));
     char buf[65536];
     size_t k;
     char last = '\n';
-    *lines = 0;
+    long long lines = 0;
     while ((k = fread(buf, 1, sizeof buf, in)) > 0) {
         for (size_t i = 0; i < k; i++)
-            *lines += buf[i] == '\n';
+            lines += buf[i] == '\n';
         last = buf[k - 1];
-        if (fwrite(buf, 1, k, out) != k)
-            break;
     }
-    *lines += last != '\n';
-    int bad_in = ferror(in), bad_out = ferror(out);
+    lines += last != '\n';
+    int bad = ferror(in);
     fclose(in);
-    if (fclose(out) != 0)
-        bad_out = 1;
-    if (bad_in)
-        return fail(err, errn, "%s: read error", src);
-    if (bad_out)
-        return fail(err, errn, "%s: write error", dst);
-    return 0;
+    return bad ? fail(err, errn, "%s: read error", path) : lines;
+}
+
+/* Atomically replace dst with a copy of src (or with text, if src is NULL). */
+static int write_atomic(const char *dst, const char *src, const char *text, char *err, size_t errn)
+{
+    FILE *in = NULL;
+    if (src && !(in = fopen(src, "rb")))
+        return fail(err, errn, "%s: %s", src, strerror(errno));
+    atomic_file af;
+    FILE *out = atomic_open(&af, dst);
+    if (in) {
+        char buf[65536];
+        size_t k;
+        while ((k = fread(buf, 1, sizeof buf, in)) > 0)
+            fwrite(buf, 1, k, out);
+    } else {
+        fputs(text, out);
+    }
+    int rc = 0;
+    if (in && ferror(in)) {
+        atomic_abort(&af);
+        rc = fail(err, errn, "%s: read error", src);
+    } else if (atomic_commit(&af) != 0) {
+        rc = fail(err, errn, "%s: %s", dst, strerror(errno));
+    }
+    if (in)
+        fclose(in);
+    free(af.path);
+    free(af.tmp);
+    return rc;
 }
 
 int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p,
                    const char *vocab_path, char *err, size_t errn)
 {
+    if (vocab_path) {               /* check before anything is written */
+        long long lines = count_lines(vocab_path, err, errn);
+        if (lines < 0)
+            return -1;
+        if (lines > c->V)
+            return fail(err, errn, "%s: %lld tokens, more than the model's vocab_size %d", vocab_path, lines, c->V);
+    }
+    if (access(dir, W_OK) != 0)
+        return fail(err, errn, "%s: %s", dir, strerror(errno));
     char *cp = path_join(dir, "config.json"), *mp = path_join(dir, "model.safetensors");
     int rc = model_config_save(cp, c, err, errn);
     if (!rc)
@@ -396,22 +421,14 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
     if (rc || !vocab_path)
         return rc;
     char *vp = path_join(dir, "vocab.txt"), *tp = path_join(dir, "tokenizer_config.json");
-    size_t lines = 0;
-    rc = copy_file(vocab_path, vp, &lines, err, errn);
-    if (!rc && lines > (size_t)c->V)
-        rc = fail(err, errn, "%s: %zu tokens, more than the model's vocab_size %d", vocab_path, lines, c->V);
+    rc = write_atomic(vp, vocab_path, NULL, err, errn);
     if (!rc) {
         /* AutoTokenizer would pick AlbertTokenizer (spiece.model) from model_type; the
          * models here all use the BERT uncased WordPiece vocabulary. */
-        FILE *t = fopen(tp, "w");
-        if (!t) {
-            rc = fail(err, errn, "%s: %s", tp, strerror(errno));
-        } else {
-            fprintf(t, "{\n  \"do_lower_case\": true,\n  \"model_max_length\": %d,\n"
-                       "  \"tokenizer_class\": \"BertTokenizer\"\n}\n", c->P);
-            if (fclose(t) != 0)
-                rc = fail(err, errn, "%s: write error", tp);
-        }
+        char text[256];
+        snprintf(text, sizeof text, "{\n  \"do_lower_case\": true,\n  \"model_max_length\": %d,\n"
+                 "  \"tokenizer_class\": \"BertTokenizer\"\n}\n", c->P);
+        rc = write_atomic(tp, NULL, text, err, errn);
     }
     free(vp);
     free(tp);

@@ -69,8 +69,10 @@ int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, 
 int ckpt_save_tensors(const char *path, const model_config *c, const model_params *p,
                       const char *prefix, const st_out *extra, size_t nextra, char *err, size_t errn);
 /* Write config.json, model.safetensors and, if vocab_path is not NULL, vocab.txt (a copy)
- * and tokenizer_config.json (BertTokenizer, lower case) into the existing directory dir.
- * For callers that add files of their own inside an atomic_dir. */
+ * and tokenizer_config.json (BertTokenizer, lower case) into the existing directory dir,
+ * each file atomically (a vocabulary longer than vocab_size is refused before anything is
+ * written).  For callers that add files of their own inside an atomic_dir, or that keep a
+ * best model in place (train_task.save_model); load it back with ckpt_load_params. */
 int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p,
                    const char *vocab_path, char *err, size_t errn);
 /* ckpt_write_dir into a temporary directory renamed over dir as a whole. */
