@@ -200,9 +200,6 @@ int main(int argc, char **argv)
             errx(EXIT_USAGE, "option --length-buckets: %s", err_spec);
         lenb_free(&probe);
     }
-    if (figdir && mkdir(figdir, 0777) != 0 && errno != EEXIST)
-        err(EXIT_DATA, "%s", figdir);
-
     preds_t p;
     preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), labels);
     size_t N = p.N, K = p.K;
@@ -244,7 +241,9 @@ int main(int argc, char **argv)
     else
         put_text(&p, &rep, pc, ap_macro, b, digits);
 
-    if (figdir) {
+    if (figdir) {   /* created only now, so bad input leaves nothing at all behind */
+        if (mkdir(figdir, 0777) != 0 && errno != EEXIST)
+            err(EXIT_DATA, "%s", figdir);
         svg_t *s = fig_pr_curves(pc, p.classes, K, pr_points ? pr_points * 2 : 0);
         save(s, figdir, "pr-curves.svg");
         svg_free(s);

@@ -149,8 +149,7 @@ cmp_json() {
     run --separate-stderr emo eval --figures figs in.rec
     assert_failure 1
     [ "$stderr" = "emo-eval: in.rec:record 2: missing field 'logits'" ]
-    run bash -c 'ls -A figs'
-    assert_output ""
+    assert_not_exists figs
 }
 
 @test "eval bad input: record without label" {
@@ -209,8 +208,7 @@ cmp_json() {
     run --separate-stderr emo eval --figures figs t.rec
     assert_failure 1
     [[ "$stderr" == "emo-eval: t.rec:record "*": truncated"* ]]
-    run bash -c 'ls -A figs'
-    assert_output ""
+    assert_not_exists figs
 }
 
 @test "eval bad input: labels field differing between records" {
