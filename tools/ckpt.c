@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -190,33 +191,39 @@ int main(int argc, char **argv)
     char names[MODEL_MAX_LABELS][MODEL_LABEL_MAX];
     int K = labels || labels_file ? read_labels(labels, labels_file, names) : 0;
 
-    model_config cfg;
     char e[1024], notice[2048];
-    if (model_config_resolve(spec, &cfg, e, sizeof e) != 0)
-        errx(EXIT_DATA, "%s", e);
-    if (K)
-        apply_labels(&cfg, K, names);
     char *src_vocab = NULL;
-    if (!vocab && convert)
-        vocab = src_vocab = ckpt_vocab_path(spec);
-
-    model *m = model_new(&cfg);
-    if (!m)
-        exit(EXIT_DATA);
-    model_params p = *model_weights(m);
+    model *m;
     if (convert) {
-        unsigned flags = CKPT_INIT_MISSING_HEAD | (new_head ? CKPT_NEW_HEAD : 0);
-        if (ckpt_load_params(spec, &cfg, &p, flags, seed, notice, sizeof notice, e, sizeof e) != 0) {
+        struct stat st;
+        if (stat(spec, &st) != 0 || !S_ISDIR(st.st_mode))
+            errx(EXIT_DATA, "%s: not a checkpoint directory", spec);
+        const char *lp[MODEL_MAX_LABELS];
+        for (int k = 0; k < K; k++)
+            lp[k] = names[k];
+        m = ckpt_model_open(spec, K, lp, new_head ? CKPT_NEW_HEAD : 0, seed, notice, sizeof notice, e, sizeof e);
+        if (!m) {
             if (strstr(e, "classifier.weight has shape"))
                 errx(EXIT_DATA, "%s (use --new-head for a new classifier)", e);
             errx(EXIT_DATA, "%s", e);
         }
         if (notice[0])
             warnx("%s", notice);
+        if (!vocab)
+            vocab = src_vocab = ckpt_vocab_path(spec);
     } else {
+        /* fresh weights, also when spec is a checkpoint directory (its configuration) */
+        model_config cfg;
+        if (model_config_resolve(spec, &cfg, e, sizeof e) != 0)
+            errx(EXIT_DATA, "%s", e);
+        if (K)
+            apply_labels(&cfg, K, names);
+        m = model_new(&cfg);
+        if (!m)
+            exit(EXIT_DATA);
         model_init_weights(m, seed);
     }
-    if (ckpt_save(out, &cfg, &p, vocab, e, sizeof e) != 0)
+    if (ckpt_model_save(m, out, vocab, e, sizeof e) != 0)
         errx(EXIT_DATA, "%s", e);
     free(src_vocab);
     model_free(m);

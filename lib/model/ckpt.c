@@ -455,6 +455,47 @@ int ckpt_save(const char *dir, const model_config *c, const model_params *p,
     return rc;
 }
 
+model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsigned flags, uint64_t seed,
+                       char *notice, size_t noticen, char *err, size_t errn)
+{
+    if (notice && noticen)
+        notice[0] = 0;
+    model_config c;
+    if (model_config_resolve(spec, &c, err, errn) != 0)
+        return NULL;
+    if (K > 0 && model_config_set_labels(&c, K, labels) != 0)
+        return fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, MODEL_MAX_LABELS,
+                    MODEL_LABEL_MAX), NULL;
+    char e[256];
+    if (model_config_check(&c, e, sizeof e) != 0)
+        return fail(err, errn, "%s: %s", spec, e), NULL;
+    struct stat st;
+    int is_dir = stat(spec, &st) == 0 && S_ISDIR(st.st_mode);
+    model *m = model_new(&c);
+    if (!m)
+        return fail(err, errn, "%s: the engine refused the configuration", spec), NULL;
+    if (!is_dir) {
+        model_init_weights(m, seed);
+        return m;
+    }
+    model_params p = *model_weights(m);
+    if (ckpt_load_params(spec, &c, &p, flags | CKPT_INIT_MISSING_HEAD, seed, notice, noticen, err, errn) != 0) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+int ckpt_model_save(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn)
+{
+    return ckpt_save(dir, model_get_config(m), model_weights(m), vocab_path, err, errn);
+}
+
+int ckpt_model_write_dir(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn)
+{
+    return ckpt_write_dir(dir, model_get_config(m), model_weights(m), vocab_path, err, errn);
+}
+
 char *ckpt_vocab_path(const char *dir)
 {
     char *p = path_join(dir, "vocab.txt");

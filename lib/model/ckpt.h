@@ -79,6 +79,19 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
 int ckpt_save(const char *dir, const model_config *c, const model_params *p,
               const char *vocab_path, char *err, size_t errn);
 
+/* ---- for the tools: the engine's model from a spec --------------------------------
+ * spec is a preset name, a config.json or a checkpoint directory (model_config_resolve).
+ * K > 0 sets the labels (names NULL or a NULL entry: LABEL_<i>); K 0 keeps the spec's.
+ * A checkpoint directory's weights are loaded (flags as ckpt_read_st; CKPT_INIT_MISSING_HEAD
+ * is always added, CKPT_NEW_HEAD replaces a classifier made for other labels); a preset or
+ * a config.json gets transformers' initialisation (model_init_weights) from seed.
+ * NULL on error, with the message in err; notice as ckpt_read_st. */
+model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsigned flags, uint64_t seed,
+                       char *notice, size_t noticen, char *err, size_t errn);
+/* ckpt_save / ckpt_write_dir of a model's config and weights. */
+int ckpt_model_save(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
+int ckpt_model_write_dir(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
+
 /* dir/vocab.txt if it exists (free() it), else NULL. */
 char *ckpt_vocab_path(const char *dir);
 

@@ -115,7 +115,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 @test "ckpt bad input: missing directory" {
     run --separate-stderr emo ckpt convert -o out nowhere
     assert_failure 1
-    [[ "$stderr" == "emo-ckpt: nowhere: not a preset"* ]]
+    assert_equal "$stderr" "emo-ckpt: nowhere: not a checkpoint directory"
     assert_not_exist out
 }
 

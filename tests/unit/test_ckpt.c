@@ -503,6 +503,50 @@ static void test_hub_configs(void)
     CHECK(model_config_count_params(&c, MODEL_COUNT_BASE) == 11683584, "albert-base-v2 count");
 }
 
+/* The tools' entry point: a model from a spec, saved back. */
+static void test_model_open(void)
+{
+    char err[512], notice[1024], dir[256];
+    model *m = ckpt_model_open(FIX "distilbert", 0, NULL, 0, 1, notice, sizeof notice, err, sizeof err);
+    CHECK(m != NULL, "open dir: %s", err);
+    if (!m)
+        return;
+    model_config c;
+    model_params p;
+    float *block = NULL;
+    ckpt_load(FIX "distilbert", &c, &block, &p, 1, notice, sizeof notice, err, sizeof err);
+    CHECK(model_num_params(m) == model_config_count_params(&c, MODEL_COUNT_ALL) &&
+          !memcmp(model_param_block(m), block, model_num_params(m) * sizeof(float)), "open dir: weights");
+    CHECK(config_equal(model_get_config(m), &c), "open dir: config");
+    snprintf(dir, sizeof dir, "%s/opened", tmpdir);
+    CHECK(ckpt_model_save(m, dir, NULL, err, sizeof err) == 0, "model save: %s", err);
+    model_config c2;
+    model_params p2;
+    float *block2 = NULL;
+    CHECK(ckpt_load(dir, &c2, &block2, &p2, 1, notice, sizeof notice, err, sizeof err) == 0 &&
+          !memcmp(block2, block, model_num_params(m) * sizeof(float)), "model save: reload %s", err);
+    free(block2);
+    free(block);
+    model_free(m);
+
+    const char *names[3] = { "neg", NULL, "pos" };
+    m = ckpt_model_open("bert-tiny", 3, names, 0, 5, notice, sizeof notice, err, sizeof err);
+    CHECK(m && model_get_config(m)->K == 3 && !strcmp(model_get_config(m)->labels[1], "LABEL_1") &&
+          !strcmp(model_get_config(m)->labels[2], "pos"), "open preset with labels: %s", err);
+    if (m) {
+        const model_params *w = model_weights(m);
+        CHECK(w->emb_ln_w[0] == 1.0f && w->cls_b[2] == 0.0f && w->word_emb[200] != 0.0f, "preset: initialised");
+        model_free(m);
+    }
+    m = ckpt_model_open(FIX "albert", 2, NULL, 0, 5, notice, sizeof notice, err, sizeof err);
+    CHECK(m == NULL && strstr(err, "classifier.weight has shape [6, 32]"), "open dir, other K: %s", err);
+    m = ckpt_model_open(FIX "albert", 2, NULL, CKPT_NEW_HEAD, 5, notice, sizeof notice, err, sizeof err);
+    CHECK(m != NULL && strstr(notice, "classifier.weight"), "open dir, new head: %s", m ? notice : err);
+    model_free(m);
+    m = ckpt_model_open("nope-preset", 0, NULL, 0, 5, notice, sizeof notice, err, sizeof err);
+    CHECK(m == NULL && strstr(err, "not a preset"), "open unknown: %s", err);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -520,6 +564,7 @@ int main(void)
     test_label_json();
     test_prefixless();
     test_hub_configs();
+    test_model_open();
     remove_tree(tmpdir);
     return check_done("test_ckpt");
 }
