@@ -96,12 +96,18 @@ static int check_utf8(const char *name, const char *what, uint64_t line, const c
     return 0;
 }
 
-static uint64_t clean_file(rec_writer *w, const char *path, const corpus_opts *o)
+static corpus_reader *open_or_die(const char *path, const corpus_opts *o)
 {
     char err[600];
     corpus_reader *c = corpus_open(path, o, err, sizeof err);
     if (!c)
         errx(EXIT_DATA, "%s", err);
+    return c;
+}
+
+/* Cleans one opened input; returns its number of data lines (for the next file's ids). */
+static uint64_t clean_file(rec_writer *w, corpus_reader *c, const char *path)
+{
     const char *name = path && strcmp(path, "-") ? path : "<stdin>";
     static text_buf out, fix_text, fix_label;
     static const char *const keys[] = { "id", "text", "label" };
@@ -225,11 +231,14 @@ int main(int argc, char **argv)
     else
         refuse_tty_stdout(force);
     setvbuf(fp, NULL, _IOFBF, 1 << 20);
+    /* The first input is opened (header read, format sniffed) before the stream header
+     * is written, so a missing, empty or unreadable input leaves stdout empty. */
+    const char *first = optind < argc ? argv[optind] : NULL;
+    corpus_reader *in = open_or_die(first, &o);
     rec_writer *w = rec_writer_open(fp, out);
-    if (optind == argc)
-        clean_file(w, NULL, &o);
-    for (int i = optind; i < argc; i++)
-        o.id_offset += clean_file(w, argv[i], &o);   /* line ids continue across files */
+    o.id_offset += clean_file(w, in, first);         /* line ids continue across files */
+    for (int i = optind + 1; i < argc; i++)
+        o.id_offset += clean_file(w, open_or_die(argv[i], &o), argv[i]);
     if (rec_writer_close(w) != 0)
         err(EXIT_DATA, "%s", out ? out : "write error on standard output");
     if (out && atomic_commit(&af) != 0)

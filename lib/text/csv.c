@@ -131,6 +131,9 @@ static int refill(csv_reader *r)
         if (n == 0)
             r->eof = 1;
         r->iend = (size_t)n;
+        /* a UTF-8 byte order mark (Excel's CSV export) is not part of the first field */
+        if (r->bytes == 0 && n >= 3 && !memcmp(r->in, "\xef\xbb\xbf", 3))
+            r->ipos = 3;
         r->bytes += (size_t)n;
         return 0;
     }

@@ -134,6 +134,25 @@ setup() {
     assert_file_not_exists out.rec
 }
 
+@test "clean bad input: garbled (binary) input names file and line" {
+    printf '{"id":1}\n' | emo pack > x.rec
+    run --separate-stderr emo clean -o out.rec x.rec
+    assert_failure 1
+    assert_equal "$stderr" "emo-clean: x.rec:line 1: cannot tell the format from the first line; give --format"
+    head -c 4096 /dev/urandom > noise.bin
+    run --separate-stderr emo clean --format semicolon -o out.rec noise.bin
+    assert_failure 1
+    [[ "$stderr" == "emo-clean: noise.bin:line "*": "* ]]
+    assert_file_not_exists out.rec
+}
+
+@test "clean bad input: nothing on stdout when the input cannot be opened or is empty" {
+    run --separate-stderr bash -c 'emo clean no-such.txt | wc -c'
+    assert_output 0
+    run --separate-stderr bash -c ': | emo clean | wc -c'
+    assert_output 0
+}
+
 @test "clean bad input: unknown option is a usage error" {
     run --separate-stderr emo clean --no-such-step
     assert_failure 2

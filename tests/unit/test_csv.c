@@ -139,6 +139,8 @@ static void corpus(void)
     char out[2048], err[256] = "";
     int n = corpus_rows("a;b;joy \nsecond;sad\n\nthird;anger", CORPUS_SEMICOLON, NULL, 100, out, sizeof out, err);
     CHECK(n == 3 && !strcmp(out, "101|a;b|joy\n102|second|sad\n104|third|anger\n"), "semicolon: %d [%s] %s", n, out, err);
+    n = corpus_rows("\xef\xbb\xbf,text,label\n3,x,1\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
+    CHECK(n == 1 && !strcmp(out, "3|x|1\n"), "kaggle with a byte order mark: %d [%s] %s", n, out, err);
     n = corpus_rows("a;b;joy\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
     CHECK(n == 1 && !strcmp(out, "1|a;b|joy\n"), "auto semicolon: %d [%s] %s", n, out, err);
     n = corpus_rows(",text,label\n7,\"x, y\",1\n9,z,2\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
@@ -177,6 +179,7 @@ int main(void)
     expect("a\tb,c\n", '\t', "a|b,c@1\n", 1);
     expect("x;y;z\n\"q,w\"\n", -1, "x;y;z@1\n\"q,w\"@2\n", 2);
     expect("", ',', "", 0);
+    expect("\xef\xbb\xbf" ",text,label\n", ',', "|text|label@1\n", 1);
 
     char out[256], err[256] = "";
     int n = read_all("a,b\n\"open,\n\nmore\n", ',', 1, out, sizeof out, err);
