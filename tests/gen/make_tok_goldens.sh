@@ -58,3 +58,5 @@ run_ref "$scratch/val.jsonl" val
 run_ref "$scratch/unlabeled.jsonl" unlabeled
 run_ref "$fx/edge.jsonl" edge
 run_ref "$scratch/long.jsonl" long
+# ALBERT preprocessing of the edge cases (Python unicodedata), for test_tok_spm
+/usr/bin/python3 "$root/tests/gen/albert_pre.py" < "$fx/edge.jsonl" > "$fx/edge.albert.jsonl"

@@ -204,3 +204,35 @@ raw_stream() {
     assert_failure
     [[ "$output" == *"refusing to write binary records to a terminal"* ]]
 }
+
+# ---- --spm --------------------------------------------------------------------------
+
+train_spm() {
+    cut -d';' -f1 "$SHARED/data/emotion/val.txt" > corpus.txt
+    spm_train --input=corpus.txt --model_prefix=spiece --vocab_size=300 --model_type=unigram \
+        --pad_id=0 --unk_id=1 --bos_id=-1 --eos_id=-1 --control_symbols='[CLS],[SEP],[MASK]' \
+        --character_coverage=1.0 --num_threads=1 --minloglevel=2 > /dev/null 2>&1
+}
+
+@test "tokenize --spm: [CLS]=2 ... [SEP]=3, pieces as spm_encode gives them" {
+    train_spm
+    printf '%s\n' '{"id":1,"text":"I  feel ``Happy`` today"}' | emo pack > in.rec
+    run bash -c "emo tokenize --spm spiece.model < in.rec | emo dump"
+    assert_success
+    want=$(printf 'i feel "happy" today\n' | spm_encode --model=spiece.model --output_format=id | tr ' ' ',')
+    assert_output "{\"id\":1,\"text\":\"I  feel \`\`Happy\`\` today\",\"input_ids\":[2,$want,3]}"
+}
+
+@test "bad input: --spm with a file that is not a SentencePiece model" {
+    printf 'not a model\n' > bad.model
+    run --separate-stderr emo tokenize --spm bad.model -o out.rec /dev/null
+    assert_failure 1
+    [[ "$stderr" == "emo-tokenize: bad.model: cannot load SentencePiece model"* ]]
+    assert_file_not_exists out.rec
+}
+
+@test "bad input: --vocab and --spm together" {
+    run --separate-stderr emo tokenize --vocab "$VOCAB" --spm x.model
+    assert_failure 2
+    [[ "$stderr" == "emo-tokenize: give exactly one of --vocab FILE and --spm MODEL"* ]]
+}
