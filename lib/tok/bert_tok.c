@@ -22,10 +22,21 @@
 
 /* ---- vocabulary ------------------------------------------------------------ */
 
+/* A slot carries the first 16 bytes of its key (zero-padded) and the key's length, so a
+ * lookup of a key up to 16 bytes (nearly every WordPiece candidate) touches one 32-byte
+ * slot and no other memory. */
 typedef struct slot {
+    uint64_t k0, k1;              /* key bytes 0-15, zero-padded */
     uint32_t hash;
     int32_t id;                   /* -1: empty */
+    uint32_t len;                 /* key length (for "cont": without the "##") */
+    uint32_t off;                 /* arena offset of the key */
 } slot;
+
+typedef struct table {
+    slot *s;
+    size_t mask;
+} table;
 
 struct tok_vocab {
     char *arena;                  /* all tokens, each NUL-terminated */
@@ -35,47 +46,74 @@ struct tok_vocab {
     /* Open addressing, linear probing, load <= 1/2.  "full" holds every token by its whole
      * text; "cont" holds the "##x" tokens keyed by x, so WordPiece continuations are
      * looked up without building "##" + piece. */
-    slot *full, *cont;
-    size_t mask;
+    table full, cont;
     size_t max_full, max_cont;    /* longest key in bytes, bounds the WordPiece search */
     tok_specials sp;
 };
 
-/* FNV-1a; keys are short (mean ~7 bytes), so a byte loop is as fast as anything. */
-static uint32_t hash_bytes(const char *s, size_t n)
+static void load16(const char *key, size_t n, uint64_t *k0, uint64_t *k1)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    uint64_t w[2] = { 0, 0 };
+    memcpy(w, key, n < 16 ? n : 16);
+    *k0 = w[0];
+    *k1 = w[1];
 }
 
-static int32_t table_find(const tok_vocab *v, const slot *t, size_t skip, const char *key, size_t n)
+/* Multiply-xorshift over 8-byte words; the first 16 bytes come pre-loaded. */
+static uint32_t hash_key(uint64_t k0, uint64_t k1, const char *key, size_t n)
 {
-    uint32_t h = hash_bytes(key, n);
-    for (size_t i = h & v->mask;; i = (i + 1) & v->mask) {
-        const slot *s = &t[i];
+    uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ull;
+    h = (h ^ k0) * 0xff51afd7ed558ccdull;
+    h = (h ^ (h >> 32) ^ k1) * 0xc4ceb9fe1a85ec53ull;
+    for (size_t i = 16; i < n; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, key + i, n - i < 8 ? n - i : 8);
+        h = (h ^ (h >> 29) ^ w) * 0xff51afd7ed558ccdull;
+    }
+    h ^= h >> 32;
+    return (uint32_t)h;
+}
+
+static int32_t table_find(const tok_vocab *v, const table *t, const char *key, size_t n)
+{
+    uint64_t k0, k1;
+    load16(key, n, &k0, &k1);
+    uint32_t h = hash_key(k0, k1, key, n);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        const slot *s = &t->s[i];
         if (s->id < 0)
             return -1;
-        if (s->hash == h && v->len[s->id] == n + skip && !memcmp(v->arena + v->off[s->id] + skip, key, n))
+        if (s->hash == h && s->len == n && s->k0 == k0 && s->k1 == k1 &&
+            (n <= 16 || !memcmp(v->arena + s->off + 16, key + 16, n - 16)))
             return s->id;
     }
 }
 
+static void table_init(table *t, size_t nkeys)
+{
+    size_t size = 16;
+    while (size < 2 * nkeys)
+        size *= 2;
+    t->mask = size - 1;
+    t->s = xmalloc(size * sizeof *t->s);
+    for (size_t k = 0; k < size; k++)
+        t->s[k].id = -1;
+}
+
 /* Insert or overwrite (a later duplicate line wins, as in transformers' load_vocab). */
-static void table_put(tok_vocab *v, slot *t, size_t skip, int32_t id)
+static void table_put(tok_vocab *v, table *t, size_t skip, int32_t id)
 {
     const char *key = v->arena + v->off[id] + skip;
     size_t n = v->len[id] - skip;
-    uint32_t h = hash_bytes(key, n);
-    for (size_t i = h & v->mask;; i = (i + 1) & v->mask) {
-        slot *s = &t[i];
-        if (s->id < 0 || (s->hash == h && v->len[s->id] == n + skip &&
-                          !memcmp(v->arena + v->off[s->id] + skip, key, n))) {
-            s->hash = h;
-            s->id = id;
+    uint64_t k0, k1;
+    load16(key, n, &k0, &k1);
+    uint32_t h = hash_key(k0, k1, key, n);
+    for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+        slot *s = &t->s[i];
+        if (s->id < 0 || (s->hash == h && s->len == n && s->k0 == k0 && s->k1 == k1 &&
+                          !memcmp(v->arena + s->off, key, n))) {
+            *s = (slot){ .k0 = k0, .k1 = k1, .hash = h, .id = id, .len = (uint32_t)n,
+                         .off = (uint32_t)(v->off[id] + skip) };
             return;
         }
     }
@@ -161,20 +199,17 @@ tok_vocab *tok_vocab_load(const char *path, char *err, size_t errlen)
     v->arena = xrealloc(v->arena, used + 1);
     v->arena[used] = '\0';
     v->n = nlines;
-    size_t size = 16;
-    while (size < 2 * nlines)
-        size *= 2;
-    v->mask = size - 1;
-    v->full = xmalloc(size * sizeof *v->full);
-    v->cont = xmalloc(size * sizeof *v->cont);
-    for (size_t k = 0; k < size; k++)
-        v->full[k].id = v->cont[k].id = -1;
+    size_t ncont = 0;
+    for (size_t id = 0; id < nlines; id++)
+        ncont += v->len[id] >= 2 && !memcmp(v->arena + v->off[id], "##", 2);
+    table_init(&v->full, nlines);
+    table_init(&v->cont, ncont);
     for (size_t id = 0; id < nlines; id++) {
-        table_put(v, v->full, 0, (int32_t)id);
+        table_put(v, &v->full, 0, (int32_t)id);
         if (v->len[id] > v->max_full)
             v->max_full = v->len[id];
         if (v->len[id] >= 2 && !memcmp(v->arena + v->off[id], "##", 2)) {
-            table_put(v, v->cont, 2, (int32_t)id);
+            table_put(v, &v->cont, 2, (int32_t)id);
             if (v->len[id] - 2 > v->max_cont)
                 v->max_cont = v->len[id] - 2;
         }
@@ -199,8 +234,8 @@ void tok_vocab_free(tok_vocab *v)
     free(v->arena);
     free(v->off);
     free(v->len);
-    free(v->full);
-    free(v->cont);
+    free(v->full.s);
+    free(v->cont.s);
     free(v);
 }
 
@@ -209,7 +244,7 @@ const tok_specials *tok_vocab_specials(const tok_vocab *v) { return &v->sp; }
 
 int32_t tok_vocab_id(const tok_vocab *v, const char *token, size_t len)
 {
-    return table_find(v, v->full, 0, token, len);
+    return table_find(v, &v->full, token, len);
 }
 
 const char *tok_vocab_token(const tok_vocab *v, int32_t id)
@@ -400,7 +435,7 @@ static void wordpiece(tok_encoder *e)
             end--;                    /* cut at a character boundary */
         int32_t id = -1;
         while (end > start) {
-            id = table_find(v, start ? v->cont : v->full, start ? 2 : 0, w + start, end - start);
+            id = table_find(v, start ? &v->cont : &v->full, w + start, end - start);
             if (id >= 0)
                 break;
             end--;
