@@ -1,19 +1,30 @@
 /* emo-tokenize: record stream -> the same records with input_ids added ([CLS] ... [SEP],
  * truncated to --max-len, not padded).  BERT WordPiece from a vocab.txt (lib/tok/bert_tok.h)
- * or a SentencePiece model with ALBERT's preprocessing (lib/tok/spm.h). */
+ * or a SentencePiece model with ALBERT's preprocessing (lib/tok/spm.h).
+ *
+ * Records are processed in batches: the main thread reads a batch, checks each text and
+ * serializes the fields that pass through; --threads workers tokenize slices of the batch;
+ * the main thread writes the batch in input order.  Output is the same for any thread
+ * count, and memory is bounded by the batch size, not the input size. */
 #include <err.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <msgpack/sbuffer.h>
 
 #include "io/rec.h"
 #include "tok/bert_tok.h"
 #include "tok/spm.h"
 #include "util/util.h"
 
+#define BATCH_RECORDS 2048
+#define BATCH_BYTES (4u << 20)    /* text + pass-through bytes that close a batch early */
+
 static const char *usage_text =
     "usage: emo tokenize (--vocab FILE | --spm MODEL) [--max-len N] [--on-invalid error|skip|replace]\n"
-    "                    [-f] [-o FILE] [FILE...]\n";
+    "                    [--threads N] [-f] [-o FILE] [FILE...]\n";
 
 static void usage(int code)
 {
@@ -25,104 +36,193 @@ static void usage(int code)
 
 enum on_invalid { INVALID_ERROR, INVALID_SKIP, INVALID_REPLACE };
 
-typedef struct job {
-    tok_encoder *bert;
-    spm_tok *spm;
+typedef struct item {
+    size_t head_off, head_len;    /* serialized map header + pass-through fields in head */
+    size_t text_off, text_len;    /* text in texts */
+    size_t ids_off, nids;         /* ids in the arena of the thread that made them */
+    int ids_thread;
+} item;
+
+typedef struct batch {
+    item *items;
+    size_t n;
+    msgpack_sbuffer head;         /* pass-through fields of every record, back to back */
+    char *texts;
+    size_t texts_len, texts_cap;
+} batch;
+
+/* per-thread tokenizer state and output */
+typedef struct worker {
+    tok_encoder *enc;             /* BERT only */
+    int32_t *scratch;             /* [max_len] */
+    int32_t *ids;                 /* ids of this thread's records in the current batch */
+    size_t ids_len, ids_cap;
+} worker;
+
+typedef struct ctx {
+    const tok_vocab *vocab;
+    spm_tok *spm;                 /* Encode is const: shared by the threads */
     size_t max_len;
     enum on_invalid on_invalid;
-    int32_t *ids;                 /* [max_len] */
-    char *fixed;                  /* text with invalid sequences replaced */
-    size_t fixed_cap;
+    int nthreads;
+    worker *wk;                   /* [nthreads] */
+    batch b;
     uint64_t skipped, replaced;
-} job;
+} ctx;
 
-/* Length of the maximal subpart of an ill-formed sequence at s[0] (Unicode 3.9, as
- * Python's errors="replace"): a valid lead byte and the continuation bytes it accepts. */
-static size_t maximal_subpart(const unsigned char *s, size_t len)
+static char *grow(char *p, size_t *cap, size_t need)
 {
-    unsigned c = s[0];
-    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 1;
-    unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-    unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-    size_t k = 1;
-    while (k < n && k < len && s[k] >= (k == 1 ? lo : 0x80) && s[k] <= (k == 1 ? hi : 0xbf))
-        k++;
-    return k;
+    if (need <= *cap)
+        return p;
+    size_t c = *cap ? *cap : 1 << 16;
+    while (c < need)
+        c *= 2;
+    *cap = c;
+    return xrealloc(p, c);
 }
 
-/* Replace each maximal invalid subpart by U+FFFD. */
-static size_t repair_utf8(job *j, const char *s, size_t len)
+/* ---- reading: one record into the batch ----------------------------------- */
+
+static void add_record(ctx *c, rec_reader *r, const rec_t *rec)
 {
-    if (len > (SIZE_MAX - 16) / 3)
-        errx(EXIT_DATA, "text too large");
-    if (j->fixed_cap < 3 * len + 16) {
-        j->fixed_cap = 3 * len + 16;
-        j->fixed = xrealloc(j->fixed, j->fixed_cap);
-    }
-    size_t o = 0, i = 0;
-    while (i < len) {
-        size_t bad = i + tok_utf8_invalid_at(s + i, len - i);
-        memcpy(j->fixed + o, s + i, bad - i);
-        o += bad - i;
-        if (bad == len)
+    const char *text;
+    size_t len;
+    int k = rec_get_str(rec, "text", &text, &len);
+    if (k == -1)
+        rec_die(r, "no text field");
+    if (k == -2)
+        rec_die(r, "field text is not a string");
+    batch *b = &c->b;
+    size_t bad = tok_utf8_invalid_at(text, len);
+    int fixed = 0;
+    if (bad < len) {
+        switch (c->on_invalid) {
+        case INVALID_ERROR:
+            rec_die(r, "text is not valid UTF-8 (byte %zu); --on-invalid skip|replace", bad);
+        case INVALID_SKIP:
+            c->skipped++;
+            return;
+        case INVALID_REPLACE:
+            if (len > (SIZE_MAX - b->texts_len) / 4)
+                rec_die(r, "text too large");
+            c->replaced++;
+            fixed = 1;
             break;
-        memcpy(j->fixed + o, "\xef\xbf\xbd", 3);
-        o += 3;
-        i = bad + maximal_subpart((const unsigned char *)s + bad, len - bad);
+        }
     }
-    return o;
+    item *it = &b->items[b->n++];
+    it->text_off = b->texts_len;
+    b->texts = grow(b->texts, &b->texts_cap, b->texts_len + (fixed ? 3 * len : len) + 1);
+    if (fixed)
+        it->text_len = tok_utf8_repair(text, len, b->texts + b->texts_len);
+    else
+        memcpy(b->texts + b->texts_len, text, it->text_len = len);
+    b->texts_len += it->text_len;
+
+    /* the map: pass-through fields, then (text,) input_ids, as rec_begin would pack them */
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &b->head, msgpack_sbuffer_write);
+    it->head_off = b->head.size;
+    size_t keep = 0;
+    for (uint32_t i = 0; i < rec->nfields; i++) {
+        const msgpack_object *key = &rec->kv[i].key;
+        int is_ids = key->via.str.size == 9 && !memcmp(key->via.str.ptr, "input_ids", 9);
+        int is_text = fixed && key->via.str.size == 4 && !memcmp(key->via.str.ptr, "text", 4);
+        keep += !is_ids && !is_text;
+    }
+    msgpack_pack_map(&pk, keep + 1 + (size_t)fixed);
+    for (uint32_t i = 0; i < rec->nfields; i++) {
+        const msgpack_object *key = &rec->kv[i].key;
+        int is_ids = key->via.str.size == 9 && !memcmp(key->via.str.ptr, "input_ids", 9);
+        int is_text = fixed && key->via.str.size == 4 && !memcmp(key->via.str.ptr, "text", 4);
+        if (is_ids || is_text)
+            continue;
+        msgpack_pack_object(&pk, *key);
+        msgpack_pack_object(&pk, rec->kv[i].val);
+    }
+    if (fixed) {
+        rec_pack_key(&pk, "text");
+        rec_pack_str(&pk, b->texts + it->text_off, it->text_len);
+    }
+    rec_pack_key(&pk, "input_ids");
+    it->head_len = b->head.size - it->head_off;
 }
 
-static size_t encode(job *j, const char *text, size_t len)
+/* ---- tokenizing: a slice of the batch per thread ------------------------- */
+
+typedef struct slice {
+    ctx *c;
+    int t, nt;                    /* slice t of nt */
+} slice;
+
+static void *tokenize_slice(void *arg)
 {
-    if (j->spm)
-        return spm_tok_encode(j->spm, text, len, j->ids, j->max_len);
-    return tok_encode(j->bert, text, len, j->ids, j->max_len);
+    const slice *s = arg;
+    ctx *c = s->c;
+    batch *b = &c->b;
+    worker *wk = &c->wk[s->t];
+    size_t per = (b->n + (size_t)s->nt - 1) / (size_t)s->nt;
+    size_t lo = per * (size_t)s->t, hi = lo + per < b->n ? lo + per : b->n;
+    wk->ids_len = 0;
+    for (size_t i = lo; i < hi; i++) {
+        item *it = &b->items[i];
+        const char *text = b->texts + it->text_off;
+        size_t n = c->spm ? spm_tok_encode(c->spm, text, it->text_len, wk->scratch, c->max_len)
+                          : tok_encode(wk->enc, text, it->text_len, wk->scratch, c->max_len);
+        if (wk->ids_len + n > wk->ids_cap) {
+            wk->ids_cap = 2 * (wk->ids_len + n);
+            wk->ids = xreallocarray(wk->ids, wk->ids_cap, sizeof *wk->ids);
+        }
+        memcpy(wk->ids + wk->ids_len, wk->scratch, n * sizeof *wk->ids);
+        it->ids_thread = s->t;
+        it->ids_off = wk->ids_len;
+        it->nids = n;
+        wk->ids_len += n;
+    }
+    return NULL;
 }
 
-static void tokenize_stream(job *j, rec_writer *w, const char *path)
+static void flush_batch(ctx *c, rec_writer *w)
+{
+    batch *b = &c->b;
+    if (b->n == 0)
+        return;
+    pthread_t th[64];
+    slice sl[64];
+    /* small batches (the tail of a stream) are not worth a thread */
+    int nt = b->n >= 64 ? c->nthreads : 1;
+    for (int t = 0; t < nt; t++)
+        sl[t] = (slice){ c, t, nt };
+    for (int t = 1; t < nt; t++)
+        if (pthread_create(&th[t], NULL, tokenize_slice, &sl[t]) != 0)
+            errx(EXIT_DATA, "cannot start a thread");
+    tokenize_slice(&sl[0]);
+    for (int t = 1; t < nt; t++)
+        pthread_join(th[t], NULL);
+    for (size_t i = 0; i < b->n; i++) {
+        const item *it = &b->items[i];
+        msgpack_packer *pk = rec_begin_raw(w);
+        pk->callback(pk->data, b->head.data + it->head_off, it->head_len);
+        rec_pack_ids(pk, c->wk[it->ids_thread].ids + it->ids_off, it->nids);
+        rec_end(w);
+    }
+    b->n = 0;
+    b->texts_len = 0;
+    msgpack_sbuffer_clear(&b->head);
+}
+
+static void tokenize_stream(ctx *c, rec_writer *w, const char *path)
 {
     rec_reader *r = rec_reader_open(path);
     if (!r)
         err(EXIT_DATA, "%s", path);
     rec_t rec;
-    static const char *const keys_ids[] = { "input_ids" };
-    static const char *const keys_text_ids[] = { "text", "input_ids" };
     while (rec_read_or_die(r, &rec)) {
-        const char *text;
-        size_t len;
-        int k = rec_get_str(&rec, "text", &text, &len);
-        if (k == -1)
-            rec_die(r, "no text field");
-        if (k == -2)
-            rec_die(r, "field text is not a string");
-        size_t bad = tok_utf8_invalid_at(text, len);
-        int fixed = 0;
-        if (bad < len) {
-            switch (j->on_invalid) {
-            case INVALID_ERROR:
-                rec_die(r, "text is not valid UTF-8 (byte %zu); --on-invalid skip|replace", bad);
-            case INVALID_SKIP:
-                j->skipped++;
-                continue;
-            case INVALID_REPLACE:
-                len = repair_utf8(j, text, len);
-                text = j->fixed;
-                fixed = 1;
-                j->replaced++;
-                break;
-            }
-        }
-        size_t n = encode(j, text, len);
-        msgpack_packer *pk = rec_begin(w, &rec, fixed ? keys_text_ids : keys_ids, fixed ? 2 : 1);
-        if (fixed) {
-            rec_pack_key(pk, "text");
-            rec_pack_str(pk, text, len);
-        }
-        rec_pack_key(pk, "input_ids");
-        rec_pack_ids(pk, j->ids, n);
-        rec_end(w);
+        add_record(c, r, &rec);
+        if (c->b.n == BATCH_RECORDS || c->b.texts_len + c->b.head.size >= BATCH_BYTES)
+            flush_batch(c, w);
     }
+    flush_batch(c, w);
     rec_reader_close(r);
 }
 
@@ -136,49 +236,59 @@ int main(int argc, char **argv)
         { "spm", required_argument, NULL, 's' },
         { "max-len", required_argument, NULL, 'm' },
         { "on-invalid", required_argument, NULL, 'i' },
+        { "threads", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
-    const char *out = NULL, *vocab = NULL, *spm = NULL;
-    job j = { .max_len = 128, .on_invalid = INVALID_ERROR };
-    int force = 0, c;
-    while ((c = getopt_long(argc, argv, "fho:", longopts, NULL)) != -1) {
-        switch (c) {
+    const char *out = NULL, *vocab_path = NULL, *spm_path = NULL;
+    ctx c = { .max_len = 128, .on_invalid = INVALID_ERROR };
+    int force = 0, threads = 0, opt;
+    while ((opt = getopt_long(argc, argv, "fho:", longopts, NULL)) != -1) {
+        switch (opt) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
         case 'o': out = optarg; break;
-        case 'v': vocab = optarg; break;
-        case 's': spm = optarg; break;
-        case 'm': j.max_len = (size_t)xparse_ll("--max-len", optarg, 2, 1 << 20); break;
+        case 'v': vocab_path = optarg; break;
+        case 's': spm_path = optarg; break;
+        case 'm': c.max_len = (size_t)xparse_ll("--max-len", optarg, 2, 1 << 20); break;
+        case 't': threads = (int)xparse_ll("--threads", optarg, 0, 64); break;
         case 'i':
             if (!strcmp(optarg, "error"))
-                j.on_invalid = INVALID_ERROR;
+                c.on_invalid = INVALID_ERROR;
             else if (!strcmp(optarg, "skip"))
-                j.on_invalid = INVALID_SKIP;
+                c.on_invalid = INVALID_SKIP;
             else if (!strcmp(optarg, "replace"))
-                j.on_invalid = INVALID_REPLACE;
+                c.on_invalid = INVALID_REPLACE;
             else
                 errx(EXIT_USAGE, "option --on-invalid: '%s' is not error, skip or replace", optarg);
             break;
         default: usage(EXIT_USAGE);
         }
     }
-    if (!vocab == !spm) {
+    if (!vocab_path == !spm_path) {
         warnx("give exactly one of --vocab FILE and --spm MODEL");
         usage(EXIT_USAGE);
     }
+    c.nthreads = threads_setup(threads);
+    if (c.nthreads > 64)
+        c.nthreads = 64;
     char msg[512];
-    tok_vocab *v = NULL;
-    if (vocab) {
-        v = tok_vocab_load(vocab, msg, sizeof msg);
-        if (!v)
+    tok_vocab *vocab = NULL;
+    if (vocab_path) {
+        vocab = tok_vocab_load(vocab_path, msg, sizeof msg);
+        if (!vocab)
             errx(EXIT_DATA, "%s", msg);
-        j.bert = tok_encoder_new(v);
     } else {
-        j.spm = spm_tok_load(spm, msg, sizeof msg);
-        if (!j.spm)
+        c.spm = spm_tok_load(spm_path, msg, sizeof msg);
+        if (!c.spm)
             errx(EXIT_DATA, "%s", msg);
     }
-    j.ids = xmalloc(j.max_len * sizeof *j.ids);
+    c.wk = xcalloc((size_t)c.nthreads, sizeof *c.wk);
+    for (int t = 0; t < c.nthreads; t++) {
+        c.wk[t].enc = vocab ? tok_encoder_new(vocab) : NULL;
+        c.wk[t].scratch = xmalloc(c.max_len * sizeof *c.wk[t].scratch);
+    }
+    c.b.items = xcalloc(BATCH_RECORDS, sizeof *c.b.items);
+    msgpack_sbuffer_init(&c.b.head);
 
     atomic_file af;
     FILE *fp = stdout;
@@ -188,23 +298,29 @@ int main(int argc, char **argv)
         refuse_tty_stdout(force);
     rec_writer *w = rec_writer_open(fp, out);
     if (optind == argc)
-        tokenize_stream(&j, w, NULL);
+        tokenize_stream(&c, w, NULL);
     for (int i = optind; i < argc; i++)
-        tokenize_stream(&j, w, argv[i]);
+        tokenize_stream(&c, w, argv[i]);
     if (rec_writer_close(w) != 0)
         err(EXIT_DATA, "%s", out ? out : "write error on standard output");
     if (out && atomic_commit(&af) != 0)
         err(EXIT_DATA, "%s", out);
-    if (j.skipped)
-        warnx("skipped %llu records with invalid UTF-8", (unsigned long long)j.skipped);
-    if (j.replaced)
-        warnx("replaced invalid UTF-8 with U+FFFD in %llu records", (unsigned long long)j.replaced);
+    if (c.skipped)
+        warnx("skipped %llu records with invalid UTF-8", (unsigned long long)c.skipped);
+    if (c.replaced)
+        warnx("replaced invalid UTF-8 with U+FFFD in %llu records", (unsigned long long)c.replaced);
     if (!out)
         out_close();
-    tok_encoder_free(j.bert);
-    tok_vocab_free(v);
-    spm_tok_free(j.spm);
-    free(j.ids);
-    free(j.fixed);
+    for (int t = 0; t < c.nthreads; t++) {
+        tok_encoder_free(c.wk[t].enc);
+        free(c.wk[t].scratch);
+        free(c.wk[t].ids);
+    }
+    free(c.wk);
+    tok_vocab_free(vocab);
+    spm_tok_free(c.spm);
+    free(c.b.items);
+    free(c.b.texts);
+    msgpack_sbuffer_destroy(&c.b.head);
     return 0;
 }

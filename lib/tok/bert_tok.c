@@ -306,6 +306,36 @@ size_t tok_utf8_invalid_at(const char *str, size_t len)
     return len;
 }
 
+/* Length of the maximal subpart of an ill-formed sequence at s[0] (Unicode 3.9): a valid
+ * lead byte and the continuation bytes it accepts. */
+static size_t maximal_subpart(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0];
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 1;
+    unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+    size_t k = 1;
+    while (k < n && k < len && s[k] >= (k == 1 ? lo : 0x80) && s[k] <= (k == 1 ? hi : 0xbf))
+        k++;
+    return k;
+}
+
+size_t tok_utf8_repair(const char *s, size_t len, char *out)
+{
+    size_t o = 0, i = 0;
+    while (i < len) {
+        size_t bad = i + tok_utf8_invalid_at(s + i, len - i);
+        memcpy(out + o, s + i, bad - i);
+        o += bad - i;
+        if (bad == len)
+            break;
+        memcpy(out + o, "\xef\xbf\xbd", 3);
+        o += 3;
+        i = bad + maximal_subpart((const unsigned char *)s + bad, len - bad);
+    }
+    return o;
+}
+
 /* Decodes one character of valid UTF-8; an invalid byte decodes as U+FFFD (dropped). */
 static int32_t decode(const unsigned char *s, size_t len, size_t *i)
 {

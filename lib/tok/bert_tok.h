@@ -53,6 +53,9 @@ void tok_encoder_free(tok_encoder *e);
 
 /* Byte offset of the first invalid UTF-8 sequence in s, or len if s is valid. */
 size_t tok_utf8_invalid_at(const char *s, size_t len);
+/* Copies s to out (room for 3 * len bytes) replacing each maximal ill-formed subpart with
+ * U+FFFD, as Python's decode(errors="replace"); returns the bytes written. */
+size_t tok_utf8_repair(const char *s, size_t len, char *out);
 
 /* Encodes text (len bytes of valid UTF-8: check with tok_utf8_invalid_at first; invalid
  * bytes are treated as U+FFFD, i.e. dropped) into ids: [CLS] pieces [SEP], keeping the

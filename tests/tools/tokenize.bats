@@ -236,3 +236,18 @@ train_spm() {
     assert_failure 2
     [[ "$stderr" == "emo-tokenize: give exactly one of --vocab FILE and --spm MODEL"* ]]
 }
+
+@test "tokenize --threads: output is byte-identical for 1 and 2 threads" {
+    emo clean --format semicolon "$SHARED/data/emotion/val.txt" > in.rec 2>/dev/null
+    emo tokenize --vocab "$VOCAB" --threads 1 -o one.rec in.rec
+    emo tokenize --vocab "$VOCAB" --threads 2 -o two.rec in.rec
+    cmp one.rec two.rec
+    run bash -c "emo dump two.rec | grep -c input_ids"
+    assert_output 2000
+}
+
+@test "bad input: --threads out of range" {
+    run --separate-stderr emo tokenize --vocab "$VOCAB" --threads 1000
+    assert_failure 2
+    [[ "$stderr" == "emo-tokenize: option --threads: 1000 is out of range"* ]]
+}
