@@ -251,3 +251,65 @@ train_spm() {
     assert_failure 2
     [[ "$stderr" == "emo-tokenize: option --threads: 1000 is out of range"* ]]
 }
+
+# ---- man page EXAMPLES (emo-tokenize.1), run as written with ../shared -> $SHARED -------
+
+man_setup() {
+    ln -s "$VOCAB" vocab.txt
+    emo clean --format semicolon "$SHARED/data/emotion/val.txt" > clean.rec 2>/dev/null
+}
+
+@test "man example: emo clean --format semicolon train.txt | emo tokenize --vocab vocab.txt > train.rec" {
+    run --separate-stderr bash -c "emo clean --format semicolon '$SHARED/data/emotion/train.txt' \
+        | emo tokenize --vocab '$SHARED/data/bert-base-uncased/vocab.txt' > train.rec"
+    assert_success
+    run bash -c "emo dump train.rec | grep -c '\"input_ids\":\[101,'"
+    assert_output 16000
+}
+
+@test "man example: emo tokenize --vocab vocab.txt --max-len 32 -o short.rec clean.rec" {
+    man_setup
+    run emo tokenize --vocab vocab.txt --max-len 32 -o short.rec clean.rec
+    assert_success
+    run bash -c "emo dump short.rec | grep -o 'input_ids\":\[[0-9,]*' | awk -F, 'NF > 32' | wc -l"
+    assert_output 0
+    run bash -c "emo dump short.rec | grep -o 'input_ids\":\[[0-9,]*' | awk -F, 'NF == 32' | wc -l"
+    refute_output 0
+}
+
+@test "man example: emo tokenize --vocab vocab.txt clean.rec | emo dump | head -n 1" {
+    man_setup
+    run bash -c "emo tokenize --vocab vocab.txt clean.rec | emo dump | head -n 1"
+    assert_success
+    assert_output --partial '"input_ids":[101,'
+    assert_output --partial ',102]}'
+}
+
+@test "man example: emo tokenize --vocab vocab.txt --on-invalid skip -o tok.rec clean.rec" {
+    man_setup
+    run --separate-stderr emo tokenize --vocab vocab.txt --on-invalid skip -o tok.rec clean.rec
+    assert_success
+    [ -z "$stderr" ]
+    run bash -c "emo dump tok.rec | wc -l"
+    assert_output 2000
+}
+
+@test "man example: emo tokenize --spm spiece.model -o albert.rec clean.rec" {
+    man_setup
+    train_spm
+    run emo tokenize --spm spiece.model -o albert.rec clean.rec
+    assert_success
+    run bash -c "emo dump albert.rec | grep -c '\"input_ids\":\[2,.*,3\]}'"
+    assert_output 2000
+}
+
+@test "man example: ls shards/*.rec | parallel 'emo tokenize ... -o {.}.tok {}'" {
+    man_setup
+    mkdir shards
+    emo dump clean.rec | head -n 5 | emo pack -o shards/a.rec
+    emo dump clean.rec | tail -n 5 | emo pack -o shards/b.rec
+    run bash -c "ls shards/*.rec | parallel 'emo tokenize --vocab vocab.txt --threads 1 -o {.}.tok {}'"
+    assert_success
+    run bash -c "cat shards/a.tok shards/b.tok | emo dump | grep -c input_ids"
+    assert_output 10
+}
