@@ -52,6 +52,47 @@ void lower_into(std::vector<int32_t> &out, int32_t c)
     }
 }
 
+// Unicode Cased, approximated by the cased letter categories (Other_Lowercase and
+// Other_Uppercase, e.g. U+00AA or U+2160, are left out).
+bool is_cased(int32_t c)
+{
+    utf8proc_category_t cat = utf8proc_category(c);
+    return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
+}
+
+// Unicode Case_Ignorable: Mn Me Cf Lm Sk, and Word_Break MidLetter/MidNumLet/Single_Quote.
+bool is_case_ignorable(int32_t c)
+{
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_CF:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_SK:
+        return true;
+    default:
+        break;
+    }
+    static const int32_t mid[] = {0x27, 0x2e, 0x3a, 0xb7, 0x387, 0x55f, 0x5f4, 0x2018, 0x2019,
+                                  0x2024, 0x2027, 0xfe13, 0xfe52, 0xfe55, 0xff07, 0xff0e, 0xff1a};
+    for (int32_t m : mid)
+        if (c == m)
+            return true;
+    return false;
+}
+
+// Python's str.lower() Final_Sigma context for U+03A3 at s[i]: a cased letter before it
+// and none after it (case-ignorable characters skipped both ways).
+bool final_sigma(const std::vector<int32_t> &s, size_t i)
+{
+    size_t j = i;
+    while (j > 0 && is_case_ignorable(s[j - 1]))
+        j--;
+    if (j == 0 || !is_cased(s[j - 1]))
+        return false;
+    j = i + 1;
+    while (j < s.size() && is_case_ignorable(s[j]))
+        j++;
+    return j == s.size() || !is_cased(s[j]);
+}
+
 std::vector<int32_t> decode(const char *text, size_t len)
 {
     std::vector<int32_t> cps;
@@ -114,11 +155,10 @@ std::string preprocess(const char *text, size_t len)
             r.push_back(q[i]);
         }
     }
-    // NFKD, drop unicodedata.combining(c) != 0, then .lower()
-    std::string out;
-    out.reserve(r.size());
+    // NFKD, drop unicodedata.combining(c) != 0, then .lower() of the whole string
+    std::vector<int32_t> k;
+    k.reserve(r.size());
     utf8proc_int32_t d[64];
-    std::vector<int32_t> l;
     for (int32_t c : r) {
         utf8proc_ssize_t nd = utf8proc_decompose_char(
             c, d, 64, static_cast<utf8proc_option_t>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT), nullptr);
@@ -126,14 +166,21 @@ std::string preprocess(const char *text, size_t len)
             d[0] = c;
             nd = 1;
         }
-        for (utf8proc_ssize_t k = 0; k < nd; k++) {
-            if (utf8proc_get_property(d[k])->combining_class != 0)
-                continue;
-            l.clear();
-            lower_into(l, d[k]);
-            for (int32_t x : l)
-                put_utf8(out, x);
-        }
+        for (utf8proc_ssize_t j = 0; j < nd; j++)
+            if (utf8proc_get_property(d[j])->combining_class == 0)
+                k.push_back(d[j]);
+    }
+    std::string out;
+    out.reserve(k.size());
+    std::vector<int32_t> l;
+    for (size_t i = 0; i < k.size(); i++) {
+        l.clear();
+        if (k[i] == 0x3a3 && final_sigma(k, i))
+            l.push_back(0x3c2);
+        else
+            lower_into(l, k[i]);
+        for (int32_t x : l)
+            put_utf8(out, x);
     }
     return out;
 }

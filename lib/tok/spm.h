@@ -7,7 +7,8 @@
  * Preprocessing, in order: literal special tokens ([CLS] [SEP] <pad> <unk> [MASK], when
  * the model has them) split the text and keep their id; lowercase character by character;
  * collapse whitespace (Python str.split) and strip; `` and '' -> "; NFKD and drop
- * characters of non-zero combining class; encode; a piece ending in digit + ',' is
+ * characters of non-zero combining class; lowercase again (with Python's final-sigma rule,
+ * for a capital sigma NFKD made); encode; a piece ending in digit + ',' is
  * re-encoded without the comma and the comma appended (ALBERT's _tokenize).  [CLS] and
  * [SEP] ids come from PieceToId.  Not thread-safe per handle; one handle per thread. */
 #ifndef EMO_SPM_H
