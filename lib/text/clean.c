@@ -99,6 +99,7 @@ int clean_is_emoji(int32_t cp)
 #define SW_SLOTS 512
 #define SW_MAXLEN 16
 static const char *sw_slot[SW_SLOTS];
+static unsigned char sw_len[SW_SLOTS];   /* length of the word in the slot (0 = empty) */
 static int sw_ready;
 
 static uint32_t fnv1a(const char *s, size_t n)
@@ -117,6 +118,7 @@ static void sw_init(void)
         while (sw_slot[h] && strcmp(sw_slot[h], w))
             h = (h + 1) & (SW_SLOTS - 1);
         sw_slot[h] = w;
+        sw_len[h] = (unsigned char)strlen(w);
     }
     sw_ready = 1;
 }
@@ -126,17 +128,18 @@ int stopword_is(const char *w, size_t n)
     char low[SW_MAXLEN];
     if (n == 0 || n > SW_MAXLEN)
         return 0;
+    uint32_t h = 2166136261u;  /* FNV-1a of the lowercased word, as fnv1a() */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)w[i];
         if (c >= 0x80)
             return 0;          /* the list is ASCII */
         low[i] = (char)((ascii_class[c] & C_UPPER) ? c + 32 : c);
+        h = (h ^ (unsigned char)low[i]) * 16777619u;
     }
     if (!sw_ready)
         sw_init();
-    uint32_t h = fnv1a(low, n) & (SW_SLOTS - 1);
-    for (; sw_slot[h]; h = (h + 1) & (SW_SLOTS - 1))
-        if (strlen(sw_slot[h]) == n && !memcmp(sw_slot[h], low, n))
+    for (h &= SW_SLOTS - 1; sw_slot[h]; h = (h + 1) & (SW_SLOTS - 1))
+        if (sw_len[h] == n && !memcmp(sw_slot[h], low, n))
             return 1;
     return 0;
 }

@@ -8,7 +8,7 @@ setup() {
     # 20 records: 10 joy, 6 sad, 4 anger; an extra field to pass through
     for i in $(seq 1 20); do
         if [ "$i" -le 10 ]; then l=joy; elif [ "$i" -le 16 ]; then l=sad; else l=anger; fi
-        echo "{\"id\":$i,\"text\":\"t$i\",\"label\":\"$l\",\"input_ids\":[101,$i,102]}"
+        echo "{\"id\":$i,\"text\":\"t$i\",\"label\":\"$l\",\"input_ids\":[101,$i,102],\"logits\":[0.1,-2.5,$i.5]}"
     done | emo pack > in.rec
 }
 
