@@ -199,9 +199,12 @@ static void read_optimizer(const char *path, adamw_state *st)
     fclose(f);
 }
 
-static json_t *state_json(const train_state *s, const train_opts *o)
+static json_t *state_json(const train_task *task, const train_state *s, const train_opts *o)
 {
     json_t *j = json_object();
+    json_t *terms = json_array();
+    for (int i = 0; i < task->nterms; i++)
+        json_array_append_new(terms, json_real(task->term_sums[i]));
     json_object_set_new(j, "version", json_integer(STATE_VERSION));
     json_object_set_new(j, "epoch", json_integer((json_int_t)s->epoch));
     json_object_set_new(j, "batch_in_epoch", json_integer((json_int_t)s->pos));
@@ -221,11 +224,12 @@ static json_t *state_json(const train_state *s, const train_opts *o)
         json_array_append_new(r, u64_hex(s->rng.s[i]));
     json_object_set_new(j, "rng_state", r);
     json_object_set_new(j, "run", o->run_info ? json_loads(o->run_info, 0, NULL) : json_object());
+    json_object_set_new(j, "term_sums", terms);
     json_object_set_new(j, "log_history", json_incref(s->log));
     return j;
 }
 
-static void read_state(const char *path, train_state *s, const train_opts *o)
+static void read_state(const train_task *task, const char *path, train_state *s, const train_opts *o)
 {
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
@@ -259,6 +263,11 @@ static void read_state(const char *path, train_state *s, const train_opts *o)
     for (int i = 0; i < 4; i++)
         if (hex_u64(json_array_get(rng, (size_t)i), &s->rng.s[i]))
             errx(EXIT_DATA, "%s: bad rng_state", path);
+    json_t *terms = json_object_get(j, "term_sums");
+    if (json_array_size(terms) != (size_t)task->nterms)
+        errx(EXIT_DATA, "%s: saved %zu loss terms, this run has %d", path, json_array_size(terms), task->nterms);
+    for (int i = 0; i < task->nterms; i++)
+        task->term_sums[i] = json_number_value(json_array_get(terms, (size_t)i));
     json_t *log = json_object_get(j, "log_history");
     s->log = json_is_array(log) ? json_incref(log) : json_array();
     json_decref(j);
@@ -293,7 +302,7 @@ static void save_last(const train_task *task, const train_opts *o, const train_s
     write_optimizer(p, opt);
     free(p);
     p = path_join(tmp, "trainer_state.json");
-    json_t *j = state_json(s, o);
+    json_t *j = state_json(task, s, o);
     FILE *f = fopen(p, "w");
     if (!f || json_dumpf(j, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) ||
         fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f)) || fclose(f))
@@ -396,7 +405,7 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
     if (o->resume) {
         json_decref(s.log);
         char *p = path_join(last, "trainer_state.json");
-        read_state(p, &s, o);
+        read_state(task, p, &s, o);
         free(p);
         p = path_join(last, "optimizer.bin");
         read_optimizer(p, &opt);
@@ -489,6 +498,16 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
         json_object_set_new(j, "step", json_integer((json_int_t)s.step));
         double train_loss = s.epoch_seen ? s.epoch_loss_sum / (double)s.epoch_seen : 0;
         json_object_set_new(j, "train_loss", json_real(train_loss));
+        char terms[256] = "";
+        for (int i = 0, n = 0; i < task->nterms; i++) {
+            double v = s.epoch_seen ? task->term_sums[i] / (double)s.epoch_seen : 0;
+            char key[64];
+            snprintf(key, sizeof key, "train_%s", task->term_names[i]);
+            json_object_set_new(j, key, json_real(v));
+            if (n >= 0 && (size_t)n < sizeof terms)
+                n += snprintf(terms + n, sizeof terms - (size_t)n, " %s %.4f", task->term_names[i], v);
+            task->term_sums[i] = 0;
+        }
         json_object_set_new(j, "lr", json_real(lr));
         int improved = 1;
         char line[256] = "";
@@ -520,8 +539,9 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
         } else
             s.bad_epochs++;
         if (!o->quiet)
-            fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s\n", program_invocation_short_name,
-                (unsigned long long)s.epoch, o->epochs, train_loss, line, improved ? " (best)" : "");
+            fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s%s%s%s\n", program_invocation_short_name,
+                (unsigned long long)s.epoch, o->epochs, train_loss, *terms ? " (" : "", *terms ? terms + 1 : "",
+                *terms ? ")" : "", line, improved ? " (best)" : "");
         if (o->patience > 0 && s.bad_epochs >= o->patience && s.epoch < (uint64_t)o->epochs) {
             s.stopped_early = 1;
             if (!o->quiet)

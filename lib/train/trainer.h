@@ -69,6 +69,13 @@ typedef struct train_task {
     int (*save_model)(void *ctx, const char *dir, char *err, size_t errn);
     /* Load the parameters saved by save_model from dir (resume). */
     int (*load_model)(void *ctx, const char *dir, char *err, size_t errn);
+    /* Optional loss terms (emo-student-distill's KD, label and attention terms): train_step
+     * adds each term's batch mean times the batch size into term_sums[i]; after every epoch
+     * the trainer logs term_sums[i] / records as "train_<term_names[i]>" (JSON log and the
+     * epoch line) and zeroes them.  The sums are part of the --resume state. */
+    int nterms;
+    const char *const *term_names;
+    double *term_sums;
 } train_task;
 
 typedef enum { METRIC_F1, METRIC_ACCURACY, METRIC_LOSS } train_metric;

@@ -1,0 +1,303 @@
+/* emo-student-distill: distil a DistilBERT- or ALBERT-style student from the teacher's
+ * cached soft targets and attention maps (or a teacher run on the fly).  The objective is
+ * lib/train/distill_task.h; the loop, checkpoints and --resume are lib/train/trainer.c,
+ * shared with emo-teacher-train. */
+#include <err.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "model/ckpt.h"
+#include "model/config.h"
+#include "train/distill_task.h"
+#include "train/trainer.h"
+#include "util/util.h"
+
+/* A student that does not start from a pretrained checkpoint (a preset, or the teacher's
+ * layers) needs a larger learning rate with warm-up: the values emo-teacher-train uses
+ * from scratch (see the man page for how they were chosen). */
+#define SCRATCH_LR 5e-4
+#define SCRATCH_WARMUP 0.1
+#define FROM_TEACHER_LR 1e-4
+
+static const char *usage_text =
+    "usage: emo student-distill --train FILE --val FILE (--teacher-cache DIR | --teacher CKPT_DIR)\n"
+    "           --config PRESET|config.json|DIR [--init HF_DIR | --init-from-teacher] -o CKPT_DIR\n"
+    "           [--alpha A] [--temperature T] [--label-smoothing E] [--loss focal|ce] [--focal-alpha A]\n"
+    "           [--focal-gamma G] [--attn-loss kl|mse|none] [--attn-weight W] [--layer-map uniform|last|S:T,...]\n"
+    "           [--lr LR] [--warmup-ratio R] [--weight-decay WD] [--clip NORM] [--batch N] [--epochs N]\n"
+    "           [--early-stop-metric f1|accuracy|loss] [--patience N] [--seed N] [--threads N]\n"
+    "           [--vocab FILE] [--resume] [--max-steps N] [--log-every N] [-q]\n";
+
+static void usage(int code)
+{
+    fputs(usage_text, code ? stderr : stdout);
+    if (!code)
+        out_close();
+    exit(code);
+}
+
+enum {
+    O_TRAIN = 256, O_VAL, O_CACHE, O_TEACHER, O_CONFIG, O_INIT, O_FROM_TEACHER, O_ALPHA, O_TEMP, O_SMOOTH, O_LOSS,
+    O_FALPHA, O_FGAMMA, O_ATTN, O_ATTNW, O_MAP, O_LR, O_WARMUP, O_WD, O_CLIP, O_BATCH, O_EPOCHS, O_METRIC,
+    O_PATIENCE, O_SEED, O_THREADS, O_VOCAB, O_RESUME, O_MAXSTEPS, O_LOGEVERY,
+};
+
+static model *load_teacher(const char *dir, model_config *tc)
+{
+    char e[1024], notice[512];
+    if (model_config_resolve(dir, tc, e, sizeof e))
+        errx(EXIT_USAGE, "--teacher: %s", e);
+    model *t = model_new(tc);
+    if (!t)
+        errx(EXIT_DATA, "%s: cannot build the teacher model", dir);
+    model_params p = *model_weights(t);
+    if (ckpt_load_params(dir, tc, &p, 0, 0, notice, sizeof notice, e, sizeof e))
+        errx(EXIT_DATA, "%s", e);
+    return t;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "train", required_argument, NULL, O_TRAIN }, { "val", required_argument, NULL, O_VAL },
+        { "teacher-cache", required_argument, NULL, O_CACHE }, { "teacher", required_argument, NULL, O_TEACHER },
+        { "config", required_argument, NULL, O_CONFIG }, { "init", required_argument, NULL, O_INIT },
+        { "init-from-teacher", no_argument, NULL, O_FROM_TEACHER }, { "output", required_argument, NULL, 'o' },
+        { "alpha", required_argument, NULL, O_ALPHA }, { "temperature", required_argument, NULL, O_TEMP },
+        { "label-smoothing", required_argument, NULL, O_SMOOTH }, { "loss", required_argument, NULL, O_LOSS },
+        { "focal-alpha", required_argument, NULL, O_FALPHA }, { "focal-gamma", required_argument, NULL, O_FGAMMA },
+        { "attn-loss", required_argument, NULL, O_ATTN }, { "attn-weight", required_argument, NULL, O_ATTNW },
+        { "layer-map", required_argument, NULL, O_MAP }, { "lr", required_argument, NULL, O_LR },
+        { "warmup-ratio", required_argument, NULL, O_WARMUP }, { "weight-decay", required_argument, NULL, O_WD },
+        { "clip", required_argument, NULL, O_CLIP }, { "batch", required_argument, NULL, O_BATCH },
+        { "epochs", required_argument, NULL, O_EPOCHS }, { "early-stop-metric", required_argument, NULL, O_METRIC },
+        { "patience", required_argument, NULL, O_PATIENCE }, { "seed", required_argument, NULL, O_SEED },
+        { "threads", required_argument, NULL, O_THREADS }, { "vocab", required_argument, NULL, O_VOCAB },
+        { "resume", no_argument, NULL, O_RESUME }, { "max-steps", required_argument, NULL, O_MAXSTEPS },
+        { "log-every", required_argument, NULL, O_LOGEVERY }, { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+    };
+    const char *train_path = NULL, *val_path = NULL, *cache_dir = NULL, *teacher_dir = NULL, *config = NULL;
+    const char *init = NULL, *vocab = NULL, *map = "uniform", *attn_name = "kl";
+    int from_teacher = 0, threads = 0, lr_set = 0, warmup_set = 0, c;
+    train_opts o = TRAIN_OPTS_DEFAULTS;
+    distill_task d = { 0 };
+    d.student.loss = TASK_LOSS_FOCAL;
+    d.student.focal_alpha = 0.25;
+    d.student.focal_gamma = 2;
+    d.student.smoothing = 0.1;
+    d.alpha = 0.8;
+    d.temperature = 1.5;
+    d.attn_weight = 1.0;
+    o.lr = 1e-5;
+    o.batch = 64;
+    o.epochs = 20;
+    o.patience = 5;
+    while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(0); break;
+        case 'o': o.out_dir = optarg; break;
+        case 'q': o.quiet = 1; break;
+        case O_TRAIN: train_path = optarg; break;
+        case O_VAL: val_path = optarg; break;
+        case O_CACHE: cache_dir = optarg; break;
+        case O_TEACHER: teacher_dir = optarg; break;
+        case O_CONFIG: config = optarg; break;
+        case O_INIT: init = optarg; break;
+        case O_FROM_TEACHER: from_teacher = 1; break;
+        case O_ALPHA: d.alpha = xparse_double("--alpha", optarg, 0, 1); break;
+        case O_TEMP: d.temperature = xparse_double("--temperature", optarg, 1e-3, 1e3); break;
+        case O_SMOOTH: d.student.smoothing = xparse_double("--label-smoothing", optarg, 0, 1); break;
+        case O_LOSS:
+            if (!strcmp(optarg, "focal") || !strcmp(optarg, "ce"))
+                d.student.loss = optarg[0] == 'f' ? TASK_LOSS_FOCAL : TASK_LOSS_CE;
+            else
+                errx(EXIT_USAGE, "option --loss: '%s' is not focal or ce", optarg);
+            break;
+        case O_FALPHA: d.student.focal_alpha = xparse_double("--focal-alpha", optarg, 0, 1e6); break;
+        case O_FGAMMA: d.student.focal_gamma = xparse_double("--focal-gamma", optarg, 0, 100); break;
+        case O_ATTN:
+            if (strcmp(optarg, "kl") && strcmp(optarg, "mse") && strcmp(optarg, "none"))
+                errx(EXIT_USAGE, "option --attn-loss: '%s' is not kl, mse or none", optarg);
+            attn_name = optarg;
+            break;
+        case O_ATTNW: d.attn_weight = xparse_double("--attn-weight", optarg, 0, 1e6); break;
+        case O_MAP: map = optarg; break;
+        case O_LR: o.lr = xparse_double("--lr", optarg, 0, 10); lr_set = 1; break;
+        case O_WARMUP: o.warmup_ratio = xparse_double("--warmup-ratio", optarg, 0, 1); warmup_set = 1; break;
+        case O_WD: o.adamw.weight_decay = xparse_double("--weight-decay", optarg, 0, 10); break;
+        case O_CLIP: o.clip = xparse_double("--clip", optarg, 0, 1e9); break;
+        case O_BATCH: o.batch = (size_t)xparse_ll("--batch", optarg, 1, 1 << 16); break;
+        case O_EPOCHS: o.epochs = (int)xparse_ll("--epochs", optarg, 1, 100000); break;
+        case O_METRIC:
+            if (train_metric_parse(optarg, &o.metric))
+                errx(EXIT_USAGE, "option --early-stop-metric: '%s' is not f1, accuracy or loss", optarg);
+            break;
+        case O_PATIENCE: o.patience = (int)xparse_ll("--patience", optarg, 0, 100000); break;
+        case O_SEED: o.seed = (uint64_t)xparse_ll("--seed", optarg, 0, INT64_MAX); break;
+        case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 1, 1024); break;
+        case O_VOCAB: vocab = optarg; break;
+        case O_RESUME: o.resume = 1; break;
+        case O_MAXSTEPS: o.max_steps = (uint64_t)xparse_ll("--max-steps", optarg, 1, INT64_MAX); break;
+        case O_LOGEVERY: o.log_every = (int)xparse_ll("--log-every", optarg, 1, 1 << 30); break;
+        default: usage(EXIT_USAGE);
+        }
+    }
+    d.attn_on = strcmp(attn_name, "none") != 0 && d.attn_weight > 0;
+    d.attn_kind = !strcmp(attn_name, "mse") ? ATTN_ALIGN_MSE : ATTN_ALIGN_KL;
+    int need_teacher = d.alpha > 0 || d.attn_on;
+    if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
+        usage(EXIT_USAGE);
+    if (cache_dir && teacher_dir)
+        errx(EXIT_USAGE, "give --teacher-cache or --teacher, not both");
+    if (need_teacher && !cache_dir && !teacher_dir)
+        errx(EXIT_USAGE, "distillation needs --teacher-cache DIR or --teacher CKPT_DIR (or --alpha 0 "
+             "--attn-loss none for a student trained on the labels alone)");
+    if (init && from_teacher)
+        errx(EXIT_USAGE, "give --init or --init-from-teacher, not both");
+    if (from_teacher && !teacher_dir)
+        errx(EXIT_USAGE, "--init-from-teacher needs the teacher's checkpoint: --teacher CKPT_DIR");
+    if (!init) {
+        if (!lr_set)
+            o.lr = from_teacher ? FROM_TEACHER_LR : SCRATCH_LR;
+        if (!warmup_set)
+            o.warmup_ratio = SCRATCH_WARMUP;
+    }
+    threads = threads_setup(threads);
+
+    char e[1024];
+    model_config cfg;
+    if (model_config_resolve(config ? config : init, &cfg, e, sizeof e))
+        errx(EXIT_USAGE, "%s", e);
+
+    /* The teacher fixes the labels (their order is the order of its logits) and the layers. */
+    model_config tcfg;
+    labelset ls = { 0 };
+    int t_L = 0;
+    if (teacher_dir) {
+        d.teacher = load_teacher(teacher_dir, &tcfg);
+        ls.K = tcfg.K;
+        memcpy(ls.names, tcfg.labels, sizeof ls.names);
+        t_L = tcfg.L;
+        d.t_NH = tcfg.NH;
+    } else if (cache_dir) {
+        d.cache = shard_reader_open(cache_dir, 8, e, sizeof e);
+        if (!d.cache)
+            errx(EXIT_DATA, "%s", e);
+        const shard_meta *m = shard_reader_meta(d.cache);
+        ls.K = m->K;
+        memcpy(ls.names, m->labels, sizeof ls.names);
+        d.t_NH = m->NH;
+        for (int i = 0; i < m->NL; i++)
+            if (m->layers[i] + 1 > t_L)
+                t_L = m->layers[i] + 1;
+    }
+    dataset train, val;
+    unsigned flags = need_teacher ? 0 : DS_REQUIRE_LABEL;   /* unlabelled records learn from the KD term */
+    if (!need_teacher)
+        flags |= DS_ADD_LABELS;
+    dataset_load(&train, train_path, &ls, flags, cfg.P);
+    if (flags & DS_ADD_LABELS)
+        labelset_sort_remap(&ls, &train);
+    dataset_load(&val, val_path, &ls, DS_REQUIRE_LABEL, cfg.P);
+    int32_t max_id = train.max_id > val.max_id ? train.max_id : val.max_id;
+    if (max_id >= cfg.V)
+        errx(EXIT_DATA, "token id %d is outside the student's vocabulary of %d", max_id, cfg.V);
+    const char *names[MODEL_MAX_LABELS];
+    for (int k = 0; k < ls.K; k++)
+        names[k] = ls.names[k];
+    if (model_config_set_labels(&cfg, ls.K, names))
+        errx(EXIT_DATA, "cannot set %d labels", ls.K);
+    if (cfg.L > 64)
+        errx(EXIT_USAGE, "students deeper than 64 layers are not supported");
+
+    if (d.attn_on) {
+        if (distill_layer_map(&d, map, cfg.L, t_L, e, sizeof e))
+            errx(EXIT_USAGE, "option --layer-map: %s", e);
+        if (d.cache) {   /* every mapped teacher layer must be in the cache: say so before training */
+            const shard_meta *m = shard_reader_meta(d.cache);
+            for (int p = 0; p < d.npairs; p++) {
+                d.cache_slot[p] = -1;
+                for (int i = 0; i < m->NL; i++)
+                    if (m->layers[i] == d.t_layer[p])
+                        d.cache_slot[p] = i;
+                if (d.cache_slot[p] < 0)
+                    errx(EXIT_USAGE, "%s: teacher layer %d (for student layer %d) is not in the cache; write it "
+                         "with emo teacher-logits --attn-layers, or use --layer-map / --attn-loss none",
+                         cache_dir, d.t_layer[p], d.s_layer[p]);
+            }
+        }
+    }
+    if (d.cache)   /* every training and validation record must have targets: check before step 1 */
+        for (size_t i = 0; i < train.n; i++) {
+            int l = shard_reader_len(d.cache, train.rec_id[i]);
+            if (l < 0)
+                errx(EXIT_DATA, "%s: record id %llu of %s is not in the teacher cache", cache_dir,
+                     (unsigned long long)train.rec_id[i], train.name);
+            if (l != train.len[i])
+                errx(EXIT_DATA, "%s: record id %llu has %d tokens in the cache but %d in %s (tokenized "
+                     "differently?)", cache_dir, (unsigned long long)train.rec_id[i], l, train.len[i], train.name);
+        }
+
+    d.student.m = model_new(&cfg);
+    if (!d.student.m)
+        errx(EXIT_DATA, "cannot build the student from %s", config ? config : init);
+    char *vocab_copy = vocab ? xstrdup(vocab) : init ? ckpt_vocab_path(init)
+                                              : teacher_dir ? ckpt_vocab_path(teacher_dir) : NULL;
+    d.student.vocab_path = vocab_copy;
+    model_init_weights(d.student.m, o.seed);
+    if (init) {
+        model_params p = *model_weights(d.student.m);
+        char notice[1024] = "";
+        if (ckpt_load_params(init, &cfg, &p, CKPT_INIT_MISSING_HEAD | CKPT_NEW_HEAD, o.seed, notice, sizeof notice,
+                             e, sizeof e))
+            errx(EXIT_DATA, "%s", e);
+    } else if (from_teacher && distill_init_from_teacher(d.student.m, d.teacher, e, sizeof e))
+        errx(EXIT_USAGE, "%s", e);
+
+    train_task task;
+    distill_task_setup(&task, &d);
+    o.pad_id = cfg.pad_token_id;
+    json_t *run = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:f, s:s, s:f, s:f, s:s, s:f, s:s, "
+                            "s:f, s:f, s:f, s:f, s:I, s:i, s:s, s:i, s:I}",
+                            "tool", "student-distill", "config", config, "init", init, "teacher", teacher_dir,
+                            "teacher_cache", cache_dir, "init_from_teacher", from_teacher, "alpha", d.alpha,
+                            "temperature", d.temperature, "label_smoothing", d.student.smoothing, "loss",
+                            d.student.loss == TASK_LOSS_CE ? "ce" : "focal", "focal_alpha", d.student.focal_alpha,
+                            "focal_gamma", d.student.focal_gamma, "attn_loss", d.attn_on ? attn_name : "none",
+                            "attn_weight", d.attn_weight, "layer_map", map, "lr", o.lr, "warmup_ratio",
+                            o.warmup_ratio, "weight_decay", o.adamw.weight_decay, "clip", o.clip, "batch",
+                            (json_int_t)o.batch, "epochs", o.epochs, "early_stop_metric",
+                            train_metric_name(o.metric), "patience", o.patience, "train_records",
+                            (json_int_t)train.n);
+    char *run_info = json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS);
+    o.run_info = run_info;
+    if (!o.quiet) {
+        fprintf(stderr, "emo-student-distill: %s student, %zu parameters, %d labels, %zu train / %zu val records, "
+                "%d threads; alpha %g, T %g, %s label loss", model_arch_name(cfg.arch), task.nparams, ls.K,
+                train.n, val.n, threads, d.alpha, d.temperature, d.student.loss == TASK_LOSS_CE ? "ce" : "focal");
+        if (d.attn_on) {
+            fprintf(stderr, ", attention %s x %g on", attn_name, d.attn_weight);
+            for (int p = 0; p < d.npairs; p++)
+                fprintf(stderr, " %d:%d", d.s_layer[p], d.t_layer[p]);
+        }
+        fputc('\n', stderr);
+    }
+    train_run(&task, &train, &val, &o);
+
+    free(run_info);
+    json_decref(run);
+    free(vocab_copy);
+    distill_task_free(&d);
+    model_free(d.student.m);
+    if (d.teacher)
+        model_free(d.teacher);
+    if (d.cache)
+        shard_reader_close(d.cache);
+    dataset_free(&train);
+    dataset_free(&val);
+    return 0;
+}
