@@ -15,8 +15,8 @@
 
 static void usage(int code)
 {
-    fputs("usage: emo confusion [--svg FILE] [--normalize] [--top N] [--json] [--labels LIST]\n"
-          "                     [--digits N] [FILE...]\n",
+    fputs("usage: emo confusion [--svg FILE] [--normalize] [--top N] [--json]\n"
+          "                     [-m CKPT | --labels LIST] [--digits N] [FILE...]\n",
           code ? stderr : stdout);
     if (!code)
         out_close();
@@ -96,19 +96,21 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "json", no_argument, NULL, 'j' },
         { "labels", required_argument, NULL, 'l' },
+        { "model", required_argument, NULL, 'm' },
         { "normalize", no_argument, NULL, 'n' },
         { "svg", required_argument, NULL, 's' },
         { "top", required_argument, NULL, 't' },
         { NULL, 0, NULL, 0 },
     };
-    const char *svg_path = NULL, *labels = NULL;
+    const char *svg_path = NULL, *labels = NULL, *model_dir = NULL;
     int normalize = 0, json = 0, digits = 2;
     size_t top = 10;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hm:", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
         case 'h': usage(0); break;
+        case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
         case 'l': labels = optarg; break;
         case 'n': normalize = 1; break;
@@ -117,16 +119,16 @@ int main(int argc, char **argv)
         default: usage(EXIT_USAGE);
         }
     }
-    if (labels) {  /* a bad list is a usage error, found before reading anything */
-        size_t K;
-        char **l = preds_parse_labels(labels, &K);
-        for (size_t i = 0; i < K; i++)
-            free(l[i]);
-        free(l);
-    }
+    /* the class list, checked before reading anything */
+    size_t nclasses = 0;
+    enum preds_class_source src = PREDS_FROM_SORTED;
+    char **classes = preds_class_list(labels, model_dir, &nclasses, &src);
 
     preds_t p;
-    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), labels);
+    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), classes, nclasses, src);
+    for (size_t k = 0; k < nclasses; k++)
+        free(classes[k]);
+    free(classes);
     size_t N = p.N, K = p.K;
     confusion cm;
     confusion_init(&cm, K);

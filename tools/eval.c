@@ -20,7 +20,7 @@ enum { EXIT_BELOW = 3 };   /* --min-accuracy not reached */
 
 static void usage(int code)
 {
-    fputs("usage: emo eval [--json] [--figures DIR] [--min-accuracy X] [--labels LIST]\n"
+    fputs("usage: emo eval [--json] [--figures DIR] [--min-accuracy X] [-m CKPT | --labels LIST]\n"
           "                [--digits N] [--length-buckets SPEC] [--pr-points N] [FILE...]\n",
           code ? stderr : stdout);
     if (!code)
@@ -162,36 +162,35 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "json", no_argument, NULL, 'j' },
         { "labels", required_argument, NULL, 'l' },
+        { "model", required_argument, NULL, 'm' },
         { "length-buckets", required_argument, NULL, 'b' },
-        { "min-accuracy", required_argument, NULL, 'm' },
+        { "min-accuracy", required_argument, NULL, 'A' },
         { "pr-points", required_argument, NULL, 'p' },
         { NULL, 0, NULL, 0 },
     };
     int json = 0, digits = 2;
-    const char *figdir = NULL, *labels = NULL, *bucket_spec = "q8";
+    const char *figdir = NULL, *labels = NULL, *model_dir = NULL, *bucket_spec = "q8";
     double min_acc = -1;
     size_t pr_points = 200;
     int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hm:", longopts, NULL)) != -1) {
         switch (c) {
         case 'b': bucket_spec = optarg; break;
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
         case 'F': figdir = optarg; break;
         case 'h': usage(0); break;
+        case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
         case 'l': labels = optarg; break;
-        case 'm': min_acc = xparse_double("--min-accuracy", optarg, 0, 1); break;
+        case 'A': min_acc = xparse_double("--min-accuracy", optarg, 0, 1); break;
         case 'p': pr_points = (size_t)xparse_ll("--pr-points", optarg, 0, 100000000); break;
         default: usage(EXIT_USAGE);
         }
     }
-    if (labels) {  /* a bad list is a usage error, found before reading anything */
-        size_t K;
-        char **l = preds_parse_labels(labels, &K);
-        for (size_t i = 0; i < K; i++)
-            free(l[i]);
-        free(l);
-    }
+    /* the class list, checked before reading anything */
+    size_t nclasses = 0;
+    enum preds_class_source src = PREDS_FROM_SORTED;
+    char **classes = preds_class_list(labels, model_dir, &nclasses, &src);
     char err_spec[160];
     {
         len_buckets probe;
@@ -201,7 +200,10 @@ int main(int argc, char **argv)
         lenb_free(&probe);
     }
     preds_t p;
-    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), labels);
+    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), classes, nclasses, src);
+    for (size_t k = 0; k < nclasses; k++)
+        free(classes[k]);
+    free(classes);
     size_t N = p.N, K = p.K;
 
     /* predictions, confusion matrix, report */

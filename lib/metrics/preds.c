@@ -10,6 +10,7 @@
 #include "io/rec.h"
 #include "metrics/preds.h"
 #include "metrics/metrics.h"
+#include "model/config.h"
 #include "util/util.h"
 
 /* ---- name -> id hash table (open addressing, FNV-1a) --------------------- */
@@ -142,6 +143,7 @@ const char *preds_class_source_name(enum preds_class_source s)
     case PREDS_FROM_OPTION: return "option --labels";
     case PREDS_FROM_FIELD: return "labels field";
     case PREDS_FROM_SORTED: return "sorted unique labels";
+    case PREDS_FROM_CHECKPOINT: return "checkpoint id2label";
     }
     return "?";
 }
@@ -189,22 +191,44 @@ static int cmp_str(const void *a, const void *b)
 
 /* ---- reading ------------------------------------------------------------- */
 
-void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const char *labels_opt)
+char **preds_class_list(const char *labels_opt, const char *model_dir, size_t *K,
+                        enum preds_class_source *src)
+{
+    if (labels_opt && model_dir)
+        errx(EXIT_USAGE, "give either --labels or -m, not both");
+    if (labels_opt) {
+        *src = PREDS_FROM_OPTION;
+        return preds_parse_labels(labels_opt, K);
+    }
+    if (!model_dir)
+        return NULL;
+    model_config c;
+    char e[512];
+    if (model_config_resolve(model_dir, &c, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+    char **out = xcalloc((size_t)c.K, sizeof *out);
+    for (int k = 0; k < c.K; k++)
+        out[k] = xstrdup(c.labels[k]);
+    *K = (size_t)c.K;
+    *src = PREDS_FROM_CHECKPOINT;
+    return out;
+}
+
+void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *const *class_list,
+                       size_t nclasses, enum preds_class_source src)
 {
     memset(p, 0, sizeof *p);
     names classes;        /* known class list, or the labels seen so far (sorted later) */
     names_init(&classes);
     int have_list = 0;
-    if (labels_opt) {
-        size_t K;
-        char **list = preds_parse_labels(labels_opt, &K);
-        for (size_t k = 0; k < K; k++) {
-            names_add(&classes, list[k], strlen(list[k]));
-            free(list[k]);
+    if (class_list) {
+        for (size_t k = 0; k < nclasses; k++) {
+            if (names_get(&classes, class_list[k], strlen(class_list[k])) >= 0)
+                errx(EXIT_USAGE, "class '%s' given twice", class_list[k]);
+            names_add(&classes, class_list[k], strlen(class_list[k]));
         }
-        free(list);
         have_list = 1;
-        p->class_source = PREDS_FROM_OPTION;
+        p->class_source = src;
     }
     size_t K_logits = 0, cap = 0;
     char *last_name = xstrdup("<stdin>");

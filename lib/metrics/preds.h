@@ -2,7 +2,8 @@
  *
  * Each record needs `label` (true class name, string) and `logits` (K numbers, in the
  * model's id2label order).  The class list, i.e. the meaning of logit index k, is:
- *   1. --labels a,b,c when given;
+ *   1. --labels a,b,c when given, or the id2label of the checkpoint given with -m
+ *      (what emo teacher-logits wrote the logits in);
  *   2. else the `labels` field (array of strings) of record 1, if present (every record
  *      carrying one must carry the same list);
  *   3. else the sorted unique true label names (byte order, which is also Python's
@@ -21,7 +22,7 @@
 
 #define PREDS_MAX_CLASSES 4096    /* bounds the (K, K) confusion matrix at 128 MiB */
 
-enum preds_class_source { PREDS_FROM_OPTION, PREDS_FROM_FIELD, PREDS_FROM_SORTED };
+enum preds_class_source { PREDS_FROM_OPTION, PREDS_FROM_FIELD, PREDS_FROM_SORTED, PREDS_FROM_CHECKPOINT };
 enum { PREDS_LEN_IDS = 1, PREDS_LEN_WORDS = 2, PREDS_LEN_UNKNOWN = 4 };
 
 typedef struct preds {
@@ -34,9 +35,15 @@ typedef struct preds {
     enum preds_class_source class_source;
 } preds_t;
 
+/* The class list the options give: --labels (parsed; exit 2 if malformed), else the
+ * id2label of the checkpoint directory or config.json model_dir (exit 1 if unreadable),
+ * else NULL.  Both options together: exit 2. */
+char **preds_class_list(const char *labels_opt, const char *model_dir, size_t *K,
+                        enum preds_class_source *src);
 /* Reads every record of the given files (npaths 0: stdin) or exits 1 with a message.
- * labels_opt: comma-separated class list or NULL. */
-void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const char *labels_opt);
+ * classes (K) from preds_class_list, or NULL for the labels field / sorted labels. */
+void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *const *classes,
+                       size_t K, enum preds_class_source src);
 void preds_free(preds_t *p);
 /* Splits "a,b,c" into names; exits 2 on an empty name or a duplicate. */
 char **preds_parse_labels(const char *list, size_t *K);

@@ -142,6 +142,30 @@ cmp_json() {
     [[ "$stderr" == "emo-eval: absent.rec: logits have 6 values but the records name 5 classes; pass --labels"* ]]
 }
 
+@test "eval -m: class list from a checkpoint's config.json id2label" {
+    rec field
+    mkdir ck
+    printf '%s' '{"model_type":"bert","id2label":{"0":"sadness","1":"joy","2":"love","3":"colère","4":"fear","5":"surprise"}}' > ck/config.json
+    run bash -c 'emo eval --json -m ck field.rec | jq -c "[.class_source, .classes]"'
+    assert_output '["checkpoint id2label",["sadness","joy","love","colère","fear","surprise"]]'
+    emo eval -m ck field.rec > out.txt
+    n=$(wc -l < "$EV/field.report2.txt")
+    head -n "$n" out.txt | diff -u "$EV/field.report2.txt" -
+}
+
+@test "eval -m: checkpoint with other classes than the records is an error" {
+    rec basic
+    mkdir ck
+    printf '%s' '{"model_type":"bert","id2label":{"0":"neg","1":"pos"}}' > ck/config.json
+    run --separate-stderr emo eval -m ck basic.rec
+    assert_failure 1
+    [ "$stderr" = "emo-eval: basic.rec:record 1: field 'logits' has 6 values but the class list (checkpoint id2label) has 2 classes" ]
+    run --separate-stderr emo eval -m ck --labels a,b basic.rec
+    assert_failure 2
+    run --separate-stderr emo eval -m nowhere basic.rec
+    assert_failure 1
+}
+
 # ---- bad input: one test each ------------------------------------------------
 
 @test "eval bad input: record without logits" {
@@ -281,6 +305,17 @@ cmp_json() {
     cp basic.rec preds.rec
     run --separate-stderr bash -c 'emo eval --min-accuracy 0.90 preds.rec > report.txt || echo "below target: $?"'
     assert_output "below target: 3"
+}
+
+@test "man example emo-eval(1): teacher-logits | eval -m teacher" {
+    [ -x "$EMO_ROOT/bin/emo-teacher-train" ] || skip "emo teacher-train is not built"
+    printf '%s\n' '{"id":1,"label":"joy","input_ids":[101,7592,102]}' '{"id":2,"label":"sadness","input_ids":[101,2026,3043,102]}' \
+        '{"id":3,"label":"joy","input_ids":[101,2200,7592,999,102]}' '{"id":4,"label":"sadness","input_ids":[101,6517,102]}' | emo pack > val.rec
+    emo teacher-train --train val.rec --val val.rec --config bert-tiny --epochs 1 -o teacher 2> /dev/null
+    run --separate-stderr bash -c 'emo teacher-logits -m teacher val.rec | emo eval -m teacher --figures figs'
+    assert_success
+    assert_output --partial "weighted avg"
+    assert_file_exists figs/pr-curves.svg
 }
 
 @test "man example emo-eval(1): explicit class order and fixed length buckets" {
