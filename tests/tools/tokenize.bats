@@ -149,6 +149,38 @@ raw_stream() {
     assert_file_not_exists out.rec
 }
 
+@test "bad input: text stored as msgpack bin, not str" {
+    raw_stream in.rec '\x82\xa2id\x01\xa4text\xc4\x02hi'
+    run --separate-stderr emo tokenize --vocab "$VOCAB" -o out.rec in.rec
+    assert_failure 1
+    assert_equal "$stderr" "emo-tokenize: in.rec:record 1: field text is not a string"
+    assert_file_not_exists out.rec
+}
+
+@test "bad input: hostile declared length is refused without allocating" {
+    printf '%s\n' '{"id":1,"text":"a"}' | emo pack | head -c 13 > h.rec
+    printf '\xdb\xff\xff\xff\xf0' >> h.rec
+    run --separate-stderr bash -c "ulimit -v 1000000; emo tokenize --vocab '$VOCAB' -o out.rec h.rec"
+    assert_failure 1
+    [[ "$stderr" == *"limit"* ]]
+    assert_file_not_exists out.rec
+}
+
+@test "bad input: write error (disk full) is reported, exit 1" {
+    printf '%s\n' '{"id":1,"text":"a"}' | emo pack > in.rec
+    run --separate-stderr bash -c "emo tokenize --vocab '$VOCAB' -f in.rec > /dev/full"
+    assert_failure 1
+    [[ "$stderr" == "emo-tokenize: write error on standard output"* ]]
+}
+
+@test "reader closing early (SIGPIPE) ends quietly" {
+    { printf '{"id":1,"text":"'; head -c 300000 /dev/zero | tr '\0' a | sed 's/a\{50\}/& /g'; printf '"}\n'; } > one.jsonl
+    for i in $(seq 20); do cat one.jsonl; done | emo pack > in.rec
+    run --separate-stderr bash -c "emo tokenize --vocab '$VOCAB' in.rec | head -c 10 > /dev/null; echo \${PIPESTATUS[0]}"
+    [ -z "$stderr" ]
+    [[ "$output" == 0 || "$output" == 141 ]]
+}
+
 @test "bad input: invalid UTF-8 in text names record and byte" {
     raw_stream in.rec '\x82\xa2id\x01\xa4text\xa1a' '\x82\xa2id\x02\xa4text\xa3a\xffb'
     run --separate-stderr emo tokenize --vocab "$VOCAB" -o out.rec in.rec
