@@ -23,6 +23,23 @@ setup() {
     [[ "$stderr" == "emo-clean: read 16000, written 16000, dropped 0 "* ]]
 }
 
+@test "clean: equals an independent Python reference of the same rules on the shared corpus" {
+    [ -x /usr/bin/python3 ] || skip "no /usr/bin/python3"
+    for f in train val; do
+        /usr/bin/python3 "$EMO_ROOT/tests/tools/ref/clean_ref.py" "$EMO_ROOT/data/stopwords-en.txt" "$SHARED/data/emotion/$f.txt" > ref.jsonl
+        emo clean -q --format semicolon "$SHARED/data/emotion/$f.txt" | emo dump > c.jsonl
+        run diff ref.jsonl c.jsonl
+        assert_success
+    done
+    # and on adversarial Unicode text (no emoji): punctuation, spaces, case, apostrophes
+    /usr/bin/python3 -c 'print("Don\x27t STOP\u2014me!;joy\n\u00abCaf\u00e9\u00bb\u2003na\u00efve\u2026 it\x27s;sad\n\u00bfQu\u00e9?\u00a0Stra\u00dfe ,.;x")' > adv.txt
+    /usr/bin/python3 "$EMO_ROOT/tests/tools/ref/clean_ref.py" "$EMO_ROOT/data/stopwords-en.txt" adv.txt > ref.jsonl
+    emo clean -q --format semicolon adv.txt | emo dump > c.jsonl
+    run diff ref.jsonl c.jsonl
+    assert_success
+    [ "$(wc -l < c.jsonl)" -eq 3 ]
+}
+
 @test "clean: label is after the last ';'" {
     run bash -c "printf 'a;b; c ;joy\n' | emo clean -q --keep-stopwords --no-punct | emo dump"
     assert_success
