@@ -4,7 +4,12 @@
  * cross-entropy loss, every layer's attention probabilities, the pooled output, the hidden
  * states and every parameter's gradient (computed in float64 from the float32 weights).
  * Here the checkpoint is loaded through lib/model/ckpt (HF names -> model_params), run by
- * the engine, and compared tensor by tensor; a failure names the HF tensor. */
+ * the engine, and compared tensor by tensor; a failure names the HF tensor.
+ *
+ * With EMO_PARITY_STATE=DIR set, the engine's state is also written to
+ * DIR/<family>.safetensors (logits, loss, attn.N, pooled, grad.<HF name>) for
+ *     /usr/bin/python3 tests/gen/torch_ref.py --compare <family> DIR/<family>.safetensors
+ * which prints the max abs diff of every tensor against the reference. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +174,23 @@ static void parity(const char *family)
         free(w);
     }
     CHECK((size_t)checked == n, "%s: %d of %zu gradients checked", family, checked, n);
+
+    const char *state = getenv("EMO_PARITY_STATE");
+    if (state && *state) {
+        float lossf = (float)loss;
+        st_out extra[2 + 64];
+        char names[64][16];
+        size_t ne = 0;
+        extra[ne++] = (st_out){ "logits", lg, 2, { B, K } };
+        extra[ne++] = (st_out){ "loss", &lossf, 0, { 0 } };
+        for (int l = 0; l < c->L && l < 64; l++) {
+            snprintf(names[l], sizeof names[l], "attn.%d", l);
+            extra[ne++] = (st_out){ names[l], model_attn_probs(m, l), 4, { B, NH, T, T } };
+        }
+        char out[512];
+        snprintf(out, sizeof out, "%s/%s.safetensors", state, family);
+        CHECK(ckpt_save_tensors(out, c, g, "grad.", extra, ne, err, sizeof err) == 0, "state: %s", err);
+    }
     free(es);
     free(dl);
     free(ids);
