@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/kernels.h"
+#include "nn/par.h"
 
 /* Elementwise and row kernels are compiled at -O3 without FP trapping (so that GCC's
  * vectoriser may if-convert the selects), in two clones picked at load time by CPU
@@ -140,8 +141,9 @@ void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout
 /* ------------------------------------------------------------------------------------
  * LayerNorm */
 
-VEC void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
-                           const float *w, const float *b, size_t N, size_t C, float eps)
+VEC static void layernorm_forward_rows(float *out, float *mean, float *rstd,
+                                      const float *inp, const float *w, const float *b,
+                                      size_t N, size_t C, float eps)
 {
     for (size_t i = 0; i < N; i++) {
         const float *x = inp + i * C;
@@ -196,11 +198,12 @@ void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *in
     }
 }
 
-VEC void layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
-                            const float *inp, const float *w, const float *mean,
-                            const float *rstd, size_t N, size_t C)
+/* dinp rows [lo, hi) (row-local reductions only) */
+VEC static void layernorm_backward_dx(float *dinp, const float *dout, const float *inp,
+                                     const float *w, const float *mean, const float *rstd,
+                                     size_t lo, size_t hi, size_t C)
 {
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = lo; i < hi; i++) {
         const float *x = inp + i * C, *d = dout + i * C;
         float *dx = dinp + i * C;
         float m = mean[i], r = rstd[i];
@@ -227,11 +230,69 @@ VEC void layernorm_backward(float *dinp, float *dw, float *db, const float *dout
         dnsum /= (float)C;
         for (c = 0; c < C; c++) {
             float n = (x[c] - m) * r;
-            db[c] += d[c];
-            dw[c] += n * d[c];
             dx[c] += (w[c] * d[c] - dsum - n * dnsum) * r;
         }
     }
+}
+
+/* dw, db columns [c0, c1), summed over rows in row order (thread-count independent) */
+VEC static void layernorm_backward_dw(float *dw, float *db, const float *dout, const float *inp,
+                                     const float *mean, const float *rstd, size_t N, size_t C,
+                                     size_t c0, size_t c1)
+{
+    for (size_t i = 0; i < N; i++) {
+        const float *x = inp + i * C, *d = dout + i * C;
+        float m = mean[i], r = rstd[i];
+        for (size_t c = c0; c < c1; c++) {
+            db[c] += d[c];
+            dw[c] += (x[c] - m) * r * d[c];
+        }
+    }
+}
+
+typedef struct ln_job {
+    float *out, *mean, *rstd, *dw, *db;
+    const float *inp, *w, *b, *dout;
+    size_t N, C;
+    float eps;
+} ln_job;
+
+static void ln_fwd_range(void *ctx, size_t lo, size_t hi)
+{
+    ln_job *j = ctx;
+    layernorm_forward_rows(j->out + lo * j->C, j->mean + lo, j->rstd + lo, j->inp + lo * j->C,
+                           j->w, j->b, hi - lo, j->C, j->eps);
+}
+
+static void ln_dx_range(void *ctx, size_t lo, size_t hi)
+{
+    ln_job *j = ctx;
+    layernorm_backward_dx(j->out, j->dout, j->inp, j->w, j->mean, j->rstd, lo, hi, j->C);
+}
+
+static void ln_dw_range(void *ctx, size_t lo, size_t hi)
+{
+    ln_job *j = ctx;
+    // column blocks of 16 floats (64 bytes) so threads never share a cache line
+    size_t c0 = lo * 16, c1 = hi * 16 < j->C ? hi * 16 : j->C;
+    layernorm_backward_dw(j->dw, j->db, j->dout, j->inp, j->mean, j->rstd, j->N, j->C, c0, c1);
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, size_t N, size_t C, float eps)
+{
+    ln_job j = { .out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .N = N,
+                 .C = C, .eps = eps };
+    par_for(N, 1 + 16384 / (C ? C : 1), ln_fwd_range, &j);
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, size_t N, size_t C)
+{
+    ln_job j = { .out = dinp, .mean = (float *)mean, .rstd = (float *)rstd, .dw = dw, .db = db,
+                 .inp = inp, .w = w, .dout = dout, .N = N, .C = C };
+    par_for(N, 1 + 16384 / (C ? C : 1), ln_dx_range, &j);
+    par_for((C + 15) / 16, N >= 64 ? 1 : (C + 15) / 16, ln_dw_range, &j);
 }
 
 void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
@@ -304,7 +365,7 @@ void gelu_tanh_backward_ref(float *dinp, const float *dout, const float *inp, si
     }
 }
 
-VEC void gelu_erf_forward(float *out, const float *inp, size_t n)
+VEC static void gelu_erf_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], z = x * INV_SQRT2;
@@ -312,7 +373,7 @@ VEC void gelu_erf_forward(float *out, const float *inp, size_t n)
     }
 }
 
-VEC void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n)
+VEC static void gelu_erf_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
 {
     // d/dx [x Phi(x)] = Phi(x) + x phi(x); phi and erf share exp(-x^2 / 2)
     for (size_t i = 0; i < n; i++) {
@@ -322,7 +383,7 @@ VEC void gelu_erf_backward(float *dinp, const float *dout, const float *inp, siz
     }
 }
 
-VEC void gelu_tanh_forward(float *out, const float *inp, size_t n)
+VEC static void gelu_tanh_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -331,7 +392,7 @@ VEC void gelu_tanh_forward(float *out, const float *inp, size_t n)
     }
 }
 
-VEC void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n)
+VEC static void gelu_tanh_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -342,10 +403,59 @@ VEC void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, si
     }
 }
 
-VEC void tanh_forward(float *out, const float *inp, size_t n)
+VEC static void tanh_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = vtanh(inp[i]);
+}
+
+/* Parallel wrappers: contiguous element ranges, each computed exactly as sequentially. */
+typedef struct ew_job {
+    void (*f1)(float *, const float *, size_t);
+    void (*f2)(float *, const float *, const float *, size_t);
+    float *out;
+    const float *a, *b;
+} ew_job;
+
+static void ew_range(void *ctx, size_t lo, size_t hi)
+{
+    ew_job *j = ctx;
+    if (j->f1)
+        j->f1(j->out + lo, j->a + lo, hi - lo);
+    else
+        j->f2(j->out + lo, j->a + lo, j->b + lo, hi - lo);
+}
+
+#define EW_CHUNK 16384   /* elements; below twice this a single thread does it */
+
+void gelu_erf_forward(float *out, const float *inp, size_t n)
+{
+    ew_job j = { .f1 = gelu_erf_forward_seq, .out = out, .a = inp };
+    par_for(n, EW_CHUNK, ew_range, &j);
+}
+
+void gelu_erf_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    ew_job j = { .f2 = gelu_erf_backward_seq, .out = dinp, .a = dout, .b = inp };
+    par_for(n, EW_CHUNK, ew_range, &j);
+}
+
+void gelu_tanh_forward(float *out, const float *inp, size_t n)
+{
+    ew_job j = { .f1 = gelu_tanh_forward_seq, .out = out, .a = inp };
+    par_for(n, EW_CHUNK, ew_range, &j);
+}
+
+void gelu_tanh_backward(float *dinp, const float *dout, const float *inp, size_t n)
+{
+    ew_job j = { .f2 = gelu_tanh_backward_seq, .out = dinp, .a = dout, .b = inp };
+    par_for(n, EW_CHUNK, ew_range, &j);
+}
+
+void tanh_forward(float *out, const float *inp, size_t n)
+{
+    ew_job j = { .f1 = tanh_forward_seq, .out = out, .a = inp };
+    par_for(n, EW_CHUNK, ew_range, &j);
 }
 
 VEC void relu_forward(float *out, const float *inp, size_t n)
@@ -520,35 +630,68 @@ VEC void softmax_backward(float *dx, const float *dp, const float *p, size_t row
 /* ------------------------------------------------------------------------------------
  * attention */
 
+/* One (sequence, head) pair of the forward.  Dropout draws come from a generator seeded by
+ * (call seed, pair index), so pairs may run on any thread in any order. */
+typedef struct attn_job {
+    float *ctx, *att, *att_drop, *dqkv, *datt;
+    const float *qkv, *dctx, *dextra, *att_c, *att_drop_c;
+    const attn_batch *ab;
+    size_t T;
+    float p_drop;
+    uint64_t seed;
+} attn_job;
+
+/* Pairs per thread at least: small batches (latency) are not worth waking a thread for. */
+static size_t attn_min_chunk(const attn_batch *ab)
+{
+    size_t pairs = (size_t)ab->B * ab->NH;
+    size_t work = ab->att_off[ab->B] * (size_t)ab->hd;   // multiply-adds of QK^T
+    return work < (1u << 18) ? pairs : 1;
+}
+
+static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
+{
+    attn_job *j = ctx_;
+    const attn_batch *ab = j->ab;
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    float alpha = 1.0f / sqrtf((float)hd);
+    for (size_t pair = lo; pair < hi; pair++) {
+        int b = (int)(pair / (size_t)NH), h = (int)(pair % (size_t)NH);
+        int n = ab->lens[b];
+        const float *q0 = j->qkv + ab->tok_off[b] * (size_t)H3;
+        float *c0 = j->ctx + ab->tok_off[b] * (size_t)H;
+        size_t off = ab->att_off[b] + (size_t)h * n * n;
+        float *a = j->att + off;
+        const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
+        // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
+                    0.0f, a, n);
+        softmax_forward(a, a, (size_t)n, (size_t)n, (size_t)n);
+        const float *pv = a;
+        if (j->p_drop > 0.0f) {
+            rng_t r;
+            rng_seed(&r, j->seed + pair);
+            float *d = j->att_drop + off, scale = 1.0f / (1.0f - j->p_drop);
+            for (size_t i = 0; i < (size_t)n * n; i++)
+                d[i] = rng_uniform(&r) >= j->p_drop ? a[i] * scale : 0.0f;
+            pv = d;
+        }
+        // ctx (n, hd) = probs (n, n) @ v (n, hd)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, v, H3,
+                    0.0f, c0 + h * hd, H);
+    }
+}
+
 void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv,
                        const attn_batch *ab, float p_drop, rng_t *rng)
 {
-    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
-    float alpha = 1.0f / sqrtf((float)hd);
-    for (int b = 0; b < ab->B; b++) {
-        int n = ab->lens[b];
-        const float *q0 = qkv + ab->tok_off[b] * (size_t)H3;
-        float *c0 = ctx + ab->tok_off[b] * (size_t)H;
-        for (int h = 0; h < NH; h++) {
-            size_t off = ab->att_off[b] + (size_t)h * n * n;
-            float *a = att + off;
-            const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
-            // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
-                        0.0f, a, n);
-            softmax_forward(a, a, (size_t)n, (size_t)n, (size_t)n);
-            const float *pv = a;
-            if (p_drop > 0.0f) {
-                float *d = att_drop + off, scale = 1.0f / (1.0f - p_drop);
-                for (size_t i = 0; i < (size_t)n * n; i++)
-                    d[i] = rng_uniform(rng) >= p_drop ? a[i] * scale : 0.0f;
-                pv = d;
-            }
-            // ctx (n, hd) = probs (n, n) @ v (n, hd)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, v, H3,
-                        0.0f, c0 + h * hd, H);
-        }
-    }
+    attn_job j = { .ctx = ctx, .att = att, .att_drop = att_drop, .qkv = qkv, .ab = ab,
+                   .p_drop = p_drop, .seed = p_drop > 0.0f ? rng_u64(rng) : 0 };
+    // heads in parallel, each sgemm single-threaded in its caller
+    size_t pairs = (size_t)ab->B * ab->NH;
+    int blas = par_blas_single();
+    par_for(pairs, attn_min_chunk(ab), attn_fwd_pairs, &j);
+    par_blas_restore(blas);
 }
 
 void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,
@@ -556,6 +699,7 @@ void attention_forward_ref(float *ctx, float *att, float *att_drop, const float 
 {
     int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
     double alpha = 1.0 / sqrt((double)hd);
+    uint64_t seed = p_drop > 0.0f ? rng_u64(rng) : 0;
     for (int b = 0; b < ab->B; b++) {
         int n = ab->lens[b];
         const float *x = qkv + ab->tok_off[b] * (size_t)H3;
@@ -579,9 +723,11 @@ void attention_forward_ref(float *ctx, float *att, float *att_drop, const float 
             }
             float *pv = a;
             if (p_drop > 0.0f) {
+                rng_t r;
+                rng_seed(&r, seed + (uint64_t)b * NH + h);
                 pv = att_drop + ab->att_off[b] + (size_t)h * n * n;
                 for (int i = 0; i < n * n; i++)
-                    pv[i] = rng_uniform(rng) >= p_drop ? a[i] / (1.0f - p_drop) : 0.0f;
+                    pv[i] = rng_uniform(&r) >= p_drop ? a[i] / (1.0f - p_drop) : 0.0f;
             }
             for (int i = 0; i < n; i++)
                 for (int e = 0; e < hd; e++) {
@@ -594,50 +740,61 @@ void attention_forward_ref(float *ctx, float *att, float *att_drop, const float 
     }
 }
 
+static void attn_bwd_pairs(void *ctx_, size_t lo, size_t hi)
+{
+    attn_job *j = ctx_;
+    const attn_batch *ab = j->ab;
+    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
+    float alpha = 1.0f / sqrtf((float)hd), p_drop = j->p_drop;
+    float scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
+    size_t T = j->T;
+    for (size_t pair = lo; pair < hi; pair++) {
+        int b = (int)(pair / (size_t)NH), h = (int)(pair % (size_t)NH);
+        int n = ab->lens[b];
+        size_t t0 = ab->tok_off[b];
+        const float *q0 = j->qkv + t0 * H3;
+        float *dq0 = j->dqkv + t0 * H3;
+        const float *dc = j->dctx + t0 * H + h * hd;
+        size_t off = ab->att_off[b] + (size_t)h * n * n;
+        const float *a = j->att_c + off;
+        const float *pv = p_drop > 0.0f ? j->att_drop_c + off : a;
+        float *da = j->datt + off;
+        const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
+        float *dq = dq0 + h * hd, *dk = dq0 + H + h * hd, *dv = dq0 + 2 * H + h * hd;
+        // dprobs_used (n, n) = dctx (n, hd) @ v^T
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, dc, H, v, H3,
+                    0.0f, da, n);
+        // dv (n, hd) += probs_used^T (n, n) @ dctx (n, hd)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, dc, H,
+                    1.0f, dv, H3);
+        if (j->dextra) {
+            const float *ex = j->dextra + (((size_t)b * NH + h) * T) * T;
+            for (int i = 0; i < n; i++)
+                for (int jj = 0; jj < n; jj++)
+                    da[i * n + jj] += ex[(size_t)i * T + jj];
+        }
+        if (p_drop > 0.0f)
+            for (size_t i = 0; i < (size_t)n * n; i++)
+                da[i] = pv[i] != 0.0f ? da[i] * scale : 0.0f;
+        softmax_backward(da, da, a, (size_t)n, (size_t)n, (size_t)n);
+        // dq (n, hd) += dscores @ k * alpha; dk (n, hd) += dscores^T @ q * alpha
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, alpha, da, n, k, H3,
+                    1.0f, dq, H3);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, alpha, da, n, q, H3,
+                    1.0f, dk, H3);
+    }
+}
+
 void attention_backward(float *dqkv, float *datt, const float *dctx, const float *dextra,
                         size_t T, const float *att, const float *att_drop, const float *qkv,
                         const attn_batch *ab, float p_drop)
 {
-    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
-    float alpha = 1.0f / sqrtf((float)hd);
-    float scale = p_drop > 0.0f ? 1.0f / (1.0f - p_drop) : 1.0f;
-    for (int b = 0; b < ab->B; b++) {
-        int n = ab->lens[b];
-        size_t t0 = ab->tok_off[b];
-        const float *q0 = qkv + t0 * H3;
-        float *dq0 = dqkv + t0 * H3;
-        const float *dc0 = dctx + t0 * H;
-        for (int h = 0; h < NH; h++) {
-            size_t off = ab->att_off[b] + (size_t)h * n * n;
-            const float *a = att + off;
-            const float *pv = p_drop > 0.0f ? att_drop + off : a;
-            float *da = datt + off;
-            const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
-            float *dq = dq0 + h * hd, *dk = dq0 + H + h * hd, *dv = dq0 + 2 * H + h * hd;
-            const float *dc = dc0 + h * hd;
-            // dprobs_used (n, n) = dctx (n, hd) @ v^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, dc, H, v, H3,
-                        0.0f, da, n);
-            // dv (n, hd) += probs_used^T (n, n) @ dctx (n, hd)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, pv, n, dc, H,
-                        1.0f, dv, H3);
-            if (dextra) {
-                const float *ex = dextra + (((size_t)b * NH + h) * T) * T;
-                for (int i = 0; i < n; i++)
-                    for (int j = 0; j < n; j++)
-                        da[i * n + j] += ex[(size_t)i * T + j];
-            }
-            if (p_drop > 0.0f)
-                for (size_t i = 0; i < (size_t)n * n; i++)
-                    da[i] = pv[i] != 0.0f ? da[i] * scale : 0.0f;
-            softmax_backward(da, da, a, (size_t)n, (size_t)n, (size_t)n);
-            // dq (n, hd) += dscores @ k * alpha; dk (n, hd) += dscores^T @ q * alpha
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, alpha, da, n, k, H3,
-                        1.0f, dq, H3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, alpha, da, n, q, H3,
-                        1.0f, dk, H3);
-        }
-    }
+    // pairs write disjoint blocks: their head's columns of dqkv, their own datt block
+    attn_job j = { .dqkv = dqkv, .datt = datt, .dctx = dctx, .dextra = dextra, .T = T,
+                   .att_c = att, .att_drop_c = att_drop, .qkv = qkv, .ab = ab, .p_drop = p_drop };
+    int blas = par_blas_single();
+    par_for((size_t)ab->B * ab->NH, attn_min_chunk(ab), attn_bwd_pairs, &j);
+    par_blas_restore(blas);
 }
 
 void attention_backward_ref(float *dqkv, float *datt, const float *dctx, const float *dextra,

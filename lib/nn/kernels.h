@@ -108,7 +108,10 @@ typedef struct attn_batch {
 /* ctx (N, H) = softmax(Q K^T / sqrt(hd)) V per head, from qkv (N, 3H) with rows
  * [q (H) | k (H) | v (H)], head h at columns h*hd.  att (packed) receives the softmax;
  * with p_drop > 0, att_drop (packed, may be NULL when p_drop == 0) receives the
- * dropped-out probabilities actually used for the context (HF's returned attentions). */
+ * dropped-out probabilities actually used for the context (HF's returned attentions).
+ * Dropout takes ONE rng_u64 from rng per call; pair p = b * NH + h then draws from its own
+ * generator seeded with (that value + p), so (sequence, head) pairs run in parallel and
+ * the result does not depend on the thread count. */
 void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv,
                        const attn_batch *ab, float p_drop, rng_t *rng);
 void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,

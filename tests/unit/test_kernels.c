@@ -488,6 +488,60 @@ static void test_attention_big(void)
     free(ad2); free(d1); free(d2); free(da);
 }
 
+/* ---------------------------------------------------------------- threads */
+void openblas_set_num_threads(int n);   /* from OpenBLAS (cblas.h's <complex.h> is avoided) */
+
+/* The parallel kernels give bit-identical results with 1 and 2 threads. */
+static void test_thread_invariance(void)
+{
+    size_t n = 200003, N = 700, C = 256;
+    float *x = randv(n, 2), *d = randv(n, 1), *o[2], *g[2];
+    float *lx = randv(N * C, 1), *lw = randv(C, 1), *lb = randv(C, 1), *ld = randv(N * C, 1);
+    float *lo[2], *lm[2], *lr[2], *ldx[2], *ldw[2], *ldb[2];
+    static int32_t lens[8] = { 60, 33, 64, 1, 50, 64, 17, 40 };
+    size_t tok_off[9], att_off[9];
+    attn_batch ab;
+    make_batch(&ab, tok_off, att_off, lens, 8, 4, 16);
+    size_t TN = tok_off[8], A = att_off[8];
+    float *qkv = randv(TN * 3 * 64, 1), *dctx = randv(TN * 64, 1);
+    float *ctx[2], *att[2], *attd[2], *dq[2], *datt = zerov(A);
+    for (int t = 0; t < 2; t++) {
+        openblas_set_num_threads(t + 1);
+        o[t] = zerov(n);
+        g[t] = zerov(n);
+        gelu_erf_forward(o[t], x, n);
+        gelu_erf_backward(g[t], d, x, n);
+        lo[t] = zerov(N * C); lm[t] = zerov(N); lr[t] = zerov(N);
+        ldx[t] = zerov(N * C); ldw[t] = zerov(C); ldb[t] = zerov(C);
+        layernorm_forward(lo[t], lm[t], lr[t], lx, lw, lb, N, C, 1e-12f);
+        layernorm_backward(ldx[t], ldw[t], ldb[t], ld, lx, lw, lm[t], lr[t], N, C);
+        ctx[t] = zerov(TN * 64); att[t] = zerov(A); attd[t] = zerov(A); dq[t] = zerov(TN * 3 * 64);
+        rng_t r;
+        rng_seed(&r, 8);
+        attention_forward(ctx[t], att[t], attd[t], qkv, &ab, 0.1f, &r);
+        attention_backward(dq[t], datt, dctx, NULL, 64, att[t], attd[t], qkv, &ab, 0.1f);
+    }
+    openblas_set_num_threads(2);
+    CHECK(!memcmp(o[0], o[1], n * 4) && !memcmp(g[0], g[1], n * 4), "gelu differs 1 vs 2 threads");
+    CHECK(!memcmp(lo[0], lo[1], N * C * 4) && !memcmp(ldx[0], ldx[1], N * C * 4) &&
+          !memcmp(ldw[0], ldw[1], C * 4) && !memcmp(ldb[0], ldb[1], C * 4),
+          "layernorm differs 1 vs 2 threads");
+    CHECK(!memcmp(ctx[0], ctx[1], TN * 64 * 4) && !memcmp(attd[0], attd[1], A * 4) &&
+          !memcmp(dq[0], dq[1], TN * 3 * 64 * 4), "attention differs 1 vs 2 threads");
+    // and the parallel paths agree with the references
+    float *ref = zerov(N * C), *rm = zerov(N), *rr = zerov(N);
+    layernorm_forward_ref(ref, rm, rr, lx, lw, lb, N, C, 1e-12f);
+    CHECK_CLOSE("layernorm (threads) vs ref", lo[1], ref, N * C, 1e-5);
+    gelu_erf_forward_ref(ref, x, 1000);
+    CHECK_CLOSE("gelu (threads) vs ref", o[1], ref, 1000, 1e-6);
+    free(ref); free(rm); free(rr);
+    for (int t = 0; t < 2; t++) {
+        free(o[t]); free(g[t]); free(lo[t]); free(lm[t]); free(lr[t]); free(ldx[t]);
+        free(ldw[t]); free(ldb[t]); free(ctx[t]); free(att[t]); free(attd[t]); free(dq[t]);
+    }
+    free(x); free(d); free(lx); free(lw); free(lb); free(ld); free(qkv); free(dctx); free(datt);
+}
+
 int main(void)
 {
     rng_seed(&g_rng, 20261126);
@@ -507,5 +561,6 @@ int main(void)
     test_attention_fd(0.0f, 1);
     test_attention_fd(0.25f, 1);
     test_attention_big();
+    test_thread_invariance();
     return check_done("test_kernels");
 }

@@ -76,7 +76,9 @@ struct probe {
 static double run_probe(struct probe *q)
 {
     rng_t r;
-    rng_seed(&r, 4242);   // the same dropout masks on every evaluation
+    // the same dropout masks on every evaluation; the seed is one whose masks keep the
+    // DistilBERT head's ReLU inputs clear of the stencil (a kink inside it breaks FD)
+    rng_seed(&r, 4243);
     int rc = model_forward_types(q->m, q->ids, q->types, q->lens, q->B, q->T, q->mode, &r);
     CHECK(rc == 0, "forward failed: %s", model_error(q->m));
     const model_config *c = model_get_config(q->m);

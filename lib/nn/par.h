@@ -1,0 +1,27 @@
+/* A tiny persistent pthread pool for the engine's own loops (attention heads, GELU,
+ * LayerNorm), sized like OpenBLAS (threads_setup() sets both), so the two never
+ * oversubscribe the cores.  Work is split into fixed contiguous ranges by index, and each
+ * index is computed by exactly the same code whichever thread runs it, so results are
+ * bit-identical for any thread count unless a caller reduces across ranges. */
+#ifndef EMO_PAR_H
+#define EMO_PAR_H
+
+#include <stddef.h>
+
+/* fn(ctx, lo, hi) handles indices [lo, hi). */
+typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
+
+/* Runs fn over [0, n) on up to par_threads() threads (the caller is one of them) and
+ * returns when all are done.  Runs inline when n < 2 * min_chunk or with one thread.
+ * Not reentrant: call from one thread at a time. */
+void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx);
+/* Threads in use: openblas_get_num_threads() at the time of the call (>= 1). */
+int par_threads(void);
+
+/* While inside par_for with several threads, OpenBLAS must run single-threaded in each
+ * caller: par_blas_single() sets that and returns the previous count for
+ * par_blas_restore(). */
+int par_blas_single(void);
+void par_blas_restore(int n);
+
+#endif
