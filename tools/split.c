@@ -163,17 +163,19 @@ static void sort_classes(void)
 static void parse_ratios(const char *s, uint64_t ratio[NSPLIT])
 {
     char *copy = xstrdup(s), *save = NULL, *t = strtok_r(copy, ",", &save);
-    double sum = 0;
+    double v[NSPLIT], sum = 0;
     for (int k = 0; k < NSPLIT; k++) {
         if (!t)
             errx(EXIT_USAGE, "option --ratios: '%s' needs three numbers TRAIN,VAL,TEST", s);
-        double v = xparse_double("--ratios", t, 0, 1e6);
-        ratio[k] = (uint64_t)(v * 1e6 + 0.5);   /* integer weights: exact apportionment */
-        sum += v;
+        v[k] = xparse_double("--ratios", t, 0, 1e6);
+        sum += v[k];
         t = strtok_r(NULL, ",", &save);
     }
     if (t || sum <= 0)
         errx(EXIT_USAGE, "option --ratios: '%s' needs three numbers TRAIN,VAL,TEST with a positive sum", s);
+    /* integer weights summing to about 1e9: exact arithmetic, and N * weight fits in 64 bits */
+    for (int k = 0; k < NSPLIT; k++)
+        ratio[k] = (uint64_t)(v[k] / sum * 1e9 + 0.5);
     free(copy);
 }
 
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
         { "val", required_argument, NULL, O_VAL },
         { NULL, 0, NULL, 0 },
     };
-    uint64_t ratio[NSPLIT] = { 70000000, 15000000, 15000000 }, seed = 42;
+    uint64_t ratio[NSPLIT] = { 700000000, 150000000, 150000000 }, seed = 42;
     const char *dir = NULL, *out[NSPLIT] = { NULL }, *assign_out = NULL, *assign_in = NULL;
     int quiet = 0, c;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {

@@ -40,12 +40,27 @@ void apportion(uint64_t n, const uint64_t *w, size_t k, uint64_t *out)
     free(r);
 }
 
+/* ceil(a * b / c) for c > 0 without overflow for the sizes used here (a < 2^32, b < 2^31) */
+static uint64_t ceil_mul_div(uint64_t a, uint64_t b, uint64_t c)
+{
+    return c ? (a * b + c - 1) / c : 0;
+}
+
+void split_totals(uint64_t N, const uint64_t ratio[NSPLIT], uint64_t total[NSPLIT])
+{
+    uint64_t sum = ratio[SPLIT_TRAIN] + ratio[SPLIT_VAL] + ratio[SPLIT_TEST];
+    total[SPLIT_TEST] = ceil_mul_div(N, ratio[SPLIT_TEST], sum);
+    uint64_t rest = N - total[SPLIT_TEST];
+    total[SPLIT_VAL] = ceil_mul_div(rest, ratio[SPLIT_VAL], ratio[SPLIT_TRAIN] + ratio[SPLIT_VAL]);
+    total[SPLIT_TRAIN] = rest - total[SPLIT_VAL];
+}
+
 void stratify_counts(const uint64_t *class_n, size_t K, const uint64_t ratio[NSPLIT], uint64_t *counts)
 {
     uint64_t N = 0, total[NSPLIT];
     for (size_t c = 0; c < K; c++)
         N += class_n[c];
-    apportion(N, ratio, NSPLIT, total);
+    split_totals(N, ratio, total);
     uint64_t *test = xmalloc(K * sizeof *test), *rest = xmalloc(K * sizeof *rest),
              *val = xmalloc(K * sizeof *val);
     apportion(total[SPLIT_TEST], class_n, K, test);

@@ -1,15 +1,16 @@
 /* Stratified train/val/test splitting: how many records of each class go to each split,
  * which ones, and the id -> split assignment as a TSV artifact.
  *
- * Rounding rule (documented in emo-split(1)):
- *  1. Split totals: the N records are apportioned to train/val/test by the ratios with
- *     the largest-remainder method (floor of each quota, the leftover units to the largest
- *     fractional parts, ties to train, then val).
- *  2. Per class, as two successive sklearn-style stratified splits: the test total is
- *     apportioned across classes in proportion to their sizes (largest remainder, ties to
- *     the class whose label sorts first), then the val total across what remains of each
- *     class; train takes the rest.  So split totals match step 1 exactly and every
- *     class is within one record of its share in each split.
+ * Rounding rule (documented in emo-split(1)), scikit-learn's for the usual two-step split
+ * (train_test_split for test, then again on the rest for val):
+ *  1. Split totals: test = ceil(N * t), val = ceil((N - test) * v / (r + v)), train the
+ *     rest, for ratios r,v,t (exact integer arithmetic: sklearn uses float, which can
+ *     differ when N * t is within rounding error of an integer).
+ *  2. Per class: the test total is apportioned across classes in proportion to their sizes
+ *     by largest remainder (sklearn's _approximate_mode; its ties are broken at random,
+ *     ours go to the class whose label sorts first), then the val total across what
+ *     remains of each class; train takes the rest.  Every class is within two records of
+ *     its exact share in each split (one from step 1, one from step 2).
  *  3. Which records: each class's records, in input order, are shuffled (Fisher-Yates
  *     with the seeded xoshiro256** of util/rng.h, classes in label order); the first go
  *     to train, the next to val, the rest to test. */
@@ -27,6 +28,9 @@ extern const char *const split_names[NSPLIT];   /* "train", "val", "test" */
 /* Largest-remainder apportionment of n units over k parts by integer weights w
  * (sum > 0; n * w[i] must fit in 64 bits).  Ties go to the lower index. */
 void apportion(uint64_t n, const uint64_t *w, size_t k, uint64_t *out);
+
+/* Split totals of step 1 for N records. */
+void split_totals(uint64_t N, const uint64_t ratio[NSPLIT], uint64_t total[NSPLIT]);
 
 /* counts[c * NSPLIT + s] for K classes of class_n records each (classes in label order);
  * ratio: three non-negative integer weights, sum > 0. */

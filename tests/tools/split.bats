@@ -80,6 +80,21 @@ split_counts() {
     assert_output $'{"id":1,\n{"id":2,'
 }
 
+@test "split: the paper's sklearn split, imported through tests/gen/sklearn_assignment.py" {
+    /usr/bin/python3 -c 'import sklearn' 2>/dev/null || skip "no scikit-learn (.ci/install-deps --reference)"
+    run bash -c "cat '$SHARED/data/emotion/train.txt' '$SHARED/data/emotion/val.txt' | emo clean -q > clean.rec && emo dump clean.rec | /usr/bin/python3 '$EMO_ROOT/tests/gen/sklearn_assignment.py' > sk.tsv"
+    assert_success
+    run --separate-stderr emo split -o out --from-assignment sk.tsv clean.rec
+    assert_success
+    sk_table=$(tail -n +2 <<< "$stderr")
+    # on this corpus sklearn's per-class counts equal ours (the records differ: other RNG)
+    run --separate-stderr emo split -o ours clean.rec
+    assert_equal "$(tail -n +2 <<< "$stderr")" "$sk_table"
+    [[ "$sk_table" == *"total       12600     2700     2700    18000" ]]
+    run bash -c "emo dump out/test.rec | sed 's/^{\"id\":\([0-9]*\),.*/\1/' | sort -n > ids; awk -F'\t' '\$2==\"test\"{print \$1}' sk.tsv | sort -n | cmp - ids && echo same"
+    assert_output same
+}
+
 @test "split: whole shared corpus, 18000 records, totals 12600/2700/2700" {
     run --separate-stderr bash -c "cat '$SHARED/data/emotion/train.txt' '$SHARED/data/emotion/val.txt' | emo clean -q | emo split -o out"
     assert_success
