@@ -1079,6 +1079,67 @@ int shard_reader_get(shard_reader *r, uint64_t id, float *logits, float *attn, s
     return 0;
 }
 
+int shard_reader_get_batch(shard_reader *r, const uint64_t *ids, const int32_t *lens, int B, int T,
+                           float *logits, float *const *attn)
+{
+    const shard_meta *m = &r->meta;
+    size_t NH = (size_t)m->NH, TT = (size_t)T * (size_t)T;
+    float *block = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    for (int b = 0; b < B && rc == 0; b++) {
+        int l = shard_reader_len(r, ids[b]);
+        if (l < 0) {
+            rc = -2;
+            set_msg(r->err, sizeof r->err, "%s: id %llu is not in the cache", r->dir, (unsigned long long)ids[b]);
+            break;
+        }
+        if (l != lens[b] || l > T) {
+            rc = -1;
+            set_msg(r->err, sizeof r->err, "id %llu: the cache has %d tokens, the record %d (cache made from other "
+                    "records or another tokenisation?)", (unsigned long long)ids[b], l, lens[b]);
+            break;
+        }
+        size_t need = (size_t)m->NL * NH * (size_t)l * (size_t)l;
+        if (attn && need > cap) {
+            free(block);
+            cap = need;
+            block = xmalloc(cap * sizeof *block);
+        }
+        rc = shard_reader_get(r, ids[b], logits + (size_t)b * (size_t)m->K, attn ? block : NULL, cap, NULL);
+        if (rc || !attn)
+            continue;
+        /* (NL, NH, l, l) -> attn[i] (B, NH, T, T), zero padded */
+        for (int i = 0; i < m->NL; i++)
+            for (size_t h = 0; h < NH; h++) {
+                float *dst = attn[i] + ((size_t)b * NH + h) * TT;
+                memset(dst, 0, TT * sizeof *dst);
+                for (int q = 0; q < l; q++)
+                    memcpy(dst + (size_t)q * (size_t)T, block + (((size_t)i * NH + h) * (size_t)l + (size_t)q) * (size_t)l,
+                           (size_t)l * sizeof *dst);
+            }
+    }
+    free(block);
+    return rc;
+}
+
+int shard_reader_check_ids(shard_reader *r, const uint64_t *ids, const int32_t *lens, size_t n)
+{
+    size_t missing = 0, first = 0;
+    for (size_t i = 0; i < n; i++) {
+        int l = shard_reader_len(r, ids[i]);
+        if (l >= 0 && lens && l != lens[i])
+            return set_msg(r->err, sizeof r->err, "id %llu: the cache has %d tokens, the record %d (cache made from "
+                           "other records or another tokenisation?)", (unsigned long long)ids[i], l, lens[i]), -1;
+        if (l < 0 && missing++ == 0)
+            first = i;
+    }
+    if (missing)
+        return set_msg(r->err, sizeof r->err, "%s: %zu of %zu ids are not in the cache (first: id %llu)", r->dir,
+                       missing, n, (unsigned long long)ids[first]), -1;
+    return 0;
+}
+
 int shard_reader_verify(shard_reader *r)
 {
     /* Whole-file checksums first (catches damage in any byte, seek table included), then every

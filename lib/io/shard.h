@@ -94,6 +94,15 @@ int shard_reader_len(const shard_reader *r, uint64_t id);
 /* Fetch id's targets: logits (K) and, if attn != NULL, attn (NL, NH, l, l) as floats;
  * attn_cap is attn's capacity in floats.  0 ok; -1 error (message); -2 id not in the cache. */
 int shard_reader_get(shard_reader *r, uint64_t id, float *logits, float *attn, size_t attn_cap, int *len);
+/* A batch's teacher targets, laid out as the engine and lib/nn/loss want them:
+ * logits (B, K) and, if attn != NULL, for each kept layer i attn[i] (B, NH, T, T) with the
+ * record's l x l block top-left and zeros elsewhere (padding rows and columns).  lens[b]
+ * must equal the cached length of ids[b] (same tokenisation).  0, or -1 / -2 as above. */
+int shard_reader_get_batch(shard_reader *r, const uint64_t *ids, const int32_t *lens, int B, int T,
+                           float *logits, float *const *attn);
+/* Before training: every id is in the cache with the given length.  0, or -1 with a message
+ * naming the first bad id and how many are missing. */
+int shard_reader_check_ids(shard_reader *r, const uint64_t *ids, const int32_t *lens, size_t n);
 /* Full check: decompress every frame (zstd checksums), check every record, and the
  * whole-file checksums of the manifest.  0 ok, -1 first problem (message). */
 int shard_reader_verify(shard_reader *r);

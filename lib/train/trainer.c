@@ -1,4 +1,5 @@
 /* The shared training loop (trainer.h). */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <math.h>
@@ -382,10 +383,28 @@ static void die_nonfinite(const char *what, const train_state *s, uint64_t k, co
          (unsigned long long)k + 1, ids);
 }
 
+/* Temporaries of a process killed while writing (".last.tmpXXXXXX", ".model.safetensors.tmp..."):
+ * nobody else writes in OUT, so any of them is stale. */
+static void remove_stale_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != '.' || !strstr(e->d_name, ".tmp"))
+            continue;
+        char *p = path_join(dir, e->d_name);
+        remove_tree(p);
+        free(p);
+    }
+    if (d)
+        closedir(d);
+}
+
 int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o)
 {
     if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
         err(EXIT_DATA, "%s", o->out_dir);
+    remove_stale_temps(o->out_dir);
     char *last = path_join(o->out_dir, "last");
     struct stat st;
     int have_last = stat(last, &st) == 0;

@@ -205,6 +205,48 @@ static void check_round_trip(shard_codec codec, const char *name)
     CHECK(strstr(shard_reader_error(r), "id 5 is not in the cache") != NULL, "message: %s", shard_reader_error(r));
     CHECK(shard_reader_len(r, 5) == -1, "len of a missing id");
     CHECK(shard_reader_verify(r) == 0, "verify: %s", shard_reader_error(r));
+    /* a batch as student-distill builds it: (B, TK) logits, per layer (B, NH, T, T) zero padded */
+    {
+        uint64_t ids[3] = { 1007, 1100, 1299 };
+        int32_t lens[3];
+        int T = 0;
+        for (int b = 0; b < 3; b++) {
+            lens[b] = shard_reader_len(r, ids[b]);
+            T = lens[b] > T ? lens[b] : T;
+        }
+        float blog[3 * TK], *battn[TNL], *one = xmalloc(cap * sizeof(float));
+        for (int i = 0; i < TNL; i++)
+            battn[i] = xmalloc(sizeof(float) * 3 * TNH * T * T);
+        CHECK(shard_reader_get_batch(r, ids, lens, 3, T, blog, battn) == 0, "batch: %s", shard_reader_error(r));
+        int bad = 0;
+        for (int b = 0; b < 3; b++) {
+            int l = 0;
+            shard_reader_get(r, ids[b], lr, one, cap, &l);
+            bad += memcmp(lr, blog + b * TK, sizeof lr) != 0;
+            for (int i = 0; i < TNL; i++)
+                for (int h = 0; h < TNH; h++)
+                    for (int q = 0; q < T; q++)
+                        for (int k = 0; k < T; k++) {
+                            float got = battn[i][(((size_t)b * TNH + h) * T + q) * T + k];
+                            float want = q < l && k < l ? one[(((size_t)i * TNH + h) * l + q) * l + k] : 0.0f;
+                            bad += got != want;
+                        }
+        }
+        CHECK(bad == 0, "%d batch values differ from single fetches", bad);
+        lens[1]++;
+        CHECK(shard_reader_get_batch(r, ids, lens, 3, T + 1, blog, battn) == -1 &&
+              strstr(shard_reader_error(r), "id 1100: the cache has"), "length mismatch: %s", shard_reader_error(r));
+        CHECK(shard_reader_check_ids(r, ids, lens, 3) == -1, "check_ids must see the length mismatch");
+        lens[1]--;
+        CHECK(shard_reader_check_ids(r, ids, lens, 3) == 0, "check_ids: %s", shard_reader_error(r));
+        uint64_t some[4] = { 1000, 5, 1001, 6 };
+        CHECK(shard_reader_check_ids(r, some, NULL, 4) == -1 &&
+              strstr(shard_reader_error(r), "2 of 4 ids are not in the cache (first: id 5)"), "missing: %s",
+              shard_reader_error(r));
+        for (int i = 0; i < TNL; i++)
+            free(battn[i]);
+        free(one);
+    }
     shard_reader_close(r);
     /* the shards are plain zstd to the zstd tool */
     char cmd[512];
