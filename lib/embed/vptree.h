@@ -20,7 +20,7 @@ void vptree_free(vptree *t);
 size_t vptree_knn(const vptree *t, const float *q /* (D) */, size_t exclude, size_t k,
                   uint32_t *idx, float *dist);
 
-/* Euclidean distance between two D-vectors, accumulated in a fixed order (8 lanes),
+/* Euclidean distance between two D-vectors, accumulated in a fixed order (32 lanes),
  * so the value is the same wherever it is computed. */
 float vp_distance(const float *a, const float *b, size_t D);
 
