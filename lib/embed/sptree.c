@@ -11,10 +11,7 @@
 
 typedef struct spnode {    /* 32 bytes: two per cache line */
     double cx, cy;       /* centre of mass of the points below */
-    union {
-        double w2;       /* internal: squared longest side of the cell */
-        uint64_t first;  /* leaf: first slot in perm/pos */
-    } u;
+    double w2;           /* squared longest side of the cell; -1 for a leaf */
     uint32_t count;      /* points below */
     uint32_t skip;       /* index of the first node after this subtree; id + 1 for a leaf */
 } spnode;
@@ -23,7 +20,6 @@ struct sptree {
     spnode *nodes;
     size_t nnodes, cap;
     uint32_t *perm;      /* (N) point index per slot; leaves own contiguous slots */
-    double *pos;         /* (N, 2) coordinates per slot (copied for locality) */
     uint32_t *scratch;   /* (N) partition buffer */
     size_t N, Ncap;
     const double *Y;
@@ -37,7 +33,6 @@ void sptree_free(sptree *t)
         return;
     free(t->nodes);
     free(t->perm);
-    free(t->pos);
     free(t->scratch);
     free(t);
 }
@@ -71,17 +66,21 @@ static uint32_t build(sptree *t, size_t lo, size_t hi, double x0, double y0, dou
 {
     uint32_t id = new_node(t);
     double wx = x1 - x0, wy = y1 - y0;
-    spnode nd = { .u.w2 = wx > wy ? wx * wx : wy * wy, .count = (uint32_t)(hi - lo) };
-    if (hi - lo == 1 || depth >= SP_MAX_DEPTH || all_same(t, lo, hi)) {
+    spnode nd = { .w2 = wx > wy ? wx * wx : wy * wy, .count = (uint32_t)(hi - lo) };
+    int same = hi - lo == 1 || all_same(t, lo, hi);
+    if (same || depth >= SP_MAX_DEPTH) {
+        /* coincident points: the centre is their exact position (a mean could round),
+         * which the self test in sptree_repulsion relies on */
+        const double *p0 = t->Y + 2 * (size_t)t->perm[lo];
         double sx = 0, sy = 0;
         for (size_t s = lo; s < hi; s++) {
             const double *p = t->Y + 2 * (size_t)t->perm[s];
             sx += p[0];
             sy += p[1];
         }
-        nd.cx = sx / (double)(hi - lo);
-        nd.cy = sy / (double)(hi - lo);
-        nd.u.first = lo;
+        nd.cx = same ? p0[0] : sx / (double)(hi - lo);
+        nd.cy = same ? p0[1] : sy / (double)(hi - lo);
+        nd.w2 = -1;             /* always summarised: exact for one point or coincident ones */
         nd.skip = id + 1;
         t->nodes[id] = nd;
         return id;
@@ -129,7 +128,6 @@ void sptree_build(sptree *t, const double *Y, size_t N)
     if (N > t->Ncap) {
         t->perm = xreallocarray(t->perm, N, sizeof *t->perm);
         t->scratch = xreallocarray(t->scratch, N, sizeof *t->scratch);
-        t->pos = xreallocarray(t->pos, N, 2 * sizeof *t->pos);
         t->Ncap = N;
     }
     t->N = N;
@@ -149,10 +147,6 @@ void sptree_build(sptree *t, const double *Y, size_t N)
     x1 = widen(x1);
     y1 = widen(y1);
     build(t, 0, N, x0, y0, x1, y1, 0);
-    for (size_t s = 0; s < N; s++) {
-        t->pos[2 * s] = Y[2 * (size_t)t->perm[s]];
-        t->pos[2 * s + 1] = Y[2 * (size_t)t->perm[s] + 1];
-    }
 }
 
 double sptree_repulsion(const sptree *t, size_t i, const double y[2], double theta, double neg[2])
@@ -160,41 +154,23 @@ double sptree_repulsion(const sptree *t, size_t i, const double y[2], double the
     const spnode *nodes = t->nodes;
     size_t n = 0, end = t->nnodes;
     double theta2 = theta * theta, sumq = 0, fx = 0, fy = 0;
+    /* Leaves carry w2 = -1, so they are always "accepted": one branch per node.  A cell
+     * accepted at distance 0 is i's own leaf (an internal cell at distance 0 fails the
+     * test, and coincident points share a leaf): its q = 1 for i itself comes off again. */
     while (n < end) {
         const spnode *c = &nodes[n];
         double dx = y[0] - c->cx, dy = y[1] - c->cy, d2 = dx * dx + dy * dy;
-        if (c->skip == n + 1) {                 /* leaf */
-            if (c->count == 1) {
-                /* a one-point leaf at distance 0 is i itself: a coincident point would
-                 * share i's leaf (see all_same) */
-                if (d2 > 0) {
-                    double q = 1.0 / (1.0 + d2);
-                    sumq += q;
-                    fx += q * q * dx;
-                    fy += q * q * dy;
-                }
-            } else {
-                for (size_t s = c->u.first; s < c->u.first + c->count; s++) {
-                    if (t->perm[s] == i)
-                        continue;
-                    double ex = y[0] - t->pos[2 * s], ey = y[1] - t->pos[2 * s + 1];
-                    double q = 1.0 / (1.0 + ex * ex + ey * ey);
-                    sumq += q;
-                    fx += q * q * ex;
-                    fy += q * q * ey;
-                }
-            }
-            n++;
-        } else if (c->u.w2 < theta2 * d2) {
-            double q = 1.0 / (1.0 + d2), m = (double)c->count;
-            sumq += m * q;
-            fx += m * q * q * dx;
-            fy += m * q * q * dy;
+        if (c->w2 < theta2 * d2) {
+            double q = 1.0 / (1.0 + d2), mq = (double)c->count * q;
+            sumq += mq - (d2 == 0);
+            fx += mq * q * dx;
+            fy += mq * q * dy;
             n = c->skip;
         } else {
             n++;
         }
     }
+    (void)i;
     neg[0] += fx;
     neg[1] += fy;
     return sumq;

@@ -4,7 +4,9 @@
  *     max_side(cell)^2 < theta^2 * |y_i - centre|^2
  * (the criterion of scikit-learn's _quad_tree, full cell width).  The nodes are stored
  * in depth-first order with a "skip" link to the next sibling subtree, so a traversal is
- * one forward loop.  Build once per iteration; queries are read-only (thread-safe). */
+ * one forward loop.  Build once per iteration; queries are read-only (thread-safe).
+ * Leaves hold one point or several coincident ones, except below depth 48 (points
+ * closer than 2^-48 of the root box), where a leaf is summarised by its mean. */
 #ifndef EMO_SPTREE_H
 #define EMO_SPTREE_H
 
