@@ -165,6 +165,17 @@ static void read_input(input *in, const char *path)
     free(L.slot);
 }
 
+static void free_input(input *in)
+{
+    msgpack_sbuffer_destroy(&in->buf);
+    for (size_t k = 0; k < in->K; k++)
+        free(in->names[k]);
+    free(in->names);
+    free(in->off);
+    free(in->X);
+    free(in->cls);
+}
+
 static void write_records(const input *in, const double *Y, FILE *fp, const char *name, int drop)
 {
     rec_writer *w = rec_writer_open(fp, name);
@@ -391,5 +402,6 @@ int main(int argc, char **argv)
         cluster_stats_free(&st);
     free(res.trace);
     free(Y);
+    free_input(&in);
     return 0;
 }
