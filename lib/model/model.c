@@ -30,7 +30,7 @@ typedef struct layer_acts {
     float *res1;                 /* (N, H) x + dropout(ctx Wo^T + bo): LN1 input */
     float *ln1;                  /* (N, H) */
     float *ln1_mean, *ln1_rstd;  /* (N) */
-    float *ffn_pre, *ffn_act;    /* (N, I) */
+    float *ffn_pre;              /* (N, I) FFN pre-activation */
     float *res2;                 /* (N, H) ln1 + dropout(ffn): LN2 input */
     float *out;                  /* (N, H) LN2 output = next layer's input */
     float *ln2_mean, *ln2_rstd;  /* (N) */
@@ -66,6 +66,9 @@ struct model {
     uint8_t *emb_mask;            /* (N, E) */
     float *h0;                    /* (N, H) ALBERT projection; == emb_out otherwise */
     layer_acts *layers;           /* (cap_slots) */
+    float *ffn_act;               /* (N, I) act(ffn_pre) of the layer at hand: recomputed in
+                                   * backward rather than kept per layer (a quarter of the
+                                   * activation memory) */
 
     /* head, (B, .) */
     float *cls, *pool_pre, *pooled, *pooled_drop, *logits;
@@ -254,6 +257,7 @@ static void layout(model *m, carver *k, size_t tok, size_t att, size_t B, int sl
     m->emb_rstd = carve(k, tok);
     m->emb_mask = carve_mask(k, tok * E);
     m->h0 = c->arch == ARCH_ALBERT ? carve(k, tok * H) : m->emb_out;
+    m->ffn_act = carve(k, tok * I);
     for (int l = 0; l < slots; l++) {
         layer_acts a;
         a.qkv = carve(k, tok * 3 * H);
@@ -265,7 +269,6 @@ static void layout(model *m, carver *k, size_t tok, size_t att, size_t B, int sl
         a.ln1_mean = carve(k, tok);
         a.ln1_rstd = carve(k, tok);
         a.ffn_pre = carve(k, tok * I);
-        a.ffn_act = carve(k, tok * I);
         a.res2 = carve(k, tok * H);
         a.out = carve(k, tok * H);
         a.ln2_mean = carve(k, tok);
@@ -484,8 +487,8 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
                           p->ln1_b + s * H, N, H, c->ln_eps);
         // feed-forward
         matmul_forward(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, p->ffn_in_b + s * I, N, H, I);
-        act_forward((int)c->act, a->ffn_act, a->ffn_pre, N * I);
-        matmul_forward(a->res2, a->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, N, I, H);
+        act_forward((int)c->act, m->ffn_act, a->ffn_pre, N * I);
+        matmul_forward(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, N, I, H);
         if (!albert && p_hid > 0.0f)
             dropout_forward(a->res2, a->mask2, a->res2, p_hid, N * H, rng);
         residual_forward(a->res2, a->res2, a->ln1, N * H);
@@ -578,9 +581,10 @@ int model_backward(model *m, const float *dlogits, const float *const *dattn)
         memcpy(m->g_ln1, m->g_a, N * H * sizeof(float));
         if (!albert && p_hid > 0.0f)
             dropout_backward(m->g_a, m->g_a, a->mask2, p_hid, N * H);
+        act_forward((int)c->act, m->ffn_act, a->ffn_pre, N * I);   // recompute
         memset(m->g_i1, 0, N * I * sizeof(float));
         matmul_backward(m->g_i1, g->ffn_out_w + s * H * I, g->ffn_out_b + s * H, m->g_a,
-                        a->ffn_act, p->ffn_out_w + s * H * I, N, I, H);
+                        m->ffn_act, p->ffn_out_w + s * H * I, N, I, H);
         memset(m->g_i2, 0, N * I * sizeof(float));
         act_backward((int)c->act, m->g_i2, m->g_i1, a->ffn_pre, N * I);
         matmul_backward(m->g_ln1, g->ffn_in_w + s * I * H, g->ffn_in_b + s * I, m->g_i2, a->ln1,
