@@ -294,6 +294,20 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
     char *path = path_join(dir, "model.safetensors");
     st_file f;
     int rc = st_open(&f, path, err, errn);
+    if (rc && access(path, F_OK) != 0) {
+        /* say what is there instead: PyTorch pickles and sharded files are not read */
+        static const char *const other[] = { "pytorch_model.bin", "model.safetensors.index.json", "tf_model.h5" };
+        for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+            char *o = path_join(dir, other[i]);
+            int there = access(o, F_OK) == 0;
+            free(o);
+            if (there) {
+                fail(err, errn, "%s: missing; only a single model.safetensors is read, not %s (save it with "
+                     "safe_serialization=True, max_shard_size large enough)", path, other[i]);
+                break;
+            }
+        }
+    }
     free(path);
     if (rc)
         return rc;

@@ -127,6 +127,14 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     assert_not_exist out
 }
 
+@test "ckpt bad input: only pytorch_model.bin (a pickle) is there" {
+    mkdir d && cp "$M/bert/config.json" d/ && : > d/pytorch_model.bin
+    run --separate-stderr emo ckpt convert -o out d
+    assert_failure 1
+    assert_equal "$stderr" "emo-ckpt: d/model.safetensors: missing; only a single model.safetensors is read, not pytorch_model.bin (save it with safe_serialization=True, max_shard_size large enough)"
+    assert_not_exist out
+}
+
 @test "ckpt bad input: truncated model.safetensors" {
     cp -r "$M/bert" d && truncate -s -5 d/model.safetensors
     run --separate-stderr emo ckpt convert -o out d
