@@ -191,9 +191,14 @@ int main(int argc, char **argv)
         ls.K = m->K;
         memcpy(ls.names, m->labels, sizeof ls.names);
         d.t_NH = m->NH;
-        for (int i = 0; i < m->NL; i++)
-            if (m->layers[i] + 1 > t_L)
-                t_L = m->layers[i] + 1;
+        /* The layer map needs the teacher's depth: from its checkpoint if it is where the
+         * cache says, else the deepest cached layer (a cache moved to another machine). */
+        if (!model_config_resolve(m->teacher, &tcfg, e, sizeof e))
+            t_L = tcfg.L;
+        else
+            for (int i = 0; i < m->NL; i++)
+                if (m->layers[i] + 1 > t_L)
+                    t_L = m->layers[i] + 1;
     }
     dataset train, val;
     unsigned flags = need_teacher ? 0 : DS_REQUIRE_LABEL;   /* unlabelled records learn from the KD term */

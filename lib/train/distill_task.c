@@ -23,16 +23,14 @@ int distill_layer_map(distill_task *d, const char *spec, int Ls, int Lt, char *e
 {
     d->npairs = 0;
     if (!spec || !strcmp(spec, "uniform")) {
-        if (Ls > Lt) {
-            snprintf(err, errn, "the uniform layer map needs a student (%d layers) no deeper than the teacher (%d)",
-                     Ls, Lt);
-            return -1;
-        }
-        for (int m = 0; m < Ls && m < DISTILL_MAX_PAIRS; m++) {
+        /* ceil((m+1) * Lt / Ls) - 1: TinyBERT's (m+1)*k - 1 when Lt = k * Ls, and still a
+         * monotone map onto [0, Lt) when the student is the deeper one. */
+        int n = Ls < DISTILL_MAX_PAIRS ? Ls : DISTILL_MAX_PAIRS;
+        for (int m = 0; m < n; m++) {
             d->s_layer[m] = m;
-            d->t_layer[m] = (m + 1) * Lt / Ls - 1;
+            d->t_layer[m] = ((m + 1) * Lt + Ls - 1) / Ls - 1;
         }
-        d->npairs = Ls < DISTILL_MAX_PAIRS ? Ls : DISTILL_MAX_PAIRS;
+        d->npairs = n;
         return 0;
     }
     if (!strcmp(spec, "last")) {

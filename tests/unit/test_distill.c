@@ -157,7 +157,10 @@ int main(void)
     CHECK(distill_layer_map(&d, "0:4", 2, 4, e, sizeof e) == -1, "teacher layer out of range");
     CHECK(distill_layer_map(&d, "0:1,0:2", 2, 4, e, sizeof e) == -1, "student layer twice");
     CHECK(distill_layer_map(&d, "zig", 2, 4, e, sizeof e) == -1, "garbage");
-    CHECK(distill_layer_map(&d, "uniform", 4, 2, e, sizeof e) == -1, "student deeper than teacher");
+    CHECK(distill_layer_map(&d, "uniform", 4, 2, e, sizeof e) == 0 && d.t_layer[0] == 0 && d.t_layer[1] == 0 &&
+          d.t_layer[2] == 1 && d.t_layer[3] == 1, "student deeper than teacher: 0,0,1,1");
+    CHECK(distill_layer_map(&d, "uniform", 3, 4, e, sizeof e) == 0 && d.t_layer[0] == 1 && d.t_layer[1] == 2 &&
+          d.t_layer[2] == 3, "uniform 3 <- 4");
 
     /* init from teacher: student layer m is teacher layer 2m */
     model_config tc = tiny(ARCH_BERT, 4, 2), sc = tiny(ARCH_DISTILBERT, 2, 2);

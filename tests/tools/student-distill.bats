@@ -1,0 +1,151 @@
+#!/usr/bin/env bats
+# emo student-distill: man page examples, the ablation switches, kill -9 + --resume, and bad
+# input.  Tiny models (tests/fixtures/train/tiny-*.json) on synthetic records: seconds.
+load helpers
+
+setup_file() {
+    cd "$BATS_FILE_TMPDIR"
+    "$FIXTURES/train/make-records.sh" 300 1 | emo pack -o train.rec
+    "$FIXTURES/train/make-records.sh" 90 2 | emo pack -o val.rec
+    emo teacher-train --train train.rec --val val.rec --config "$FIXTURES/train/tiny-bert.json" --lr 3e-3 \
+        --batch 16 --epochs 3 --threads 1 --seed 5 -q -o teacher
+    mkdir cache
+    emo teacher-logits -m teacher -o cache --attn-layers all --threads 1 train.rec
+}
+
+setup() {
+    cd "$BATS_TEST_TMPDIR"
+    D=$BATS_FILE_TMPDIR
+    ARGS="--train $D/train.rec --val $D/val.rec --batch 16 --threads 1 --seed 7 -q"
+}
+
+@test "man example emo-student-distill(1): DistilBERT student from the cache (preset, 2 steps)" {
+    cp "$D/train.rec" "$D/val.rec" .
+    ln -s "$D/cache" cache
+    run --separate-stderr emo student-distill --train train.rec --val val.rec \
+        --teacher-cache cache --config distilbert-mini -o preset --max-steps 2 --threads 1 -q
+    assert_success
+    grep -q '"dim": *256' preset/last/config.json
+}
+
+@test "DistilBERT student from the cache: terms logged, a checkpoint like any other" {
+    run --separate-stderr emo student-distill $ARGS --teacher-cache "$D/cache" \
+        --config "$FIXTURES/train/tiny-distilbert.json" --epochs 2 -o student
+    assert_success
+    assert_file_exists student/model.safetensors
+    grep -q '"model_type": *"distilbert"' student/config.json
+    # each loss term is logged per epoch
+    [ "$(grep -c '"train_kd"' student/train_log.jsonl)" -eq 2 ]
+    grep -q '"train_label"' student/train_log.jsonl
+    grep -q '"train_attn"' student/train_log.jsonl
+    # the result is a checkpoint like any other: same labels in the teacher's order
+    run bash -c "emo teacher-logits -m student $D/val.rec | emo dump | head -1"
+    assert_success
+    assert_output --partial '"logits":['
+    cmp <(grep -o '"id2label".*' student/config.json | head -1) <(grep -o '"id2label".*' "$D/teacher/config.json" | head -1)
+}
+
+@test "man example emo-student-distill(1): ALBERT student, MSE alignment (preset, 2 steps)" {
+    cp "$D/train.rec" "$D/val.rec" .
+    ln -s "$D/cache" cache
+    run --separate-stderr emo student-distill --train train.rec --val val.rec \
+        --teacher-cache cache --config albert-mini --attn-loss mse -o albert --max-steps 2 --threads 1 -q
+    assert_success
+    grep -q '"model_type": *"albert"' albert/last/config.json
+}
+
+@test "ALBERT student, 4 heads from a 2-head teacher (head mean)" {
+    run --separate-stderr emo student-distill $ARGS --teacher-cache "$D/cache" \
+        --config "$FIXTURES/train/tiny-albert.json" --attn-loss mse --epochs 1 -o albert
+    assert_success
+    grep -q '"model_type": *"albert"' albert/config.json
+}
+
+@test "man example emo-student-distill(1): a live teacher and --init-from-teacher (student of the tiny teacher's width)" {
+    cat > two-layer.json <<JSON
+{"model_type":"distilbert","dim":32,"n_layers":1,"n_heads":2,"hidden_dim":64,"vocab_size":120,
+ "max_position_embeddings":40,"activation":"gelu","dropout":0.1,"attention_dropout":0.1}
+JSON
+    run --separate-stderr emo student-distill $ARGS --teacher "$D/teacher" --init-from-teacher \
+        --config two-layer.json --epochs 1 -o s
+    assert_success
+    assert_file_exists s/model.safetensors
+}
+
+@test "ablations: alpha, temperature, cross-entropy, no attention, no distillation" {
+    for flags in "--alpha 0.5" "--alpha 1.0" "--temperature 1" "--temperature 2" "--loss ce" "--attn-loss none"; do
+        run --separate-stderr emo student-distill $ARGS --teacher-cache "$D/cache" \
+            --config "$FIXTURES/train/tiny-distilbert.json" --max-steps 3 $flags -o "a-${flags// /}"
+        assert_success
+    done
+    grep -q '"alpha": 1' a---alpha1.0/last/trainer_state.json
+    grep -q '"temperature": 2' a---temperature2/last/trainer_state.json
+    grep -q '"attn_loss": "none"' a---attn-lossnone/last/trainer_state.json
+    # alpha 0 without attention is the same student trained on the labels alone: no teacher needed
+    run --separate-stderr emo student-distill $ARGS --alpha 0 --attn-loss none \
+        --config "$FIXTURES/train/tiny-distilbert.json" --max-steps 3 -o nokd
+    assert_success
+    grep -q '"train_kd": 0' nokd/train_log.jsonl || grep -q '"alpha": 0' nokd/last/trainer_state.json
+}
+
+@test "kill -9 mid-epoch, then --resume: final weights equal an uninterrupted run" {
+    A="$ARGS --teacher-cache $D/cache --config $FIXTURES/train/tiny-distilbert.json --epochs 2 --patience 0"
+    run emo student-distill $A -o full
+    assert_success
+    run env EMO_TEST_KILL_AT_STEP=25 emo student-distill $A -o cut
+    assert_failure
+    [ -d cut/last ]
+    run --separate-stderr emo student-distill $A -o cut --resume
+    assert_success
+    [[ "$stderr" == *"resuming from step"* ]]
+    cmp full/model.safetensors cut/model.safetensors
+    cmp full/last/optimizer.bin cut/last/optimizer.bin
+}
+
+@test "bad input: records missing from the cache are named before training starts" {
+    "$FIXTURES/train/make-records.sh" 20 9 | emo pack -o other.rec
+    run --separate-stderr emo student-distill --train other.rec --val "$D/val.rec" --teacher-cache "$D/cache" \
+        --config "$FIXTURES/train/tiny-distilbert.json" -q -o s
+    assert_failure 1
+    [[ "$stderr" == "emo-student-distill: $D/cache: record id 900000 of other.rec is not in the teacher cache" ]]
+    assert_file_not_exists s/model.safetensors
+}
+
+@test "bad input: a mapped teacher layer missing from the cache" {
+    mkdir c1
+    emo teacher-logits -m "$D/teacher" -o c1 --attn-layers 0 --threads 1 "$D/train.rec"
+    run --separate-stderr emo student-distill $ARGS --teacher-cache c1 \
+        --config "$FIXTURES/train/tiny-distilbert.json" -o s
+    assert_failure 2
+    [[ "$stderr" == *"teacher layer 1 (for student layer 0) is not in the cache"* ]]
+}
+
+@test "bad input: a corrupt cache shard" {
+    cp -r "$D/cache" c2
+    f=$(ls c2/*.zst | head -1)
+    printf '\xff\xff\xff\xff' | dd of="$f" bs=1 seek=200 conv=notrunc 2>/dev/null
+    run --separate-stderr emo student-distill $ARGS --teacher-cache c2 \
+        --config "$FIXTURES/train/tiny-distilbert.json" --max-steps 2 -o s
+    assert_failure 1
+    [[ "$stderr" == emo-student-distill:*c2/* ]]
+}
+
+@test "usage errors: no teacher, both teachers, init conflicts, ALBERT from teacher, bad layer map" {
+    T="$FIXTURES/train/tiny-distilbert.json"
+    run --separate-stderr emo student-distill $ARGS --config "$T" -o s
+    assert_failure 2
+    [[ "$stderr" == *"needs --teacher-cache DIR or --teacher CKPT_DIR"* ]]
+    run --separate-stderr emo student-distill $ARGS --config "$T" --teacher "$D/teacher" --teacher-cache "$D/cache" -o s
+    assert_failure 2
+    run --separate-stderr emo student-distill $ARGS --config "$T" --teacher-cache "$D/cache" --init-from-teacher -o s
+    assert_failure 2
+    run --separate-stderr emo student-distill $ARGS --config "$FIXTURES/train/tiny-albert.json" \
+        --teacher "$D/teacher" --init-from-teacher -o s
+    assert_failure 2
+    [[ "$stderr" == *"DistilBERT-style student"* ]]
+    run --separate-stderr emo student-distill $ARGS --config "$T" --teacher-cache "$D/cache" --layer-map 0:9 -o s
+    assert_failure 2
+    [[ "$stderr" == *"layer map"* ]]
+    run --separate-stderr emo student-distill $ARGS --config "$T" --teacher-cache "$D/cache" --attn-loss cosine -o s
+    assert_failure 2
+}
