@@ -7,7 +7,9 @@
 # Usage: pipelines/paper.sh [OUT_DIR]          (default work/paper)
 # Knobs (environment): TEACHER (bert-tiny), STUDENTS ("distilbert-tiny albert-tiny"),
 #   T_EPOCHS (12), S_EPOCHS (12), THREADS (2), ABLATIONS (0; 1 runs the paper's ablations on
-#   the first student), SHARED (../shared beside the source tree), DATA, VOCAB.
+#   the first student), A_EPOCHS (epochs of each ablation run, S_EPOCHS; the ablations include
+#   the default settings at A_EPOCHS as their own baseline), JOBS (1: ablation runs at once,
+#   each with THREADS threads), SHARED (../shared beside the source tree), DATA, VOCAB.
 # Every figure in OUT/RESULTS.md is measured by this run; rerun it to reproduce them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,8 @@ T_EPOCHS=${T_EPOCHS:-12}
 S_EPOCHS=${S_EPOCHS:-12}
 THREADS=${THREADS:-2}
 ABLATIONS=${ABLATIONS:-0}
+A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
+JOBS=${JOBS:-1}
 SEED=${SEED:-42}
 
 for f in "$DATA/train.txt" "$DATA/val.txt" "$VOCAB"; do
@@ -59,29 +63,37 @@ if [ ! -s "$OUT/cache/shard.manifest.json" ]; then
 fi
 
 # 4. students, and 5. ablations on the first student
-distill() {   # distill NAME CONFIG [extra flags...]
-    local name=$1 config=$2
-    shift 2
+distill() {   # distill NAME CONFIG EPOCHS [extra flags...]
+    local name=$1 config=$2 epochs=$3
+    shift 3
     local dir="$OUT/students/$name"
     [ -e "$dir/.done" ] && return 0
     [ -d "$dir/last" ] && set -- "$@" --resume
     log "student-distill $name ($config $*)"
     emo student-distill --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
-        --config "$config" --vocab "$VOCAB" --epochs "$S_EPOCHS" --seed "$SEED" --threads "$THREADS" \
+        --config "$config" --vocab "$VOCAB" --epochs "$epochs" --seed "$SEED" --threads "$THREADS" \
         -q -o "$dir" "$@"
     touch "$dir/.done"
 }
 mkdir -p "$OUT/students"
-for s in $STUDENTS; do distill "$s" "$s"; done
+for s in $STUDENTS; do distill "$s" "$s" "$S_EPOCHS"; done
 first=${STUDENTS%% *}
 if [ "$ABLATIONS" = 1 ]; then
-    distill "$first.alpha0.5" "$first" --alpha 0.5
-    distill "$first.alpha1.0" "$first" --alpha 1.0
-    distill "$first.T1" "$first" --temperature 1
-    distill "$first.T2" "$first" --temperature 2
-    distill "$first.ce" "$first" --loss ce
-    distill "$first.no-attn" "$first" --attn-loss none
-    distill "$first.no-kd" "$first" --alpha 0 --attn-loss none
+    ablation() {   # ablation SUFFIX [flags...]: up to JOBS at once
+        while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || exit 1; done
+        local suffix=$1
+        shift
+        distill "$first.abl-$suffix" "$first" "$A_EPOCHS" "$@" &
+    }
+    ablation default
+    ablation alpha0.5 --alpha 0.5
+    ablation alpha1.0 --alpha 1.0
+    ablation T1 --temperature 1
+    ablation T2 --temperature 2
+    ablation ce --loss ce
+    ablation no-attn --attn-loss none
+    ablation no-kd --alpha 0 --attn-loss none
+    while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || exit 1; done
 fi
 
 # 6. evaluation on the held-out test split
@@ -108,6 +120,7 @@ if [ ! -s "$OUT/eval/teacher.tsne.rec" ]; then
 fi
 
 # 7. the table
+export TEACHER STUDENTS T_EPOCHS S_EPOCHS A_EPOCHS ABLATIONS JOBS THREADS
 /usr/bin/env python3 - "$OUT" $models <<'PY' > "$OUT/RESULTS.md" || { echo "paper.sh: python3 needed for the table" >&2; exit 1; }
 import json, os, sys
 out, models = sys.argv[1], sys.argv[2:]
@@ -128,10 +141,9 @@ for m in models:
                  ev["n"] / (t1 - t0), len(log), max((e["val_accuracy"] for e in log), default=float("nan")),
                  run.get("alpha", ""), run.get("temperature", ""), run.get("loss", ""), run.get("attn_loss", "")))
 print(f"# Results: {len(rows)} models on the held-out test split ({rows[0] and ev['n']} records)\n")
-print("Made by `pipelines/paper.sh` (TEACHER=%s STUDENTS='%s' T_EPOCHS=%s S_EPOCHS=%s ABLATIONS=%s THREADS=%s); rerun it to reproduce." % (
-    os.environ.get("TEACHER", "bert-tiny"), os.environ.get("STUDENTS", "distilbert-tiny albert-tiny"),
-    os.environ.get("T_EPOCHS", "12"), os.environ.get("S_EPOCHS", "12"), os.environ.get("ABLATIONS", "0"),
-    os.environ.get("THREADS", "2")))
+print("Made by `pipelines/paper.sh` (%s); rerun it to reproduce." % " ".join(
+    f"{k}={os.environ[k]!r}" for k in ("TEACHER", "STUDENTS", "T_EPOCHS", "S_EPOCHS", "A_EPOCHS", "ABLATIONS", "JOBS", "THREADS")
+    if k in os.environ))
 print("Inference samples/s: wall time of `emo teacher-logits` over the test split, including start-up and I/O.\n")
 print("| model | type | alpha | T | label loss | attn loss | accuracy | precision (w) | recall (w) | F1 (w) | parameters | checkpoint MB | infer samples/s | epochs | best val acc |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
