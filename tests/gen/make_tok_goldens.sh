@@ -60,3 +60,9 @@ run_ref "$fx/edge.jsonl" edge
 run_ref "$scratch/long.jsonl" long
 # ALBERT preprocessing of the edge cases (Python unicodedata), for test_tok_spm
 /usr/bin/python3 "$root/tests/gen/albert_pre.py" < "$fx/edge.jsonl" > "$fx/edge.albert.jsonl"
+# Differential fuzz set: random strings, expected ids from the Python algorithm itself
+# (bert_ref.py), since the Rust library's older Unicode tables differ on ~60% of them.
+/usr/bin/python3 "$root/tests/gen/make_tok_fuzz.py" > "$scratch/fuzz.jsonl"
+zstd -19 -q -f "$scratch/fuzz.jsonl" -o "$fx/fuzz.jsonl.zst"
+/usr/bin/python3 "$root/tests/gen/bert_ref.py" "$shared/data/bert-base-uncased/vocab.txt" "$scratch/fuzz.jsonl" |
+    zstd -19 -q -f -o "$fx/fuzz.py-ids.zst"

@@ -2,7 +2,9 @@
  * the long texts, tokenized by lib/tok and compared id by id with the goldens made by
  * the Hugging Face tokenizers library (tests/gen/make_tok_goldens.sh).  Rows where the
  * Rust library is known to differ from the Python BertTokenizer take their expected ids
- * from tests/fixtures/tok/python-overrides.tsv instead (reasons are in that file). */
+ * from tests/fixtures/tok/python-overrides.tsv instead (reasons are in that file).
+ * Last, 4000 random strings over many scripts are compared with the Python algorithm's
+ * ids directly (tests/gen/make_tok_fuzz.py, bert_ref.py). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,6 +275,19 @@ int main(void)
         rows_from_jsonl(&r, buf, len);
         snprintf(path, sizeof path, "%s/tests/fixtures/tok/long.ids.zst", root);
         compare_set(e, v, "long", &r, path);
+        rows_free(&r);
+        free(buf);
+    }
+    {
+        /* random strings; expected ids from the Python algorithm (tests/gen/bert_ref.py) */
+        rows r = { 0 };
+        size_t len;
+        snprintf(path, sizeof path, "%s/tests/fixtures/tok/fuzz.jsonl.zst", root);
+        char *buf = unzstd(path, &len);
+        rows_from_jsonl(&r, buf, len);
+        snprintf(path, sizeof path, "%s/tests/fixtures/tok/fuzz.py-ids.zst", root);
+        compare_set(e, v, "fuzz", &r, path);
+        CHECK(r.n == 4000, "fuzz rows: %zu", r.n);
         rows_free(&r);
         free(buf);
     }
