@@ -21,6 +21,7 @@ static struct {
     size_t n;
     par_fn fn;
     void *ctx;
+    int blas_saved;         /* OpenBLAS count while par_blas_single() is in force, else 0 */
 } P = { .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
         .done = PTHREAD_COND_INITIALIZER };
 
@@ -56,7 +57,7 @@ static void *worker(void *arg)
 
 int par_threads(void)
 {
-    int n = openblas_get_num_threads();
+    int n = P.blas_saved > 0 ? P.blas_saved : openblas_get_num_threads();
     return n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
 }
 
@@ -107,11 +108,13 @@ int par_blas_single(void)
     int n = openblas_get_num_threads();
     if (n > 1)
         openblas_set_num_threads(1);
+    P.blas_saved = n;   // par_for keeps using n threads meanwhile
     return n;
 }
 
 void par_blas_restore(int n)
 {
+    P.blas_saved = 0;
     if (n > 1)
         openblas_set_num_threads(n);
 }

@@ -15,7 +15,8 @@ typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
  * returns when all are done.  Runs inline when n < 2 * min_chunk or with one thread.
  * Not reentrant: call from one thread at a time. */
 void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx);
-/* Threads in use: openblas_get_num_threads() at the time of the call (>= 1). */
+/* Threads in use: openblas_get_num_threads() at the time of the call (>= 1), or the count
+ * saved by par_blas_single() while that is in force. */
 int par_threads(void);
 
 /* While inside par_for with several threads, OpenBLAS must run single-threaded in each

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "nn/kernels.h"
+#include "nn/par.h"
 #include "util/rng.h"
 
 static rng_t g_rng;
@@ -542,6 +543,25 @@ static void test_thread_invariance(void)
     free(x); free(d); free(lx); free(lw); free(lb); free(ld); free(qkv); free(dctx); free(datt);
 }
 
+static int par_seen[2];
+static void par_probe(void *ctx, size_t lo, size_t hi)
+{
+    (void)ctx;
+    (void)hi;
+    par_seen[lo == 0 ? 0 : 1] = 1;
+}
+
+/* The pool really splits work, also while OpenBLAS is held single-threaded (attention). */
+static void test_par(void)
+{
+    openblas_set_num_threads(2);
+    int saved = par_blas_single();
+    CHECK(par_threads() == 2, "par_threads %d under par_blas_single", par_threads());
+    par_for(100, 1, par_probe, NULL);
+    par_blas_restore(saved);
+    CHECK(par_seen[0] && par_seen[1], "par_for ran ranges %d %d", par_seen[0], par_seen[1]);
+}
+
 int main(void)
 {
     rng_seed(&g_rng, 20261126);
@@ -562,5 +582,6 @@ int main(void)
     test_attention_fd(0.25f, 1);
     test_attention_big();
     test_thread_invariance();
+    test_par();
     return check_done("test_kernels");
 }
