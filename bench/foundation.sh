@@ -69,6 +69,7 @@ if [ -x "$BIN/emo-tokenize" ]; then
         | /usr/bin/time -v -o "$tmp/p_split.tv" "$BIN/emo-split" -q -o "$tmp/split2"
     t1=$(now)
     tok_rss=$(rss_mb "$tmp/p_tok.tv")
+    tok_cpu=$(cpu_s "$tmp/p_tok.tv")
 else
     stages="clean|split"
     t0=$(now)
@@ -76,10 +77,11 @@ else
         | /usr/bin/time -v -o "$tmp/p_split.tv" "$BIN/emo-split" -q -o "$tmp/split2"
     t1=$(now)
     tok_rss=null
+    tok_cpu=null
 fi
 wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 ok=$(awk -v w="$wall" 'BEGIN { print (w <= 20) ? "true" : "false" }')
-json "\"impl\":\"c\",\"mode\":\"pipeline\",\"stages\":\"$stages\",\"t_wall\":$wall,\"budget_s\":20,\"within_budget\":$ok,\"rss_mb_clean\":$(rss_mb "$tmp/p_clean.tv"),\"rss_mb_tokenize\":$tok_rss,\"rss_mb_split\":$(rss_mb "$tmp/p_split.tv")"
+json "\"impl\":\"c\",\"mode\":\"pipeline\",\"stages\":\"$stages\",\"t_wall\":$wall,\"budget_s\":20,\"within_budget\":$ok,\"rss_mb_clean\":$(rss_mb "$tmp/p_clean.tv"),\"rss_mb_tokenize\":$tok_rss,\"rss_mb_split\":$(rss_mb "$tmp/p_split.tv"),\"cpu_clean\":$(cpu_s "$tmp/p_clean.tv"),\"cpu_tokenize\":$tok_cpu,\"cpu_split\":$(cpu_s "$tmp/p_split.tv")"
 
 # 4. the anchor, same corpus, same run; ratios = anchor seconds / C seconds
 if $PY -c 'import sklearn' 2> /dev/null; then
