@@ -177,3 +177,16 @@ setup() {
     run --separate-stderr emo teacher-train $ARGS --early-stop-metric auc -o t
     assert_failure 2
 }
+
+@test "progress: a live bar with epoch, step, loss, samples/s and ETA on a terminal; plain lines otherwise" {
+    command -v script >/dev/null || skip "script(1) is not installed"
+    run script -qc "emo teacher-train --train $D/small.rec --val $D/val.rec --config $TINY --epochs 1 --batch 4 \
+        --threads 1 -o bar" /dev/null
+    assert_success
+    [[ "$output" == *$'\r\e[Kepoch 1/1 ['*'] step '*'/15 loss '*' samples/s ETA '* ]]
+    run --separate-stderr emo teacher-train --train "$D/small.rec" --val "$D/val.rec" --config "$TINY" --epochs 1 \
+        --batch 4 --threads 1 --log-every 5 -o plain
+    assert_success
+    [[ "$stderr" == *$'\nemo-teacher-train: epoch 1/1 step 10/15 loss '*' samples/s ETA '* ]]
+    [[ "$stderr" != *$'\e[K'* ]]
+}
