@@ -333,6 +333,8 @@ int main(int argc, char **argv)
             split[i] = (uint8_t)s;
             counts[S.rec[i].cls * NSPLIT + (size_t)s]++;
         }
+        if (imported.n > S.n && !quiet)   /* input ids are unique, so S.n of them matched */
+            warnx("%s: %zu ids of the assignment are not in the input", assign_in, imported.n - S.n);
     } else {
         uint64_t *class_n = xmalloc(S.ncls * sizeof *class_n);
         for (size_t k = 0; k < S.ncls; k++) {

@@ -67,6 +67,10 @@ split_counts() {
     [ "$(grep -c . a.tsv)" -eq 21 ]
     run emo split -q -o b --from-assignment a.tsv --seed 99 in.rec
     assert_success
+    printf '999\ttrain\n' >> a.tsv
+    run --separate-stderr emo split -o c --from-assignment a.tsv in.rec
+    assert_success
+    [[ "$stderr" == "emo-split: a.tsv: 1 ids of the assignment are not in the input"* ]]
     cmp a/train.rec b/train.rec
     cmp a/val.rec b/val.rec
     cmp a/test.rec b/test.rec
