@@ -300,6 +300,13 @@ static void layout(model *m, carver *k, size_t tok, size_t att, size_t B, int sl
     m->g_pd = carve(k, g * B * H);
 }
 
+static size_t grow(size_t need, size_t cap)
+{
+    if (need <= cap)
+        return cap;
+    return need > cap + cap / 4 ? need : cap + cap / 4;
+}
+
 /* Grows the activation memory to hold (tok, att, B) with grad support if asked.  Existing
  * capacity is kept when sufficient, so steady-state training never allocates. */
 static int ensure_acts(model *m, size_t tok, size_t att, size_t B, int grad)
@@ -308,11 +315,12 @@ static int ensure_acts(model *m, size_t tok, size_t att, size_t B, int grad)
     if (m->act_block && tok <= m->cap_tok && att <= m->cap_att && B <= m->cap_B &&
         slots <= m->cap_slots && grad <= m->cap_grad)
         return 0;
-    // grow geometrically-ish so a slowly increasing T does not reallocate every batch
-    if (tok < m->cap_tok)
-        tok = m->cap_tok;
-    if (att < m->cap_att)
-        att = m->cap_att;
+    // grow by at least a quarter, so batches that creep upwards (length-grouped batching)
+    // reallocate (and first-touch) a few times only
+    if (m->act_block) {
+        tok = grow(tok, m->cap_tok);
+        att = grow(att, m->cap_att);
+    }
     if (B < m->cap_B)
         B = m->cap_B;
     if (slots < m->cap_slots)
@@ -367,6 +375,21 @@ static int ensure_kept(model *m, size_t padded)
     }
     m->cap_padded = padded;
     m->cap_kept = nk;
+    return 0;
+}
+
+int model_reserve(model *m, int B, int T, int mode)
+{
+    if (B <= 0 || T <= 0 || T > m->c.P)
+        return set_err(m, "cannot reserve for B %d, T %d (max_position_embeddings %d)", B, T,
+                       m->c.P);
+    size_t tok = (size_t)B * T, att = (size_t)m->c.NH * B * T * T;
+    if (ensure_acts(m, tok, att, (size_t)B, mode != MODEL_INFER) != 0)
+        return -1;
+    if (m->keep_mask && ensure_kept(m, att) != 0)
+        return -1;
+    if (mode != MODEL_INFER && !model_grad_block(m))
+        return set_err(m, "cannot allocate gradients: %s", strerror(ENOMEM));
     return 0;
 }
 

@@ -124,6 +124,12 @@ void model_init_weights(model *m, uint64_t seed);
  * and model_backward accepts a gradient for them.  Default 0. */
 void model_keep_attn(model *m, uint64_t layer_mask);
 
+/* Optional: allocate (and touch) now everything a forward/backward of up to B sequences of
+ * up to T tokens in `mode` needs, e.g. the largest batch of a training run, so that no
+ * later step allocates.  Call after model_keep_attn.  Without it memory grows on demand
+ * (by at least a quarter each time).  Returns 0 or -1 (model_error). */
+int model_reserve(model *m, int B, int T, int mode);
+
 /* Runs the model.  mode: MODEL_INFER / MODEL_TRAIN / MODEL_EVAL_GRAD.  rng: used (and
  * advanced) only for dropout in MODEL_TRAIN; may be NULL otherwise.  type_ids: (B, T) or
  * NULL for all zeros (BERT/ALBERT token types; ignored by DistilBERT).

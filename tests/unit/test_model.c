@@ -300,6 +300,20 @@ static void test_behaviour(model_arch arch)
     CHECK(model_backward(m, dl, NULL) == -1, "%s: backward after a failed forward", an);
     CHECK(model_forward(m, one, &len3, 1, 3, MODEL_INFER, NULL) == 0, "%s: recovers", an);
     CHECK(model_backward(m, dl, NULL) == -1, "%s: backward after inference", an);
+    // after model_reserve, batches up to that size reuse the same memory
+    model_keep_attn(m, 0);
+    CHECK(model_reserve(m, 2, 13, MODEL_TRAIN) == -1, "%s: reserve beyond P", an);
+    CHECK(model_reserve(m, 4, 12, MODEL_TRAIN) == 0, "%s: reserve: %s", an, model_error(m));
+    rng_t rr;
+    rng_seed(&rr, 1);
+    int32_t big_ids[4 * 12], big_lens[4] = { 12, 12, 12, 12 };
+    for (int i = 0; i < 48; i++)
+        big_ids[i] = 1 + i % 20;
+    CHECK(model_forward(m, ids, lens, 2, 7, MODEL_TRAIN, &rr) == 0, "%s small", an);
+    const float *before = model_logits(m);
+    CHECK(model_forward(m, big_ids, big_lens, 4, 12, MODEL_TRAIN, &rr) == 0, "%s big", an);
+    CHECK(model_backward(m, dl, NULL) == 0, "%s: backward after reserve", an);   // dl has room
+    CHECK(model_logits(m) == before, "%s: activations reallocated after model_reserve", an);
     free(g1);
     model_free(m);
 }
