@@ -10,6 +10,7 @@
 # peak RSS from /usr/bin/time -v.
 #
 # Usage (repo root, after make): bench/foundation.sh [ROWS]
+# FOUNDATION_NO_ANCHOR=1 skips the Python anchor (the test suite's smoke run does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-416809}
@@ -84,7 +85,9 @@ ok=$(awk -v w="$wall" 'BEGIN { print (w <= 20) ? "true" : "false" }')
 json "\"impl\":\"c\",\"mode\":\"pipeline\",\"stages\":\"$stages\",\"t_wall\":$wall,\"budget_s\":20,\"within_budget\":$ok,\"rss_mb_clean\":$(rss_mb "$tmp/p_clean.tv"),\"rss_mb_tokenize\":$tok_rss,\"rss_mb_split\":$(rss_mb "$tmp/p_split.tv"),\"cpu_clean\":$(cpu_s "$tmp/p_clean.tv"),\"cpu_tokenize\":$tok_cpu,\"cpu_split\":$(cpu_s "$tmp/p_split.tv")"
 
 # 4. the anchor, same corpus, same run; ratios = anchor seconds / C seconds
-if $PY -c 'import sklearn' 2> /dev/null; then
+if [ -n "${FOUNDATION_NO_ANCHOR:-}" ]; then
+    echo "foundation: anchor skipped (FOUNDATION_NO_ANCHOR set)" >&2
+elif $PY -c 'import sklearn' 2> /dev/null; then
     $PY bench/anchor_foundation.py "$tmp/text.csv" data/stopwords-en.txt | tee "$tmp/anchor.txt"
     get() { sed -n "s/.*\"mode\": \"$1\".*\"$2\": \([0-9.]*\).*/\1/p" "$tmp/anchor.txt"; }
     ratio() { div "$1" "$2" %.2f; }

@@ -4,7 +4,7 @@
 load helpers
 
 @test "bench/foundation.sh 3000 prints valid JSON lines for clean, split and the pipeline" {
-    run --separate-stderr bash -c "cd '$EMO_ROOT' && bench/foundation.sh 3000"
+    run --separate-stderr bash -c "cd '$EMO_ROOT' && FOUNDATION_NO_ANCHOR=1 bench/foundation.sh 3000"
     assert_success
     [[ "$output" == *'"mode":"clean"'* ]]
     [[ "$output" == *'"mode":"split"'* ]]
