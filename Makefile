@@ -48,7 +48,7 @@ man-lint:
 	@set -e; for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -Tlint -Wwarning $$m; done; echo man pages ok
 
 demo: all
-	pipelines/demo.sh
+	pipelines/paper.sh work/demo
 
 bench: all
 	bench/run.sh

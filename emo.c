@@ -24,6 +24,8 @@ static const struct { const char *name, *what; } known[] = {
     { "eval",            "accuracy, classification report, PR curves, length analysis" },
     { "confusion",       "confusion matrix and most-confused pairs" },
     { "tsne",            "Barnes-Hut t-SNE of embeddings" },
+    { "cache",           "verify a teacher shard cache, or fetch targets by id" },
+    { "ckpt",            "inspect, initialise or convert checkpoints (HF layout)" },
     { "pack",            "JSON Lines to a record stream" },
     { "dump",            "a record stream to JSON Lines" },
 };

@@ -60,3 +60,17 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     run "$BATS_TEST_TMPDIR/root/opt/emo/bin/emo" dump -h
     assert_success
 }
+
+@test "man example emo(7): clean | tokenize | split on the shared corpus" {
+    head -600 "$SHARED/data/emotion/train.txt" > train.txt
+    ln -s "$SHARED/data/bert-base-uncased/vocab.txt" vocab.txt
+    run --separate-stderr bash -c 'emo clean --format semicolon --keep-stopwords train.txt \
+      | emo tokenize --vocab vocab.txt \
+      | emo split -o split'
+    assert_success
+    for s in train val test; do assert_file_exists "split/$s.rec"; done
+    n=$(cat split/*.rec | emo dump | wc -l)
+    [ "$n" -eq 600 ]
+    run bash -c 'emo dump split/val.rec | head -1'
+    assert_output --partial '"input_ids":[101,'
+}
