@@ -170,6 +170,12 @@ setup() {
     assert_output 0
 }
 
+@test "clean bad input: a full disk is reported, exit 1" {
+    run --separate-stderr bash -c "emo clean -q '$SHARED/data/emotion/val.txt' > /dev/full"
+    assert_failure 1
+    assert_equal "$stderr" "emo-clean: write error on standard output: No space left on device"
+}
+
 @test "clean bad input: unknown option is a usage error" {
     run --separate-stderr emo clean --no-such-step
     assert_failure 2
