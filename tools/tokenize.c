@@ -3,9 +3,11 @@
  * or a SentencePiece model with ALBERT's preprocessing (lib/tok/spm.h).
  *
  * Records are processed in batches: the main thread reads a batch, checks each text and
- * serializes the fields that pass through; --threads workers tokenize slices of the batch;
- * the main thread writes the batch in input order.  Output is the same for any thread
- * count, and memory is bounded by the batch size, not the input size. */
+ * serializes the fields that pass through.  With --threads 1 it then tokenizes and writes
+ * the batch itself; with N > 1, N - 1 workers tokenize slices of batch k while the main
+ * thread reads batch k + 1, then the main thread writes batch k.  Batches are written in
+ * input order, so the output is the same for any thread count, and memory is bounded by
+ * two batches, not by the input size. */
 #include <err.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -59,6 +61,12 @@ typedef struct worker {
     size_t ids_len, ids_cap;
 } worker;
 
+typedef struct slice {
+    struct ctx *c;
+    batch *b;
+    int t, nt;                    /* slice t of nt */
+} slice;
+
 typedef struct ctx {
     const tok_vocab *vocab;
     spm_tok *spm;                 /* Encode is const: shared by the threads */
@@ -66,7 +74,11 @@ typedef struct ctx {
     enum on_invalid on_invalid;
     int nthreads;
     worker *wk;                   /* [nthreads] */
-    batch b;
+    batch b[2];                   /* b[cur] is being read; b[1 - cur] tokenized (if pending) */
+    int cur, pending;
+    pthread_t th[64];
+    slice sl[64];
+    int nworkers;                 /* threads tokenizing b[1 - cur] now */
     uint64_t skipped, replaced;
 } ctx;
 
@@ -85,6 +97,7 @@ static char *grow(char *p, size_t *cap, size_t need)
 
 static void add_record(ctx *c, rec_reader *r, const rec_t *rec)
 {
+    batch *b = &c->b[c->cur];
     const char *text;
     size_t len;
     int k = rec_get_str(rec, "text", &text, &len);
@@ -92,7 +105,6 @@ static void add_record(ctx *c, rec_reader *r, const rec_t *rec)
         rec_die(r, "no text field");
     if (k == -2)
         rec_die(r, "field text is not a string");
-    batch *b = &c->b;
     size_t bad = tok_utf8_invalid_at(text, len);
     int fixed = 0;
     if (bad < len) {
@@ -150,16 +162,11 @@ static void add_record(ctx *c, rec_reader *r, const rec_t *rec)
 
 /* ---- tokenizing: a slice of the batch per thread ------------------------- */
 
-typedef struct slice {
-    ctx *c;
-    int t, nt;                    /* slice t of nt */
-} slice;
-
 static void *tokenize_slice(void *arg)
 {
     const slice *s = arg;
     ctx *c = s->c;
-    batch *b = &c->b;
+    batch *b = s->b;
     worker *wk = &c->wk[s->t];
     size_t per = (b->n + (size_t)s->nt - 1) / (size_t)s->nt;
     size_t lo = per * (size_t)s->t, hi = lo + per < b->n ? lo + per : b->n;
@@ -182,23 +189,15 @@ static void *tokenize_slice(void *arg)
     return NULL;
 }
 
-static void flush_batch(ctx *c, rec_writer *w)
+/* Waits for the pending batch's workers, writes it in order, empties it. */
+static void finish_pending(ctx *c, rec_writer *w)
 {
-    batch *b = &c->b;
-    if (b->n == 0)
+    if (!c->pending)
         return;
-    pthread_t th[64];
-    slice sl[64];
-    /* small batches (the tail of a stream) are not worth a thread */
-    int nt = b->n >= 64 ? c->nthreads : 1;
-    for (int t = 0; t < nt; t++)
-        sl[t] = (slice){ c, t, nt };
-    for (int t = 1; t < nt; t++)
-        if (pthread_create(&th[t], NULL, tokenize_slice, &sl[t]) != 0)
-            errx(EXIT_DATA, "cannot start a thread");
-    tokenize_slice(&sl[0]);
-    for (int t = 1; t < nt; t++)
-        pthread_join(th[t], NULL);
+    batch *b = &c->b[1 - c->cur];
+    for (int t = 0; t < c->nworkers; t++)
+        pthread_join(c->th[t], NULL);
+    c->nworkers = 0;
     for (size_t i = 0; i < b->n; i++) {
         const item *it = &b->items[i];
         msgpack_packer *pk = rec_begin_raw(w);
@@ -209,6 +208,30 @@ static void flush_batch(ctx *c, rec_writer *w)
     b->n = 0;
     b->texts_len = 0;
     msgpack_sbuffer_clear(&b->head);
+    c->pending = 0;
+}
+
+/* Hands the batch being read over to tokenizing (workers, or this thread at once) and
+ * starts reading into the other one.  The previous batch is written first: the workers'
+ * id arenas are reused. */
+static void dispatch(ctx *c, rec_writer *w)
+{
+    finish_pending(c, w);
+    batch *b = &c->b[c->cur];
+    /* --threads 1, or a small batch (a stream's tail): not worth a thread */
+    int nw = c->nthreads > 1 && b->n >= 64 ? c->nthreads - 1 : 0;
+    if (nw == 0) {
+        c->sl[0] = (slice){ c, b, 0, 1 };
+        tokenize_slice(&c->sl[0]);
+    }
+    for (int t = 0; t < nw; t++) {
+        c->sl[t] = (slice){ c, b, t, nw };
+        if (pthread_create(&c->th[t], NULL, tokenize_slice, &c->sl[t]) != 0)
+            errx(EXIT_DATA, "cannot start a thread");
+    }
+    c->nworkers = nw;
+    c->pending = 1;
+    c->cur = 1 - c->cur;
 }
 
 static void tokenize_stream(ctx *c, rec_writer *w, const char *path)
@@ -219,10 +242,10 @@ static void tokenize_stream(ctx *c, rec_writer *w, const char *path)
     rec_t rec;
     while (rec_read_or_die(r, &rec)) {
         add_record(c, r, &rec);
-        if (c->b.n == BATCH_RECORDS || c->b.texts_len + c->b.head.size >= BATCH_BYTES)
-            flush_batch(c, w);
+        const batch *b = &c->b[c->cur];
+        if (b->n == BATCH_RECORDS || b->texts_len + b->head.size >= BATCH_BYTES)
+            dispatch(c, w);
     }
-    flush_batch(c, w);
     rec_reader_close(r);
 }
 
@@ -287,8 +310,10 @@ int main(int argc, char **argv)
         c.wk[t].enc = vocab ? tok_encoder_new(vocab) : NULL;
         c.wk[t].scratch = xmalloc(c.max_len * sizeof *c.wk[t].scratch);
     }
-    c.b.items = xcalloc(BATCH_RECORDS, sizeof *c.b.items);
-    msgpack_sbuffer_init(&c.b.head);
+    for (int k = 0; k < 2; k++) {
+        c.b[k].items = xcalloc(BATCH_RECORDS, sizeof *c.b[k].items);
+        msgpack_sbuffer_init(&c.b[k].head);
+    }
 
     atomic_file af;
     FILE *fp = stdout;
@@ -301,6 +326,9 @@ int main(int argc, char **argv)
         tokenize_stream(&c, w, NULL);
     for (int i = optind; i < argc; i++)
         tokenize_stream(&c, w, argv[i]);
+    if (c.b[c.cur].n)
+        dispatch(&c, w);
+    finish_pending(&c, w);
     if (rec_writer_close(w) != 0)
         err(EXIT_DATA, "%s", out ? out : "write error on standard output");
     if (out && atomic_commit(&af) != 0)
@@ -319,8 +347,10 @@ int main(int argc, char **argv)
     free(c.wk);
     tok_vocab_free(vocab);
     spm_tok_free(c.spm);
-    free(c.b.items);
-    free(c.b.texts);
-    msgpack_sbuffer_destroy(&c.b.head);
+    for (int k = 0; k < 2; k++) {
+        free(c.b[k].items);
+        free(c.b[k].texts);
+        msgpack_sbuffer_destroy(&c.b[k].head);
+    }
     return 0;
 }
