@@ -13,7 +13,7 @@
 #include "util/util.h"
 
 static const char *usage_text =
-    "usage: emo clean [-fq] [--format auto|kaggle|semicolon|csv|tsv] [--text-col NAME]\n"
+    "usage: emo clean [-fq] [--format auto|kaggle|semicolon|csv|tsv|lines] [--text-col NAME]\n"
     "                 [--label-col NAME] [--id-col NAME] [--id-offset N]\n"
     "                 [--label-names NAME,...] [--on-invalid error|skip|replace]\n"
     "                 [--keep-stopwords] [--no-drop-empty] [--no-punct] [--no-emoji]\n"
@@ -115,8 +115,9 @@ static uint64_t clean_file(rec_writer *w, corpus_reader *c, const char *path)
     int k;
     while ((k = corpus_next(c, &row)) == 1) {
         nread++;
+        int labelled = row.label != NULL;
         if (check_utf8(name, "text", row.line, &row.text, &row.text_len, &fix_text) < 0 ||
-            check_utf8(name, "label", row.line, &row.label, &row.label_len, &fix_label) < 0) {
+            (labelled && check_utf8(name, "label", row.line, &row.label, &row.label_len, &fix_label) < 0)) {
             dropped[DROP_INVALID]++;
             continue;
         }
@@ -124,24 +125,26 @@ static uint64_t clean_file(rec_writer *w, corpus_reader *c, const char *path)
             dropped[DROP_EMPTY_TEXT]++;
             continue;
         }
-        if (cfg.drop_empty && row.label_len == 0) {
+        if (cfg.drop_empty && labelled && row.label_len == 0) {
             dropped[DROP_EMPTY_LABEL]++;
             continue;
         }
-        if (cfg.nlabel_names && row.label_len)   /* an empty label kept by --no-drop-empty stays empty */
+        if (cfg.nlabel_names && labelled && row.label_len)   /* an empty label kept by --no-drop-empty stays empty */
             map_label(name, row.line, &row.label, &row.label_len);
         clean_text(&cfg.clean, row.text, row.text_len, &out);
         if (cfg.drop_empty && out.len == 0) {
             dropped[DROP_EMPTY_CLEANED]++;
             continue;
         }
-        msgpack_packer *pk = rec_begin(w, NULL, keys, 3);
+        msgpack_packer *pk = rec_begin(w, NULL, keys, labelled ? 3 : 2);
         rec_pack_key(pk, "id");
         msgpack_pack_uint64(pk, row.id);
         rec_pack_key(pk, "text");
         rec_pack_str(pk, out.p, out.len);
-        rec_pack_key(pk, "label");
-        rec_pack_str(pk, row.label, row.label_len);
+        if (labelled) {
+            rec_pack_key(pk, "label");
+            rec_pack_str(pk, row.label, row.label_len);
+        }
         rec_end(w);
         nwritten++;
     }
@@ -199,7 +202,7 @@ int main(int argc, char **argv)
         case 'q': cfg.quiet = 1; break;
         case O_FORMAT:
             if ((o.format = corpus_format_parse(optarg)) < 0)
-                errx(EXIT_USAGE, "option --format: unknown format '%s' (auto, kaggle, semicolon, csv, tsv)", optarg);
+                errx(EXIT_USAGE, "option --format: unknown format '%s' (auto, kaggle, semicolon, csv, tsv, lines)", optarg);
             break;
         case O_TEXT_COL: o.text_col = optarg; break;
         case O_LABEL_COL: o.label_col = optarg; break;

@@ -21,7 +21,7 @@ struct corpus_reader {
     char err[512];
 };
 
-static const char *const format_names[] = { "auto", "kaggle", "semicolon", "csv", "tsv" };
+static const char *const format_names[] = { "auto", "kaggle", "semicolon", "csv", "tsv", "lines" };
 
 int corpus_format_parse(const char *s)
 {
@@ -217,7 +217,7 @@ corpus_reader *corpus_open(const char *path, const corpus_opts *o, char *err, si
     int rc = 0;
     if (fmt == CORPUS_AUTO) {
         rc = sniff(c, o);
-    } else if (fmt == CORPUS_SEMICOLON) {
+    } else if (fmt == CORPUS_SEMICOLON || fmt == CORPUS_LINES) {
         int k = csv_next(csv, &c->first);
         if (k < 0)
             rc = csv_fail(c);
@@ -278,6 +278,13 @@ int corpus_next(corpus_reader *c, corpus_row *out)
     c->last_line = row.line;
     out->line = row.line;
     out->id = c->id_offset + row.line - c->header_lines;
+    if (c->format == CORPUS_LINES) {
+        out->text = row.field[0];
+        out->text_len = row.len[0];
+        out->label = NULL;
+        out->label_len = 0;
+        return 1;
+    }
     if (c->format == CORPUS_SEMICOLON) {
         const char *s = row.field[0];
         size_t n = row.len[0];

@@ -3,6 +3,7 @@
  *              index (becomes the id), RFC 4180 quoting.  The header may be absent (a
  *              chunk cut by GNU parallel): a first row whose first field is a number is data.
  *   semicolon  "text;label" lines; the label is after the LAST ';'.
+ *   lines      one text a line, no label (unlabeled tweets); rows have label NULL.
  *   csv, tsv   a header row naming the columns (text_col, label_col, optional id_col),
  *              RFC 4180 quoting.
  * Without an id column the id is the 1-based data line (the line a row starts on, less
@@ -14,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum corpus_format { CORPUS_AUTO, CORPUS_KAGGLE, CORPUS_SEMICOLON, CORPUS_CSV, CORPUS_TSV };
+enum corpus_format { CORPUS_AUTO, CORPUS_KAGGLE, CORPUS_SEMICOLON, CORPUS_CSV, CORPUS_TSV, CORPUS_LINES };
 
 typedef struct corpus_opts {
     int format;                 /* enum corpus_format */
@@ -26,7 +27,8 @@ typedef struct corpus_opts {
 
 typedef struct corpus_row {
     uint64_t id;
-    const char *text, *label;   /* not validated as UTF-8; valid until the next call */
+    const char *text, *label;   /* not validated as UTF-8; valid until the next call;
+                                 * label is NULL for the lines format */
     size_t text_len, label_len;
     uint64_t line;              /* physical line the row starts on */
 } corpus_row;

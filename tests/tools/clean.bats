@@ -61,6 +61,15 @@ setup() {
     assert_line --index 0 '{"id":0,"text":"hello world im happy","label":"1"}'
 }
 
+@test "clean: --format lines reads unlabeled text into {id, text}" {
+    printf 'I feel; fine\n\nso happy!!\n' > u.txt
+    run bash -c "emo clean -q --format lines u.txt | emo dump"
+    assert_success
+    assert_output $'{"id":1,"text":"feel fine"}\n{"id":3,"text":"happy"}'
+    run bash -c "emo clean -q --format lines '$SHARED/data/emotion/unlabeled.txt' | emo dump | wc -l"
+    assert_output 46733
+}
+
 @test "clean: csv/tsv columns chosen by name, id from --id-col" {
     printf 'emotion\ttweet\tnum\njoy\tI am "happy"\t41\n' > t.tsv
     run bash -c "emo clean -q --format tsv --text-col tweet --label-col emotion --id-col num t.tsv | emo dump"

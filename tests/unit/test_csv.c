@@ -122,7 +122,7 @@ static int corpus_rows(const char *data, int fmt, const char *text_col, uint64_t
     while ((k = corpus_next(c, &row)) == 1) {
         n++;
         w += (size_t)snprintf(out + w, cap - w, "%llu|%.*s|%.*s\n", (unsigned long long)row.id,
-                              (int)row.text_len, row.text, (int)row.label_len, row.label);
+                              (int)row.text_len, row.text, (int)row.label_len, row.label ? row.label : "");
     }
     if (k < 0) {
         snprintf(err, 256, "%s", corpus_error(c));
@@ -141,6 +141,8 @@ static void corpus(void)
     CHECK(n == 3 && !strcmp(out, "101|a;b|joy\n102|second|sad\n104|third|anger\n"), "semicolon: %d [%s] %s", n, out, err);
     n = corpus_rows("\xef\xbb\xbf,text,label\n3,x,1\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
     CHECK(n == 1 && !strcmp(out, "3|x|1\n"), "kaggle with a byte order mark: %d [%s] %s", n, out, err);
+    n = corpus_rows("a;b\n\nc\n", CORPUS_LINES, NULL, 5, out, sizeof out, err);
+    CHECK(n == 2 && !strcmp(out, "6|a;b|\n8|c|\n"), "lines: %d [%s] %s", n, out, err);
     n = corpus_rows("a;b;joy\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
     CHECK(n == 1 && !strcmp(out, "1|a;b|joy\n"), "auto semicolon: %d [%s] %s", n, out, err);
     n = corpus_rows(",text,label\n7,\"x, y\",1\n9,z,2\n", CORPUS_AUTO, NULL, 0, out, sizeof out, err);
