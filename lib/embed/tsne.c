@@ -65,8 +65,10 @@ typedef struct knn_ctx {
 static void knn_rows(void *arg, size_t lo, size_t hi)
 {
     knn_ctx *c = arg;
-    for (size_t i = lo; i < hi; i++)
+    for (size_t n = lo; n < hi; n++) {
+        size_t i = vptree_point(c->tree, n);
         vptree_knn(c->tree, c->X + i * c->D, i, c->k, c->idx + i * c->k, c->dist + i * c->k);
+    }
 }
 
 void tsne_knn(const float *X, size_t N, size_t D, size_t k, uint64_t seed, int threads, uint32_t *idx, float *dist)

@@ -18,6 +18,9 @@ typedef struct vpnode {
 
 struct vptree {
     const float *X;
+    float *Xt;           /* (N, D) node n's point at row n: subtrees are contiguous in
+                            memory, so a search streams through them (X is 20 MB at
+                            N = 20000, D = 256: the search is memory-bound) */
     size_t N, D;
     vpnode *nodes;       /* (N) */
     size_t nnodes;
@@ -146,14 +149,20 @@ vptree *vptree_build(const float *X, size_t N, size_t D, uint64_t seed)
     rng_seed(&rng, seed ^ 0x7670747265650000ULL);
     t->root = build(t, it, 0, N, &rng);
     free(it);
+    t->Xt = xmalloc((N ? N : 1) * D * sizeof *t->Xt);
+    for (size_t n = 0; n < t->nnodes; n++)
+        memcpy(t->Xt + n * D, X + (size_t)t->nodes[n].point * D, D * sizeof *X);
     return t;
 }
+
+size_t vptree_point(const vptree *t, size_t n) { return t->nodes[n].point; }
 
 void vptree_free(vptree *t)
 {
     if (!t)
         return;
     free(t->nodes);
+    free(t->Xt);
     free(t);
 }
 
@@ -195,7 +204,7 @@ static void search(const vptree *t, int32_t id, const float *q, size_t exclude, 
 {
     while (id >= 0) {
         const vpnode *nd = &t->nodes[id];
-        float d = vp_distance(q, t->X + (size_t)nd->point * t->D, t->D);
+        float d = vp_distance(q, t->Xt + (size_t)id * t->D, t->D);
         if (nd->point != exclude)
             heap_push(h, (item){ d, nd->point });
         if (nd->inside < 0 && nd->outside < 0)

@@ -13,6 +13,9 @@ typedef struct vptree vptree;
 /* Builds the tree; vantage points are drawn with a generator seeded by seed. */
 vptree *vptree_build(const float *X /* (N, D) */, size_t N, size_t D, uint64_t seed);
 void vptree_free(vptree *t);
+/* The row stored at node n (nodes are in depth-first order, n < N): querying rows in this
+ * order makes consecutive searches visit the same nodes (cache reuse). */
+size_t vptree_point(const vptree *t, size_t n);
 
 /* The k nearest rows to q, excluding row `exclude` (pass SIZE_MAX to exclude none),
  * in increasing distance (ties: lower index first).  idx (k), dist (k) Euclidean.
