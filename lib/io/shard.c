@@ -331,6 +331,14 @@ shard_writer *shard_writer_open(const char *dir, const char *prefix, const shard
     return w;
 }
 
+/* atomic_file keeps its two names after commit or abort; they are ours to free then. */
+static void af_release(atomic_file *af)
+{
+    free(af->path);
+    free(af->tmp);
+    af->path = af->tmp = NULL;
+}
+
 static int write_bytes(shard_writer *w, const void *p, size_t n)
 {
     if (n && fwrite(p, 1, n, w->af.fp) != n) {
@@ -377,9 +385,12 @@ static int end_shard(shard_writer *w)
         return -1;
     if (atomic_commit(&w->af) != 0) {
         set_msg(w->err, sizeof w->err, "%s: %s", w->af.path, strerror(errno));
+        w->shard_open = 0;
+        af_release(&w->af);
         return -1;
     }
     w->shard_open = 0;
+    af_release(&w->af);
     w->shards = xreallocarray(w->shards, w->nshards + 1, sizeof *w->shards);
     shard_info *s = &w->shards[w->nshards++];
     s->file = shard_name(w->prefix, w->nshards - 1);
@@ -512,8 +523,10 @@ void shard_writer_abort(shard_writer *w)
 {
     if (!w)
         return;
-    if (w->shard_open)
+    if (w->shard_open) {
         atomic_abort(&w->af);
+        af_release(&w->af);
+    }
     for (size_t i = 0; i < w->nshards; i++) {
         char *p = path_join(w->dir, w->shards[i].file);
         unlink(p);
@@ -566,9 +579,11 @@ int shard_writer_close(shard_writer *w, char *err, size_t errlen)
     XXH64_freeState(ih);
     if (atomic_commit(&af) != 0) {
         set_msg(w->err, sizeof w->err, "%s: %s", idx, strerror(errno));
+        af_release(&af);
         free(idx);
         goto fail;
     }
+    af_release(&af);
     free(idx);
     /* Manifest last: it is the commit point of the part. */
     json_t *o = meta_to_json(&w->meta);
@@ -605,10 +620,12 @@ int shard_writer_close(shard_writer *w, char *err, size_t errlen)
     if (bad || atomic_commit(&af) != 0) {
         if (bad)
             atomic_abort(&af);
+        af_release(&af);
         set_msg(w->err, sizeof w->err, "%s: cannot write manifest: %s", man, strerror(errno));
         free(man);
         goto fail;
     }
+    af_release(&af);
     free(man);
     writer_free(w);
     return 0;
@@ -932,7 +949,8 @@ shard_reader *shard_reader_open(const char *dir, int cache_frames, char *err, si
         rc = -1;
     }
     /* Parts in name order, so the merged view (and messages) never depend on readdir order. */
-    qsort(names, nnames, sizeof *names, cmp_str);
+    if (nnames)
+        qsort(names, nnames, sizeof *names, cmp_str);
     char missing[1024] = "";
     size_t missing_len = 0;
     for (size_t i = 0; i < nnames && rc == 0; i++) {

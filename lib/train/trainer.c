@@ -287,6 +287,8 @@ static void write_log(const char *out_dir, const json_t *log)
     }
     if (atomic_commit(&af) != 0)
         err(EXIT_DATA, "%s", path);
+    free(af.path);      /* atomic_file keeps its names after commit */
+    free(af.tmp);
     free(path);
 }
 
@@ -312,6 +314,8 @@ static void save_last(const train_task *task, const train_opts *o, const train_s
     free(p);
     if (atomic_dir_commit(&ad) != 0)
         err(EXIT_DATA, "%s", last);
+    free(ad.path);
+    free(ad.tmp);
     free(last);
 }
 

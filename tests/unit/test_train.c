@@ -201,6 +201,8 @@ static int toy_save(void *ctx, const char *dir, char *err, size_t errn)
     FILE *f = atomic_open(&af, p);
     fwrite(t->block, sizeof(float), t->n, f);
     int rc = atomic_commit(&af);
+    free(af.path);
+    free(af.tmp);
     if (rc)
         snprintf(err, errn, "%s: write error", p);
     free(p);
@@ -227,8 +229,9 @@ static void toy_task(train_task *task, toy *t)
 {
     t->n = TOY_K * TOY_V + TOY_K;
     t->block = xcalloc(2 * t->n, sizeof(float));
-    *task = (train_task){ t, TOY_K, t->n, t->block, t->block + t->n, toy_decay, 1,
-                          toy_train_step, toy_eval, toy_save, toy_load };
+    *task = (train_task){ .ctx = t, .K = TOY_K, .nparams = t->n, .params = t->block, .grads = t->block + t->n,
+                          .decay = toy_decay, .ndecay = 1, .train_step = toy_train_step, .eval_batch = toy_eval,
+                          .save_model = toy_save, .load_model = toy_load };
 }
 
 static char *slurp(const char *path, size_t *n)
