@@ -517,41 +517,6 @@ VEC void residual_backward(float *da, float *db, const float *dout, size_t n)
     }
 }
 
-/* Dropout draws: chunk c of DROP_CHUNK elements uses its own generator seeded with
- * (one rng_u64 of the caller's rng) + c, two 32-bit uniforms per rng_u64, so chunks run in
- * parallel and the masks do not depend on the thread count. */
-#define DROP_CHUNK 8192
-
-typedef struct drop_job {
-    float *out;
-    uint8_t *mask;
-    const float *inp;
-    size_t n;
-    uint64_t seed;
-    uint32_t thr;   /* drop when u32 < thr, thr = p * 2^32 */
-    float scale;
-} drop_job;
-
-static void drop_range(void *ctx, size_t lo, size_t hi)
-{
-    drop_job *j = ctx;
-    for (size_t c = lo; c < hi; c++) {
-        rng_t r;
-        rng_seed(&r, j->seed + c);
-        size_t i0 = c * DROP_CHUNK, i1 = i0 + DROP_CHUNK < j->n ? i0 + DROP_CHUNK : j->n;
-        for (size_t i = i0; i < i1; i += 2) {
-            uint64_t u = rng_u64(&r);
-            uint8_t k0 = (uint32_t)u >= j->thr, k1 = (uint32_t)(u >> 32) >= j->thr;
-            j->mask[i] = k0;
-            j->out[i] = k0 ? j->inp[i] * j->scale : 0.0f;
-            if (i + 1 < i1) {
-                j->mask[i + 1] = k1;
-                j->out[i + 1] = k1 ? j->inp[i + 1] * j->scale : 0.0f;
-            }
-        }
-    }
-}
-
 void dropout_forward(float *out, uint8_t *mask, const float *inp, float p, size_t n, rng_t *rng)
 {
     if (p <= 0.0f) {
@@ -560,11 +525,12 @@ void dropout_forward(float *out, uint8_t *mask, const float *inp, float p, size_
         memset(mask, 1, n);
         return;
     }
-    double t = (double)p * 4294967296.0;
-    drop_job j = { .out = out, .mask = mask, .inp = inp, .n = n, .seed = rng_u64(rng),
-                   .thr = t >= 4294967295.0 ? 4294967295u : (uint32_t)t,
-                   .scale = 1.0f / (1.0f - p) };
-    par_for((n + DROP_CHUNK - 1) / DROP_CHUNK, 4, drop_range, &j);
+    float scale = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t keep = rng_uniform(rng) >= p;
+        mask[i] = keep;
+        out[i] = keep ? inp[i] * scale : 0.0f;
+    }
 }
 
 VEC void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n)

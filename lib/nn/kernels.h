@@ -73,9 +73,7 @@ void residual_backward(float *da, float *db, const float *dout, size_t n);
 
 /* ---- dropout (inverted, as torch): out = keep ? inp / (1 - p) : 0 ------------------- */
 /* mask (n) gets 1 for kept, 0 for dropped; p in [0, 1).  out may alias inp.
- * p == 0 copies and sets every mask byte to 1 without drawing random numbers; otherwise
- * ONE rng_u64 is taken from rng and seeds per-chunk generators (parallel, and the same
- * masks for any thread count). */
+ * p == 0 copies and sets every mask byte to 1 without drawing random numbers. */
 void dropout_forward(float *out, uint8_t *mask, const float *inp, float p, size_t n, rng_t *rng);
 /* dinp = dout * mask / (1 - p)   (OVERWRITES dinp; may alias dout) */
 void dropout_backward(float *dinp, const float *dout, const uint8_t *mask, float p, size_t n);
