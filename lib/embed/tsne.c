@@ -397,23 +397,34 @@ typedef struct grad_ctx {
     double *sumq;           /* (N) */
 } grad_ctx;
 
-static void grad_rows(void *arg, size_t lo, size_t hi)
+/* Attraction over the sparse P, rows in index order so P streams from memory. */
+static void attr_rows(void *arg, size_t lo, size_t hi)
 {
     grad_ctx *c = arg;
     const tsne_P *P = c->P;
     const double *Y = c->Y;
-    for (size_t s = lo; s < hi; s++) {
-        size_t i = c->order ? c->order[s] : s;
-        double yi[2] = { Y[2 * i], Y[2 * i + 1] }, ax = 0, ay = 0;
+    for (size_t i = lo; i < hi; i++) {
+        double yi0 = Y[2 * i], yi1 = Y[2 * i + 1], ax = 0, ay = 0;
         for (size_t m = P->rowptr[i]; m < P->rowptr[i + 1]; m++) {
             size_t j = P->col[m];
-            double dx = yi[0] - Y[2 * j], dy = yi[1] - Y[2 * j + 1];
+            double dx = yi0 - Y[2 * j], dy = yi1 - Y[2 * j + 1];
             double pq = P->val[m] / (1 + dx * dx + dy * dy);
             ax += pq * dx;
             ay += pq * dy;
         }
         c->attr[2 * i] = c->exag * ax;
         c->attr[2 * i + 1] = c->exag * ay;
+    }
+}
+
+/* Repulsion, points in tree order (neighbouring traversals alike) or exact. */
+static void rep_rows(void *arg, size_t lo, size_t hi)
+{
+    grad_ctx *c = arg;
+    const double *Y = c->Y;
+    for (size_t s = lo; s < hi; s++) {
+        size_t i = c->order ? c->order[s] : s;
+        double yi[2] = { Y[2 * i], Y[2 * i + 1] };
         double neg[2] = { 0, 0 }, sq = 0;
         if (c->tree) {
             sq = sptree_repulsion(c->tree, i, yi, c->theta, neg);
@@ -465,7 +476,8 @@ static void gradient_with(work *w, const tsne_P *P, const double *Y, double exag
         sptree_build(w->tree, Y, N);
     grad_ctx c = { P, Y, N, exag, theta, theta > 0 ? w->tree : NULL, theta > 0 ? sptree_order(w->tree) : NULL,
                    w->attr, w->rep, w->sumq };
-    parfor(N, 64, threads, grad_rows, &c);
+    parfor(N, 256, threads, attr_rows, &c);
+    parfor(N, 64, threads, rep_rows, &c);
     double Z = 0;
     for (size_t i = 0; i < N; i++)      /* fixed order: thread-count independent */
         Z += w->sumq[i];
