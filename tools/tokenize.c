@@ -79,6 +79,7 @@ typedef struct ctx {
     pthread_t th[64];
     slice sl[64];
     int nworkers;                 /* threads tokenizing b[1 - cur] now */
+    msgpack_sbuffer out;          /* serialized records of the batch being written */
     uint64_t skipped, replaced;
 } ctx;
 
@@ -198,13 +199,20 @@ static void finish_pending(ctx *c, rec_writer *w)
     for (int t = 0; t < c->nworkers; t++)
         pthread_join(c->th[t], NULL);
     c->nworkers = 0;
+    /* Serialize the whole batch into one buffer and hand it to the writer in one call:
+     * packing id by id straight into the writer's stdio stream cost a tenth of the CPU. */
+    msgpack_sbuffer_clear(&c->out);
+    msgpack_packer opk;
+    msgpack_packer_init(&opk, &c->out, msgpack_sbuffer_write);
     for (size_t i = 0; i < b->n; i++) {
         const item *it = &b->items[i];
-        msgpack_packer *pk = rec_begin_raw(w);
-        pk->callback(pk->data, b->head.data + it->head_off, it->head_len);
-        rec_pack_ids(pk, c->wk[it->ids_thread].ids + it->ids_off, it->nids);
-        rec_end(w);
+        msgpack_sbuffer_write(&c->out, b->head.data + it->head_off, it->head_len);
+        rec_pack_ids(&opk, c->wk[it->ids_thread].ids + it->ids_off, it->nids);
     }
+    msgpack_packer *pk = rec_begin_raw(w);
+    pk->callback(pk->data, c->out.data, c->out.size);
+    for (size_t i = 0; i < b->n; i++)
+        rec_end(w);               /* the writer counts records for the end marker */
     b->n = 0;
     b->texts_len = 0;
     msgpack_sbuffer_clear(&b->head);
@@ -314,6 +322,7 @@ int main(int argc, char **argv)
         c.b[k].items = xcalloc(BATCH_RECORDS, sizeof *c.b[k].items);
         msgpack_sbuffer_init(&c.b[k].head);
     }
+    msgpack_sbuffer_init(&c.out);
 
     atomic_file af;
     FILE *fp = stdout;
@@ -352,5 +361,6 @@ int main(int argc, char **argv)
         free(c.b[k].texts);
         msgpack_sbuffer_destroy(&c.b[k].head);
     }
+    msgpack_sbuffer_destroy(&c.out);
     return 0;
 }
