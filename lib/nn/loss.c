@@ -150,13 +150,25 @@ distill_loss_terms distill_loss_and_grad(float *dstudent, float dloss,
 
 /* ---- attention alignment --------------------------------------------------- */
 
-/* One alignment loop for both cases.  Equal head counts: head h of the student against
+/* Index of element (h, i, j) of example b in a map of NH heads stored in layout lay;
+ * packed_before = sum over earlier examples of len^2. */
+static inline size_t map_index(attn_layout lay, size_t NH, size_t T, size_t b, size_t len,
+                               size_t packed_before, size_t h, size_t i, size_t j)
+{
+    if (lay == ATTN_PADDED)
+        return ((b * NH + h) * T + i) * T + j;
+    return NH * packed_before + (h * len + i) * len + j;
+}
+
+/* One alignment loop for every case.  Equal head counts: head h of the student against
  * head h of the teacher (G = NH groups).  Different counts: one group, whose maps are the
  * head means of each side, taken in double on the fly; the gradient of the mean is spread
  * as 1/NHs over the student's heads (attn_head_mean_backward's rule). */
-static double align(float *dstudent, float dloss, const float *student, size_t NHs,
-                    const float *teacher, size_t NHt, const int32_t *lens, size_t B, size_t T,
-                    attn_align_kind kind)
+double attn_align_general_loss_and_grad(float *dstudent, attn_layout dlayout, float dloss,
+                                        const float *student, attn_layout slayout, size_t NHs,
+                                        const float *teacher, attn_layout tlayout, size_t NHt,
+                                        const int32_t *lens, size_t B, size_t T,
+                                        attn_align_kind kind)
 {
     int same = NHs == NHt;
     size_t G = same ? NHs : 1;
@@ -170,24 +182,22 @@ static double align(float *dstudent, float dloss, const float *student, size_t N
     if (count == 0 || NHs == 0 || NHt == 0)
         return 0.0;
     double gscale = (double)dloss / count;
-    size_t TT = T * T;
     double total = 0;
+    size_t before = 0;   /* sum of len^2 over the examples already done (packed offsets) */
     for (size_t b = 0; b < B; b++) {
         size_t len = lens[b] < 0 ? 0 : (size_t)lens[b] > T ? T : (size_t)lens[b];
         for (size_t g = 0; g < G; g++)
             for (size_t i = 0; i < len; i++)
                 for (size_t j = 0; j < len; j++) {
-                    size_t e = i * T + j;        /* offset inside one (T, T) map */
-                    double sv, tv;
+                    double sv = 0, tv = 0;
                     if (same) {
-                        sv = student[(b * NHs + g) * TT + e];
-                        tv = teacher[(b * NHt + g) * TT + e];
+                        sv = student[map_index(slayout, NHs, T, b, len, before, g, i, j)];
+                        tv = teacher[map_index(tlayout, NHt, T, b, len, before, g, i, j)];
                     } else {
-                        sv = tv = 0;
                         for (size_t h = 0; h < NHs; h++)
-                            sv += student[(b * NHs + h) * TT + e];
+                            sv += student[map_index(slayout, NHs, T, b, len, before, h, i, j)];
                         for (size_t h = 0; h < NHt; h++)
-                            tv += teacher[(b * NHt + h) * TT + e];
+                            tv += teacher[map_index(tlayout, NHt, T, b, len, before, h, i, j)];
                         sv /= (double)NHs;
                         tv /= (double)NHt;
                     }
@@ -204,11 +214,13 @@ static double align(float *dstudent, float dloss, const float *student, size_t N
                     if (!dstudent || d == 0)
                         continue;
                     if (same)
-                        dstudent[(b * NHs + g) * TT + e] += (float)(gscale * d);
+                        dstudent[map_index(dlayout, NHs, T, b, len, before, g, i, j)] += (float)(gscale * d);
                     else
                         for (size_t h = 0; h < NHs; h++)
-                            dstudent[(b * NHs + h) * TT + e] += (float)(gscale * d / (double)NHs);
+                            dstudent[map_index(dlayout, NHs, T, b, len, before, h, i, j)] +=
+                                (float)(gscale * d / (double)NHs);
                 }
+        before += len * len;
     }
     return total / count;
 }
@@ -217,7 +229,8 @@ double attn_align_loss_and_grad(float *dstudent, float dloss, const float *stude
                                 const float *teacher, const int32_t *lens, size_t B,
                                 size_t NH, size_t T, attn_align_kind kind)
 {
-    return align(dstudent, dloss, student, NH, teacher, NH, lens, B, T, kind);
+    return attn_align_general_loss_and_grad(dstudent, ATTN_PADDED, dloss, student, ATTN_PADDED,
+                                            NH, teacher, ATTN_PADDED, NH, lens, B, T, kind);
 }
 
 double attn_align_heads_loss_and_grad(float *dstudent, float dloss, const float *student,
@@ -225,7 +238,8 @@ double attn_align_heads_loss_and_grad(float *dstudent, float dloss, const float 
                                       const int32_t *lens, size_t B, size_t T,
                                       attn_align_kind kind)
 {
-    return align(dstudent, dloss, student, NHs, teacher, NHt, lens, B, T, kind);
+    return attn_align_general_loss_and_grad(dstudent, ATTN_PADDED, dloss, student, ATTN_PADDED,
+                                            NHs, teacher, ATTN_PADDED, NHt, lens, B, T, kind);
 }
 
 void attn_head_mean_forward(float *out, const float *att, size_t B, size_t NH, size_t T)

@@ -137,4 +137,20 @@ double attn_align_heads_loss_and_grad(float *dstudent,        /* (B, NHs, T, T) 
                                       const int32_t *lens,    /* (B) */
                                       size_t B, size_t T, attn_align_kind kind);
 
+/* The same losses for maps in either of the engine's layouts (lib/nn/kernels.h):
+ *   ATTN_PADDED  (B, NH, T, T), as above;
+ *   ATTN_PACKED  example b, head h is a (len_b, len_b) row-major block at
+ *                NH * sum_{b' < b} len_b'^2 + h * len_b^2 (attention_forward's `att`
+ *                and the teacher cache's per-record l x l blocks laid end to end).
+ * Typical use: student probabilities packed from attention_forward, teacher packed from
+ * the cache, gradient PADDED into attention_backward's dextra.  lens[b] <= T. */
+typedef enum { ATTN_PADDED, ATTN_PACKED } attn_layout;
+
+double attn_align_general_loss_and_grad(float *dstudent, attn_layout dlayout, /* +=, or NULL */
+                                        float dloss,
+                                        const float *student, attn_layout slayout, size_t NHs,
+                                        const float *teacher, attn_layout tlayout, size_t NHt,
+                                        const int32_t *lens,  /* (B) */
+                                        size_t B, size_t T, attn_align_kind kind);
+
 #endif

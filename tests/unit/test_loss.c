@@ -232,6 +232,19 @@ static void fill_attention(rng_t *r, float *a, const int32_t *lens, size_t B, si
             }
 }
 
+/* (B, NH, T, T) padded -> packed blocks (kernels.h layout); returns the packed size */
+static size_t pack_attention(float *packed, const float *padded, const int32_t *lens, size_t B,
+                             size_t NH, size_t T)
+{
+    size_t k = 0;
+    for (size_t b = 0; b < B; b++)
+        for (size_t h = 0; h < NH; h++)
+            for (size_t i = 0; i < (size_t)lens[b]; i++)
+                for (size_t j = 0; j < (size_t)lens[b]; j++)
+                    packed[k++] = padded[((b * NH + h) * T + i) * T + j];
+    return k;
+}
+
 typedef struct {
     float *s, *t;
     int32_t *lens;
@@ -249,6 +262,52 @@ static double attn_heads_fn(void *c, float *dx, float dl)
     attn_ctx *x = c;
     return attn_align_heads_loss_and_grad(dx, dl, x->s, x->NHs, x->t, x->NHt, x->lens, x->B,
                                           x->T, x->kind);
+}
+
+static double attn_packed_grad_fn(void *c, float *dx, float dl)
+{
+    attn_ctx *x = c;   /* everything packed, gradient too */
+    return attn_align_general_loss_and_grad(dx, ATTN_PACKED, dl, x->s, ATTN_PACKED, x->NHs,
+                                            x->t, ATTN_PACKED, x->NHt, x->lens, x->B, x->T,
+                                            x->kind);
+}
+
+/* Packed layouts give the padded results exactly, and their own FD checks pass. */
+static void test_attention_packed(void)
+{
+    rng_t r;
+    rng_seed(&r, 17);
+    enum { B = 3, NH = 2, NH2 = 4, T = 6, N = B * NH2 * T * T };
+    int32_t lens[B] = { 4, 6, 2 };
+    float s[N], t[N], t2[N], sp[N], tp[N], t2p[N];
+    fill_attention(&r, s, lens, B, NH, T);
+    fill_attention(&r, t, lens, B, NH, T);
+    fill_attention(&r, t2, lens, B, NH2, T);
+    size_t ns = pack_attention(sp, s, lens, B, NH, T);
+    pack_attention(tp, t, lens, B, NH, T);
+    pack_attention(t2p, t2, lens, B, NH2, T);
+    CHECK(ns == NH * (16 + 36 + 4), "packed size %zu", ns);
+    for (int kind = 0; kind < 2; kind++)
+        for (int mism = 0; mism < 2; mism++) {
+            size_t NHt = mism ? NH2 : NH;
+            const float *tt = mism ? t2 : t, *ttp = mism ? t2p : tp;
+            float g1[N] = { 0 }, g2[N] = { 0 }, g3[N] = { 0 }, g3u[N] = { 0 };
+            double a = attn_align_heads_loss_and_grad(g1, 1, s, NH, tt, NHt, lens, B, T, (attn_align_kind)kind);
+            double b = attn_align_general_loss_and_grad(g2, ATTN_PADDED, 1, sp, ATTN_PACKED, NH, ttp,
+                                                        ATTN_PACKED, NHt, lens, B, T, (attn_align_kind)kind);
+            double c = attn_align_general_loss_and_grad(g3, ATTN_PACKED, 1, s, ATTN_PADDED, NH, ttp,
+                                                        ATTN_PACKED, NHt, lens, B, T, (attn_align_kind)kind);
+            CHECK(a == b && a == c, "kind %d mism %d: packed loss %.17g %.17g vs padded %.17g", kind, mism, b, c, a);
+            CHECK(!memcmp(g1, g2, sizeof g1), "kind %d mism %d: padded gradient from packed inputs differs", kind, mism);
+            pack_attention(g3u, g1, lens, B, NH, T);
+            CHECK(!memcmp(g3, g3u, ns * sizeof *g3), "kind %d mism %d: packed gradient differs", kind, mism);
+        }
+    attn_ctx c = { sp, t2p, lens, B, NH, NH2, T, ATTN_ALIGN_KL };
+    fd_check("attn kl packed, heads 2 vs 4", sp, ns, attn_packed_grad_fn, &c, 1e-5, 1e-4);
+    c.t = tp;
+    c.NHt = NH;
+    c.kind = ATTN_ALIGN_MSE;
+    fd_check("attn mse packed", sp, ns, attn_packed_grad_fn, &c, 1e-3, 1e-4);
 }
 
 static void test_attention(void)
@@ -415,6 +474,15 @@ static void test_torch_goldens(void)
             attn_align_kind k = !strcmp(mode, "kl") ? ATTN_ALIGN_KL : ATTN_ALIGN_MSE;
             CHECK(n_s == B * NHs * T * T && n_t == B * NHt * T * T && n_l == B, "%s: attn sizes", name);
             got = attn_align_heads_loss_and_grad(g, 1, x, NHs, xt, NHt, lens, B, T, k);
+            /* the same through packed inputs */
+            float *xp = malloc(n_s * sizeof *xp), *xtp = malloc(n_t * sizeof *xtp);
+            float *gp = calloc(n_s, sizeof *gp);
+            pack_attention(xp, x, lens, B, NHs, T);
+            pack_attention(xtp, xt, lens, B, NHt, T);
+            double gotp = attn_align_general_loss_and_grad(gp, ATTN_PADDED, 1, xp, ATTN_PACKED, NHs,
+                                                           xtp, ATTN_PACKED, NHt, lens, B, T, k);
+            CHECK(gotp == got && !memcmp(gp, g, n_s * sizeof *g), "%s: packed path differs", name);
+            free(xp), free(xtp), free(gp);
         } else {
             CHECK(0, "unknown golden kind %s", kind);
         }
@@ -436,6 +504,7 @@ int main(void)
     test_label_losses_fd();
     test_label_losses_values();
     test_attention();
+    test_attention_packed();
     test_torch_goldens();
     return check_done("test_loss");
 }
