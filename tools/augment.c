@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,17 +55,32 @@ static int in_list(char **list, size_t n, const char *s, size_t len)
     return -1;
 }
 
-/* A file named like a held-out split (val.rec, test.rec, dev.rec.zst...). */
-static int heldout_name(const char *path)
+/* What a file name says about its split: 1 training (train.rec, training.rec.zst),
+ * -1 held out (val, valid, validation, dev, test), 0 nothing. */
+static int split_of_name(const char *path)
 {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     size_t n = strcspn(b, ".");
-    static const char *const names[] = { "val", "valid", "validation", "dev", "test" };
+    static const char *const names[] = { "train", "training", "val", "valid", "validation", "dev", "test" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strlen(names[i]) == n && !strncmp(b, names[i], n))
-            return 1;
+            return i < 2 ? 1 : -1;
     return 0;
+}
+
+/* The regular file standard input is redirected from (Linux /proc), or NULL. */
+static char *stdin_file(void)
+{
+    struct stat st;
+    static char buf[4096];
+    if (fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode))
+        return NULL;
+    ssize_t n = readlink("/proc/self/fd/0", buf, sizeof buf - 1);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
 }
 
 static void set_cloexec(int fd)
@@ -228,8 +244,11 @@ int main(int argc, char **argv)
     if (nclasses == 0)
         errx(EXIT_USAGE, "--classes: no class names in '%s'", classes_arg);
     const char *in = optind < argc ? argv[optind] : NULL;
-    if (in && strcmp(in, "-") && heldout_name(in))
-        errx(EXIT_DATA, "%s: looks like a validation/test split; only the training split may be augmented", in);
+    /* the input's file name, even through `< split/val.rec` */
+    const char *fname = in && strcmp(in, "-") ? in : stdin_file();
+    int name_split = fname ? split_of_name(fname) : 0;
+    if (name_split < 0)
+        errx(EXIT_DATA, "%s: looks like a validation/test split; only the training split may be augmented", fname);
 
     rec_reader *r = rec_reader_open(in);
     if (!r)
@@ -254,7 +273,7 @@ int main(int argc, char **argv)
     char *texts = NULL;          /* the command's input: one escaped text per line */
     size_t tlen = 0, tcap = 0;
     uint64_t max_id = 0;
-    int any = 0, split_known = 0;
+    int any = 0, split_known = name_split > 0;
     rec_t rec;
     while (rec_read_or_die(r, &rec)) {
         uint64_t id = rec_need_u64(r, &rec, "id");
@@ -296,7 +315,7 @@ int main(int argc, char **argv)
     }
     rec_reader_close(r);
     if (!split_known)
-        warnx("%s has no split field: make sure it is the training split "
+        warnx("%s has no split field and no train file name: make sure it is the training split "
               "(augmenting val/test leaks paraphrases into evaluation)", in ? in : "<stdin>");
     for (size_t k = 0; k < nclasses; k++)
         if (!per_class[k])

@@ -50,7 +50,17 @@ field() { emo dump "$1" | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p"; }
     assert_line --index 6 '{"label":"love","id":9,"text":"I LOVE YOU SO MUCH","augmented_from":3}'
     assert_line --index 7 '{"label":"surprise","source":"kaggle","id":10,"text":"WHAT A SURPRISE","augmented_from":7}'
     assert_line --index 8 '{"label":"love","id":11,"text":"I LOVE YOU SO MUCH","augmented_from":3}'
-    [[ "$stderr" == *"has no split field"* ]]
+    [ -z "$stderr" ]    # named train.rec: no warning
+}
+
+@test "augment: a stream of unknown split (pipe, other name) gets a warning" {
+    run --separate-stderr bash -c "cat train.rec | emo augment --classes joy --command cat | emo dump | wc -l"
+    assert_success
+    assert_output 6
+    [[ "$stderr" == "emo-augment: <stdin> has no split field and no train file name: make sure it is the training split"* ]]
+    cp train.rec all.rec
+    run --separate-stderr bash -c "emo augment --classes joy --command cat all.rec | emo dump | wc -l"
+    [[ "$stderr" == *"all.rec has no split field"* ]]
 }
 
 @test "augment: rev and sed commands, --id-offset" {
@@ -171,6 +181,13 @@ field() { emo dump "$1" | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p"; }
     [[ "$stderr" == *"val.rec: looks like a validation/test split"* ]]
     run --separate-stderr emo augment --classes joy --command cat -o out.rec test.rec
     assert_failure 1
+    assert_file_not_exists out.rec
+    # also when standard input is redirected from it (emo split -o writes split/val.rec)
+    mkdir split
+    cp train.rec split/val.rec
+    run --separate-stderr bash -c 'emo augment --classes joy --command cat -o out.rec < split/val.rec'
+    assert_failure 1
+    [[ "$stderr" == *"split/val.rec: looks like a validation/test split"* ]]
     assert_file_not_exists out.rec
 }
 
