@@ -233,7 +233,8 @@ field() { emo dump "$1" | sed -n "s/.*\"$2\":\\([^,}]*\\).*/\\1/p"; }
 }
 
 @test "augment: a valid stream of zero records gives a valid empty stream" {
-    emo pack -o empty.rec /dev/null
+    : > none.jsonl
+    emo pack -o empty.rec none.jsonl
     run --separate-stderr bash -c "emo augment --classes joy --command cat empty.rec | emo dump | wc -l"
     assert_success
     assert_output 0
