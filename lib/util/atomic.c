@@ -98,10 +98,30 @@ static int fsync_parent(const char *path)
     return r;
 }
 
+/* The names stay allocated after commit or abort (callers use them in messages and free
+ * them); only the clean-up registration ends. */
+static void atomic_release(atomic_file *af)
+{
+    if (af->tmp)
+        untrack(af->tmp);
+    af->active = 0;
+}
+
 FILE *atomic_open(atomic_file *af, const char *path)
 {
     memset(af, 0, sizeof *af);
     af->path = xstrdup(path);
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode))
+            errx(EXIT_DATA, "%s: is a directory", path);
+        af->fp = fopen(path, "w");
+        if (!af->fp)
+            err(EXIT_DATA, "%s", path);
+        af->direct = 1;
+        af->active = 1;
+        return af->fp;
+    }
     af->tmp = temp_name_for(path);
     int fd = mkstemp(af->tmp);
     if (fd < 0)
@@ -122,24 +142,21 @@ int atomic_commit(atomic_file *af)
     int e = 0;
     if (fflush(af->fp) != 0 || ferror(af->fp))
         e = errno ? errno : EIO;
-    if (!e && fsync(fileno(af->fp)) != 0)
+    /* devices and pipes cannot be fsynced (EINVAL); there is nothing to make durable */
+    if (!e && !af->direct && fsync(fileno(af->fp)) != 0)
         e = errno;
     if (fclose(af->fp) != 0 && !e)
         e = errno;
     af->fp = NULL;
-    if (!e && rename(af->tmp, af->path) != 0)
+    if (!e && !af->direct && rename(af->tmp, af->path) != 0)
         e = errno;
-    if (e) {
+    if (!e && !af->direct)
+        fsync_parent(af->path);
+    if (e && !af->direct)
         unlink(af->tmp);
-        untrack(af->tmp);
-        af->active = 0;
-        errno = e;
-        return -1;
-    }
-    untrack(af->tmp);
-    af->active = 0;
-    fsync_parent(af->path);
-    return 0;
+    atomic_release(af);
+    errno = e;
+    return e ? -1 : 0;
 }
 
 void atomic_abort(atomic_file *af)
@@ -149,9 +166,9 @@ void atomic_abort(atomic_file *af)
     if (af->fp)
         fclose(af->fp);
     af->fp = NULL;
-    unlink(af->tmp);
-    untrack(af->tmp);
-    af->active = 0;
+    if (!af->direct)
+        unlink(af->tmp);
+    atomic_release(af);
 }
 
 const char *atomic_dir_open(atomic_dir *ad, const char *path)

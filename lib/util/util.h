@@ -43,8 +43,10 @@ int threads_setup(int requested);
 typedef struct atomic_file {
     FILE *fp;
     char *path;      /* final name */
-    char *tmp;       /* temporary name in the same directory */
+    char *tmp;       /* temporary name in the same directory; NULL when direct */
     int   active;
+    int   direct;    /* the target is not a regular file (/dev/null, a FIFO, a terminal):
+                        written in place, since renaming over it would replace the device */
 } atomic_file;
 
 /* Opens the temp file; exits 1 with a message if it cannot. */

@@ -77,3 +77,17 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     assert_failure 2
     [[ "$stderr" == *"no such tool"* ]]
 }
+
+@test "-o onto a FIFO or device writes through it instead of replacing it" {
+    mkfifo pipe
+    cat pipe > got.rec &
+    echo '{"id":1}' | emo pack -o pipe
+    wait
+    [ -p pipe ]
+    run emo dump got.rec
+    assert_output '{"id":1}'
+    run --separate-stderr bash -c "echo '{\"id\":1}' | emo pack -o /dev/full"
+    assert_failure 1
+    [[ "$stderr" == "emo-pack: /dev/full: No space left on device" ]]
+    [ -c /dev/full ]
+}
