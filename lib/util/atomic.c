@@ -98,13 +98,20 @@ static int fsync_parent(const char *path)
     return r;
 }
 
-/* The names stay allocated after commit or abort (callers use them in messages and free
- * them); only the clean-up registration ends. */
-static void atomic_release(atomic_file *af)
+/* Ends the clean-up registration and frees the names (LeakSanitizer: one pair per output
+ * file, per shard, per checkpoint).  They are NULL after, so callers that free() them
+ * still may; a failed commit keeps path for the caller's message. */
+static void atomic_release(atomic_file *af, int keep_path)
 {
     if (af->tmp)
         untrack(af->tmp);
     af->active = 0;
+    free(af->tmp);
+    af->tmp = NULL;
+    if (!keep_path) {
+        free(af->path);
+        af->path = NULL;
+    }
 }
 
 FILE *atomic_open(atomic_file *af, const char *path)
@@ -122,7 +129,15 @@ FILE *atomic_open(atomic_file *af, const char *path)
         af->active = 1;
         return af->fp;
     }
-    af->tmp = temp_name_for(path);
+    /* Through a symlink (a linked output, /dev/stdout redirected to a file) replace the
+     * file it points to, not the link. */
+    struct stat lst;
+    char *real = lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode) ? realpath(path, NULL) : NULL;
+    if (real) {
+        free(af->path);
+        af->path = real;
+    }
+    af->tmp = temp_name_for(af->path);
     int fd = mkstemp(af->tmp);
     if (fd < 0)
         err(EXIT_DATA, "%s: cannot create temporary file", path);
@@ -154,7 +169,7 @@ int atomic_commit(atomic_file *af)
         fsync_parent(af->path);
     if (e && !af->direct)
         unlink(af->tmp);
-    atomic_release(af);
+    atomic_release(af, e != 0);
     errno = e;
     return e ? -1 : 0;
 }
@@ -168,12 +183,16 @@ void atomic_abort(atomic_file *af)
     af->fp = NULL;
     if (!af->direct)
         unlink(af->tmp);
-    atomic_release(af);
+    atomic_release(af, 0);
 }
 
 const char *atomic_dir_open(atomic_dir *ad, const char *path)
 {
     memset(ad, 0, sizeof *ad);
+    /* Commit replaces what is at path: never a file or a device (-o /dev/full). */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+        errx(EXIT_DATA, "%s: exists and is not a directory", path);
     ad->path = xstrdup(path);
     ad->tmp = temp_name_for(path);
     if (!mkdtemp(ad->tmp))

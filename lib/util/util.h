@@ -51,9 +51,10 @@ typedef struct atomic_file {
 
 /* Opens the temp file; exits 1 with a message if it cannot. */
 FILE *atomic_open(atomic_file *af, const char *path);
-/* Flush, fsync, rename, fsync the directory.  Returns 0, or -1 with errno (temp removed). */
+/* Flush, fsync, rename, fsync the directory.  Returns 0, or -1 with errno (temp removed).
+ * Frees af->path and af->tmp (NULL after; a failed commit keeps path for messages). */
 int atomic_commit(atomic_file *af);
-/* Remove the temp file (idempotent). */
+/* Remove the temp file (idempotent); frees the names like atomic_commit. */
 void atomic_abort(atomic_file *af);
 
 /* Same for a whole directory: creates "<parent>/.<name>.tmpXXXXXX/"; commit renames it
