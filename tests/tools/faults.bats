@@ -207,3 +207,29 @@ check() {
         [ -z "$(ls -A)" ] || { echo "FAIL student-distill / $c: left $(ls -A)"; return 1; }
     done
 }
+
+# records whose label and text hold a 0xFF byte, built byte by byte (pack refuses them)
+badutf_rec() {
+    printf '\x81\xaaemo.stream\x01'
+    for i in 1 2 3 4 5 6; do
+        lab='j\xffy'; [ $i -gt 3 ] && lab=kkk
+        printf "\x84\xa2id\\x0$i\xa5label\xa3$lab\xa4text\xa3a\xffb\xa9embedding\x92\\x0$((i % 2))\\x0$i"
+    done
+    printf '\x81\xa7emo.end\x06'
+}
+
+@test "faults: invalid UTF-8 is refused naming the record (line for JSON), or replaced in SVG" {
+    badutf_rec > bad.rec
+    for t in eval confusion tokenize; do
+        check "$t" invalid-utf8 bad.rec 1 "emo-$t: bad.rec:record 1: *UTF-8*"
+    done
+    printf '{"id":1,"text":"ok"}\n{"id":2,"text":"a\xffb"}\n' > bad.jsonl
+    run --separate-stderr emo pack -o out.rec bad.jsonl
+    [ "$status" -eq 1 ] && [[ "$stderr" == "emo-pack: bad.jsonl:line 2: "* ]] && [ ! -e out.rec ] || { echo "FAIL pack / invalid-utf8: $status $stderr"; return 1; }
+    printf 'ok;joy\na\xffb;joy\n' > bad.txt
+    run --separate-stderr emo clean --format semicolon -o out.rec bad.txt
+    [ "$status" -eq 1 ] && [[ "$stderr" == "emo-clean: bad.txt:line 2: "* ]] && [ ! -e out.rec ] || { echo "FAIL clean / invalid-utf8: $status $stderr"; return 1; }
+    # t-SNE plots labels as they come: the SVG gets U+FFFD, never a raw 0xFF byte
+    run --separate-stderr emo tsne -q --perplexity 1 --iter 10 --svg t.svg -o t.rec bad.rec
+    [ "$status" -eq 0 ] && grep -q $'j\xef\xbf\xbdy' t.svg && ! grep -q $'\xff' t.svg || { echo "FAIL tsne / invalid-utf8 svg: $status $stderr"; return 1; }
+}
