@@ -203,6 +203,14 @@ const char *atomic_dir_open(atomic_dir *ad, const char *path)
     return ad->tmp;
 }
 
+/* Like release_names: NULL after, so callers that free() them still may. */
+static void free_dir_names(atomic_dir *ad)
+{
+    free(ad->path);
+    free(ad->tmp);
+    ad->path = ad->tmp = NULL;
+}
+
 int atomic_dir_commit(atomic_dir *ad)
 {
     if (!ad->active)
@@ -237,6 +245,7 @@ int atomic_dir_commit(atomic_dir *ad)
         remove_tree(old);
         free(old);
     }
+    free_dir_names(ad);
     return 0;
 }
 
@@ -247,6 +256,7 @@ void atomic_dir_abort(atomic_dir *ad)
     remove_tree(ad->tmp);
     untrack(ad->tmp);
     ad->active = 0;
+    free_dir_names(ad);
 }
 
 int remove_tree(const char *path)

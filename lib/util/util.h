@@ -64,6 +64,8 @@ typedef struct atomic_dir {
     char *tmp;
     int   active;
 } atomic_dir;
+/* The returned temp path is ad->tmp: valid until commit or abort, which free the names
+ * (a failed commit keeps them; the temp dir is still removed at exit). */
 const char *atomic_dir_open(atomic_dir *ad, const char *path);
 int atomic_dir_commit(atomic_dir *ad);
 void atomic_dir_abort(atomic_dir *ad);
