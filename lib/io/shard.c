@@ -331,7 +331,8 @@ shard_writer *shard_writer_open(const char *dir, const char *prefix, const shard
     return w;
 }
 
-/* atomic_file keeps its two names after commit or abort; they are ours to free then. */
+/* atomic_commit/abort free the two names and NULL them; this also covers a writer torn
+ * down with neither (free(NULL) is a no-op otherwise). */
 static void af_release(atomic_file *af)
 {
     free(af->path);

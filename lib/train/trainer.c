@@ -287,7 +287,7 @@ static void write_log(const char *out_dir, const json_t *log)
     }
     if (atomic_commit(&af) != 0)
         err(EXIT_DATA, "%s", path);
-    free(af.path);      /* atomic_file keeps its names after commit */
+    free(af.path);      /* NULL after a commit (atomic_commit frees the names): a no-op */
     free(af.tmp);
     free(path);
 }
