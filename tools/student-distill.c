@@ -236,16 +236,8 @@ int main(int argc, char **argv)
             }
         }
     }
-    if (d.cache)   /* every training and validation record must have targets: check before step 1 */
-        for (size_t i = 0; i < train.n; i++) {
-            int l = shard_reader_len(d.cache, train.rec_id[i]);
-            if (l < 0)
-                errx(EXIT_DATA, "%s: record id %llu of %s is not in the teacher cache", cache_dir,
-                     (unsigned long long)train.rec_id[i], train.name);
-            if (l != train.len[i])
-                errx(EXIT_DATA, "%s: record id %llu has %d tokens in the cache but %d in %s (tokenized "
-                     "differently?)", cache_dir, (unsigned long long)train.rec_id[i], l, train.len[i], train.name);
-        }
+    if (d.cache && shard_reader_check_ids(d.cache, train.rec_id, train.len, train.n))   /* before step 1 */
+        errx(EXIT_DATA, "%s: %s", train.name, shard_reader_error(d.cache));
 
     d.student.m = model_new(&cfg);
     if (!d.student.m)

@@ -107,7 +107,7 @@ JSON
     run --separate-stderr emo student-distill --train other.rec --val "$D/val.rec" --teacher-cache "$D/cache" \
         --config "$FIXTURES/train/tiny-distilbert.json" -q -o s
     assert_failure 1
-    [[ "$stderr" == "emo-student-distill: $D/cache: record id 900000 of other.rec is not in the teacher cache" ]]
+    [[ "$stderr" == "emo-student-distill: other.rec: $D/cache: 20 of 20 ids are not in the cache (first: id 900000)" ]]
     assert_file_not_exists s/model.safetensors
 }
 
