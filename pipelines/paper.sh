@@ -116,6 +116,7 @@ if [ ! -s "$OUT/eval/teacher.tsne.rec" ]; then
     log "t-SNE of the teacher's test embeddings"
     emo teacher-logits -m "$OUT/teacher" --embeddings --threads "$THREADS" "$OUT/split/test.rec" \
         | emo tsne --seed "$SEED" --threads "$THREADS" --drop-embedding --svg "$OUT/eval/teacher.tsne.svg" \
+            --title "t-SNE of the teacher's test-split embeddings" \
             --stats "$OUT/eval/teacher.tsne.stats" -o "$OUT/eval/teacher.tsne.rec"
 fi
 
