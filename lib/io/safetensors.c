@@ -28,18 +28,6 @@ static const struct { const char *name; size_t size; } dtypes[ST_NDTYPES] = {
 const char *st_dtype_name(st_dtype d) { return d < ST_NDTYPES ? dtypes[d].name : "?"; }
 size_t st_dtype_size(st_dtype d) { return d < ST_NDTYPES ? dtypes[d].size : 0; }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    if (err && n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 void st_shape_str(int ndim, const int64_t *shape, char *buf, size_t n)
 {
     size_t o = 0;
@@ -65,11 +53,11 @@ static int parse_tensor(st_tensor *t, const char *key, json_t *v, uint64_t data_
                         const char *name, char *err, size_t errn)
 {
     if (!json_is_object(v))
-        return fail(err, errn, "%s: tensor %s: header entry is not an object", name, key);
+        return errbuf_fail(err, errn, "%s: tensor %s: header entry is not an object", name, key);
     json_t *dt = json_object_get(v, "dtype"), *sh = json_object_get(v, "shape");
     json_t *off = json_object_get(v, "data_offsets");
     if (!json_is_string(dt) || !json_is_array(sh) || !json_is_array(off))
-        return fail(err, errn, "%s: tensor %s: needs string dtype, array shape and array data_offsets",
+        return errbuf_fail(err, errn, "%s: tensor %s: needs string dtype, array shape and array data_offsets",
                     name, key);
     int found = 0;
     for (int d = 0; d < ST_NDTYPES; d++)
@@ -78,38 +66,38 @@ static int parse_tensor(st_tensor *t, const char *key, json_t *v, uint64_t data_
             found = 1;
         }
     if (!found)
-        return fail(err, errn, "%s: tensor %s: unknown dtype '%s'", name, key, json_string_value(dt));
+        return errbuf_fail(err, errn, "%s: tensor %s: unknown dtype '%s'", name, key, json_string_value(dt));
     if (json_array_size(sh) > ST_MAX_DIMS)
-        return fail(err, errn, "%s: tensor %s: %zu dimensions (at most %d supported)", name, key,
+        return errbuf_fail(err, errn, "%s: tensor %s: %zu dimensions (at most %d supported)", name, key,
                     json_array_size(sh), ST_MAX_DIMS);
     t->ndim = (int)json_array_size(sh);
     uint64_t numel = 1;
     for (int i = 0; i < t->ndim; i++) {
         json_t *d = json_array_get(sh, (size_t)i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
-            return fail(err, errn, "%s: tensor %s: shape entries must be non-negative integers", name, key);
+            return errbuf_fail(err, errn, "%s: tensor %s: shape entries must be non-negative integers", name, key);
         t->shape[i] = json_integer_value(d);
         if (__builtin_mul_overflow(numel, (uint64_t)t->shape[i], &numel))
-            return fail(err, errn, "%s: tensor %s: shape overflows", name, key);
+            return errbuf_fail(err, errn, "%s: tensor %s: shape overflows", name, key);
     }
     t->numel = numel;
     if (json_array_size(off) != 2 || !json_is_integer(json_array_get(off, 0)) ||
         !json_is_integer(json_array_get(off, 1)) || json_integer_value(json_array_get(off, 0)) < 0 ||
         json_integer_value(json_array_get(off, 1)) < 0)
-        return fail(err, errn, "%s: tensor %s: data_offsets must be two non-negative integers", name, key);
+        return errbuf_fail(err, errn, "%s: tensor %s: data_offsets must be two non-negative integers", name, key);
     t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
     t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
     if (t->end < t->begin)
-        return fail(err, errn, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 ") end before begin",
+        return errbuf_fail(err, errn, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 ") end before begin",
                     name, key, t->begin, t->end);
     if (t->end > data_len)
-        return fail(err, errn, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64
+        return errbuf_fail(err, errn, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64
                     ") beyond the data buffer (%" PRIu64 " bytes)", name, key, t->begin, t->end, data_len);
     uint64_t bytes;
     if (__builtin_mul_overflow(numel, (uint64_t)dtypes[t->dtype].size, &bytes) || bytes != t->end - t->begin) {
         char s[128];
         st_shape_str(t->ndim, t->shape, s, sizeof s);
-        return fail(err, errn, "%s: tensor %s: shape %s x %s is not the %" PRIu64 "-byte span", name, key,
+        return errbuf_fail(err, errn, "%s: tensor %s: shape %s x %s is not the %" PRIu64 "-byte span", name, key,
                     s, dtypes[t->dtype].name, t->end - t->begin);
     }
     return 0;
@@ -128,24 +116,24 @@ int st_parse(st_file *f, const void *buf, size_t len, const char *name, char *er
     const uint8_t *p = buf;
     memset(f, 0, sizeof *f);
     if (len < 8)
-        return fail(err, errn, "%s: truncated: %zu bytes, not even the 8-byte header length", name, len);
+        return errbuf_fail(err, errn, "%s: truncated: %zu bytes, not even the 8-byte header length", name, len);
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--)
         hl = hl << 8 | p[i];
     if (hl > ST_MAX_HEADER)
-        return fail(err, errn, "%s: header length %" PRIu64 " exceeds the 100 MB limit", name, hl);
+        return errbuf_fail(err, errn, "%s: header length %" PRIu64 " exceeds the 100 MB limit", name, hl);
     if (hl > len - 8)
-        return fail(err, errn, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes): truncated?",
+        return errbuf_fail(err, errn, "%s: header length %" PRIu64 " runs past the end of the file (%zu bytes): truncated?",
                     name, hl, len);
     if (hl < 2 || p[8] != '{')
-        return fail(err, errn, "%s: header is not a JSON object", name);
+        return errbuf_fail(err, errn, "%s: header is not a JSON object", name);
     json_error_t je;
     json_t *h = json_loadb((const char *)p + 8, (size_t)hl, JSON_REJECT_DUPLICATES, &je);
     if (!h)
-        return fail(err, errn, "%s: header JSON: %s (at byte %d)", name, je.text, je.position);
+        return errbuf_fail(err, errn, "%s: header JSON: %s (at byte %d)", name, je.text, je.position);
     if (!json_is_object(h)) {
         json_decref(h);
-        return fail(err, errn, "%s: header is not a JSON object", name);
+        return errbuf_fail(err, errn, "%s: header is not a JSON object", name);
     }
     f->data = p + 8 + hl;
     f->data_len = len - 8 - hl;
@@ -168,7 +156,7 @@ int st_parse(st_file *f, const void *buf, size_t len, const char *name, char *er
         bad_meta:
             json_decref(h);
             free_tensors(f);
-            return fail(err, errn, "%s: __metadata__ must map strings to strings", name);
+            return errbuf_fail(err, errn, "%s: __metadata__ must map strings to strings", name);
         }
         st_tensor *t = &f->t[f->n];
         if (parse_tensor(t, key, v, f->data_len, name, err, errn) != 0) {
@@ -190,16 +178,16 @@ int st_parse(st_file *f, const void *buf, size_t len, const char *name, char *er
     int rc = 0;
     for (size_t i = 0; i < f->n && !rc; i++) {
         if (s[i]->begin < at)
-            rc = fail(err, errn, "%s: tensors %s and %s overlap (data_offsets [%" PRIu64 ", %" PRIu64
+            rc = errbuf_fail(err, errn, "%s: tensors %s and %s overlap (data_offsets [%" PRIu64 ", %" PRIu64
                       ") and [%" PRIu64 ", %" PRIu64 "))", name, s[i - 1]->name, s[i]->name,
                       s[i - 1]->begin, s[i - 1]->end, s[i]->begin, s[i]->end);
         else if (s[i]->begin > at)
-            rc = fail(err, errn, "%s: tensor %s: hole in the data buffer before it (bytes %" PRIu64 "..%" PRIu64 ")",
+            rc = errbuf_fail(err, errn, "%s: tensor %s: hole in the data buffer before it (bytes %" PRIu64 "..%" PRIu64 ")",
                       name, s[i]->name, at, s[i]->begin);
         at = s[i]->end;
     }
     if (!rc && at != f->data_len)
-        rc = fail(err, errn, "%s: %" PRIu64 " bytes after the last tensor (data buffer %" PRIu64 " bytes)",
+        rc = errbuf_fail(err, errn, "%s: %" PRIu64 " bytes after the last tensor (data buffer %" PRIu64 " bytes)",
                   name, f->data_len - at, f->data_len);
     free(s);
     if (rc) {
@@ -215,12 +203,12 @@ int st_open(st_file *f, const char *path, char *err, size_t errn)
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return fail(err, errn, "%s: %s", path, strerror(errno));
+        return errbuf_fail(err, errn, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno;
         close(fd);
-        return fail(err, errn, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(e));
+        return errbuf_fail(err, errn, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(e));
     }
     size_t len = (size_t)st.st_size;
     void *map = NULL;
@@ -229,7 +217,7 @@ int st_open(st_file *f, const char *path, char *err, size_t errn)
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return fail(err, errn, "%s: mmap: %s", path, strerror(e));
+            return errbuf_fail(err, errn, "%s: mmap: %s", path, strerror(e));
         }
     }
     close(fd);
@@ -321,7 +309,7 @@ int st_to_f32(const st_file *f, const st_tensor *t, float *out, char *err, size_
         }
         return 0;
     default:
-        return fail(err, errn, "%s: tensor %s: dtype %s is not a floating-point type (F32, F16, BF16, F64)",
+        return errbuf_fail(err, errn, "%s: tensor %s: dtype %s is not a floating-point type (F32, F16, BF16, F64)",
                     f->path, t->name, dtypes[t->dtype].name);
     }
 }
@@ -335,7 +323,7 @@ int st_to_i64(const st_file *f, const st_tensor *t, int64_t *out, char *err, siz
     case ST_I8: case ST_I16: case ST_I32: case ST_I64: is_signed = 1; break;
     case ST_BOOL: case ST_U8: case ST_U16: case ST_U32: is_signed = 0; break;
     default:
-        return fail(err, errn, "%s: tensor %s: dtype %s is not an integer type that fits int64",
+        return errbuf_fail(err, errn, "%s: tensor %s: dtype %s is not an integer type that fits int64",
                     f->path, t->name, dtypes[t->dtype].name);
     }
     for (uint64_t i = 0; i < t->numel; i++) {
@@ -352,7 +340,7 @@ int st_get_f32(const st_file *f, const char *name, int ndim, const int64_t *shap
 {
     const st_tensor *t = st_find(f, name);
     if (!t)
-        return fail(err, errn, "%s: tensor %s is missing", f->path, name);
+        return errbuf_fail(err, errn, "%s: tensor %s is missing", f->path, name);
     int same = t->ndim == ndim;
     for (int i = 0; same && i < ndim; i++)
         same = t->shape[i] == shape[i];
@@ -360,7 +348,7 @@ int st_get_f32(const st_file *f, const char *name, int ndim, const int64_t *shap
         char a[128], b[128];
         st_shape_str(t->ndim, t->shape, a, sizeof a);
         st_shape_str(ndim, shape, b, sizeof b);
-        return fail(err, errn, "%s: tensor %s has shape %s, the configuration needs %s", f->path, name, a, b);
+        return errbuf_fail(err, errn, "%s: tensor %s has shape %s, the configuration needs %s", f->path, name, a, b);
     }
     return st_to_f32(f, t, out, err, errn);
 }
@@ -388,7 +376,7 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
     qsort(s, n, sizeof *s, by_name);
     for (size_t i = 0; i + 1 < n; i++)
         if (!strcmp(s[i]->name, s[i + 1]->name)) {
-            int r = fail(err, errn, "tensor %s written twice", s[i]->name);
+            int r = errbuf_fail(err, errn, "tensor %s written twice", s[i]->name);
             free(s);
             return r;
         }
@@ -403,7 +391,7 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
         for (int d = 0; !bad && d < s[i]->ndim; d++)
             bad = s[i]->shape[d] < 0;
         if (bad) {
-            int r = fail(err, errn, "tensor %s: bad rank or shape", s[i]->name);
+            int r = errbuf_fail(err, errn, "tensor %s: bad rank or shape", s[i]->name);
             json_decref(h);
             free(s);
             return r;
@@ -442,7 +430,7 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
     }
     free(s);
     if (fflush(fp) != 0 || ferror(fp))
-        return fail(err, errn, "write error: %s", strerror(errno ? errno : EIO));
+        return errbuf_fail(err, errn, "write error: %s", strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -452,16 +440,16 @@ int st_write(const char *path, const st_out *t, size_t n, char *err, size_t errn
     int ok = access(dirname(d), W_OK) == 0;
     free(d);
     if (!ok)
-        return fail(err, errn, "%s: cannot write in its directory: %s", path, strerror(errno));
+        return errbuf_fail(err, errn, "%s: cannot write in its directory: %s", path, strerror(errno));
     atomic_file af;
     FILE *fp = atomic_open(&af, path);
     char e[512];
     int rc = 0;
     if (st_write_fp(fp, t, n, e, sizeof e) != 0) {
         atomic_abort(&af);
-        rc = fail(err, errn, "%s: %s", path, e);
+        rc = errbuf_fail(err, errn, "%s: %s", path, e);
     } else if (atomic_commit(&af) != 0) {
-        rc = fail(err, errn, "%s: %s", path, strerror(errno));
+        rc = errbuf_fail(err, errn, "%s: %s", path, strerror(errno));
     }
     free(af.path);
     free(af.tmp);

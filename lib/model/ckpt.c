@@ -20,18 +20,6 @@ enum {
     F_POOL_W, F_POOL_B, F_CLS_W, F_CLS_B
 };
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    if (err && n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 float *ckpt_field(const model_params *p, int field)
 {
     float *const f[MODEL_NUM_PARAM_TENSORS] = {
@@ -240,7 +228,7 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
         }
         if (!t) {
             if (!reinit && !(e->group != CKPT_BODY && (flags & CKPT_INIT_MISSING_HEAD))) {
-                rc = fail(err, errn, "%s: tensor %s%s is missing", f->path, prefix, e->name);
+                rc = errbuf_fail(err, errn, "%s: tensor %s%s is missing", f->path, prefix, e->name);
                 break;
             }
             init_entry(dst, e, &r);
@@ -256,7 +244,7 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
         rc = st_get_f32(f, tn, e->ndim, e->shape, dst, err, errn);
         for (size_t j = 0; !rc && j < e->numel; j++)
             if (!isfinite(dst[j]))
-                rc = fail(err, errn, "%s: tensor %s: non-finite value at index %zu", f->path, t->name, j);
+                rc = errbuf_fail(err, errn, "%s: tensor %s: non-finite value at index %zu", f->path, t->name, j);
     }
     if (!rc) {
         size_t nextra = 0;
@@ -302,7 +290,7 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
             int there = access(o, F_OK) == 0;
             free(o);
             if (there) {
-                fail(err, errn, "%s: missing; only a single model.safetensors is read, not %s (save it with "
+                errbuf_fail(err, errn, "%s: missing; only a single model.safetensors is read, not %s (save it with "
                      "safe_serialization=True, max_shard_size large enough)", path, other[i]);
                 break;
             }
@@ -368,7 +356,7 @@ static long long count_lines(const char *path, char *err, size_t errn)
 {
     FILE *in = fopen(path, "rb");
     if (!in)
-        return fail(err, errn, "%s: %s", path, strerror(errno));
+        return errbuf_fail(err, errn, "%s: %s", path, strerror(errno));
     char buf[65536];
     size_t k;
     char last = '\n';
@@ -381,7 +369,7 @@ static long long count_lines(const char *path, char *err, size_t errn)
     lines += last != '\n';
     int bad = ferror(in);
     fclose(in);
-    return bad ? fail(err, errn, "%s: read error", path) : lines;
+    return bad ? errbuf_fail(err, errn, "%s: read error", path) : lines;
 }
 
 /* Atomically replace dst with a copy of src (or with text, if src is NULL). */
@@ -389,7 +377,7 @@ static int write_atomic(const char *dst, const char *src, const char *text, char
 {
     FILE *in = NULL;
     if (src && !(in = fopen(src, "rb")))
-        return fail(err, errn, "%s: %s", src, strerror(errno));
+        return errbuf_fail(err, errn, "%s: %s", src, strerror(errno));
     atomic_file af;
     FILE *out = atomic_open(&af, dst);
     if (in) {
@@ -403,9 +391,9 @@ static int write_atomic(const char *dst, const char *src, const char *text, char
     int rc = 0;
     if (in && ferror(in)) {
         atomic_abort(&af);
-        rc = fail(err, errn, "%s: read error", src);
+        rc = errbuf_fail(err, errn, "%s: read error", src);
     } else if (atomic_commit(&af) != 0) {
-        rc = fail(err, errn, "%s: %s", dst, strerror(errno));
+        rc = errbuf_fail(err, errn, "%s: %s", dst, strerror(errno));
     }
     if (in)
         fclose(in);
@@ -422,10 +410,10 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
         if (lines < 0)
             return -1;
         if (lines > c->V)
-            return fail(err, errn, "%s: %lld tokens, more than the model's vocab_size %d", vocab_path, lines, c->V);
+            return errbuf_fail(err, errn, "%s: %lld tokens, more than the model's vocab_size %d", vocab_path, lines, c->V);
     }
     if (access(dir, W_OK) != 0)
-        return fail(err, errn, "%s: %s", dir, strerror(errno));
+        return errbuf_fail(err, errn, "%s: %s", dir, strerror(errno));
     char *cp = path_join(dir, "config.json"), *mp = path_join(dir, "model.safetensors");
     int rc = model_config_save(cp, c, err, errn);
     if (!rc)
@@ -456,14 +444,14 @@ int ckpt_save(const char *dir, const model_config *c, const model_params *p,
     int ok = access(dirname(d), W_OK) == 0;
     free(d);
     if (!ok)
-        return fail(err, errn, "%s: cannot write in its parent directory: %s", dir, strerror(errno));
+        return errbuf_fail(err, errn, "%s: cannot write in its parent directory: %s", dir, strerror(errno));
     atomic_dir ad;
     const char *tmp = atomic_dir_open(&ad, dir);
     int rc = ckpt_write_dir(tmp, c, p, vocab_path, err, errn);
     if (rc)
         atomic_dir_abort(&ad);
     else if (atomic_dir_commit(&ad) != 0)
-        rc = fail(err, errn, "%s: %s", dir, strerror(errno));
+        rc = errbuf_fail(err, errn, "%s: %s", dir, strerror(errno));
     free(ad.path);
     free(ad.tmp);
     return rc;
@@ -478,16 +466,16 @@ model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsig
     if (model_config_resolve(spec, &c, err, errn) != 0)
         return NULL;
     if (K > 0 && model_config_set_labels(&c, K, labels) != 0)
-        return fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, MODEL_MAX_LABELS,
+        return errbuf_fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, MODEL_MAX_LABELS,
                     MODEL_LABEL_MAX), NULL;
     char e[256];
     if (model_config_check(&c, e, sizeof e) != 0)
-        return fail(err, errn, "%s: %s", spec, e), NULL;
+        return errbuf_fail(err, errn, "%s: %s", spec, e), NULL;
     struct stat st;
     int is_dir = stat(spec, &st) == 0 && S_ISDIR(st.st_mode);
     model *m = model_new(&c);
     if (!m)
-        return fail(err, errn, "%s: the engine refused the configuration", spec), NULL;
+        return errbuf_fail(err, errn, "%s: the engine refused the configuration", spec), NULL;
     if (!is_dir) {
         model_init_weights(m, seed);
         return m;

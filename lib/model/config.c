@@ -13,18 +13,6 @@
 #include "model/config.h"
 #include "util/util.h"
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t n, const char *fmt, ...)
-{
-    if (err && n) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, n, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 const char *model_arch_name(model_arch a)
 {
     return a == ARCH_BERT ? "bert" : a == ARCH_DISTILBERT ? "distilbert" : "albert";
@@ -69,10 +57,10 @@ static int get_int(json_t *o, const char *key, int *out, int min, const char *na
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_integer(v))
-        return fail(err, n, "%s: %s: expected an integer", name, key);
+        return errbuf_fail(err, n, "%s: %s: expected an integer", name, key);
     json_int_t x = json_integer_value(v);
     if (x < min || x > 1 << 30)
-        return fail(err, n, "%s: %s: %lld is out of range", name, key, (long long)x);
+        return errbuf_fail(err, n, "%s: %s: %lld is out of range", name, key, (long long)x);
     *out = (int)x;
     return 0;
 }
@@ -83,10 +71,10 @@ static int get_float(json_t *o, const char *key, float *out, const char *name, c
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_number(v))
-        return fail(err, n, "%s: %s: expected a number", name, key);
+        return errbuf_fail(err, n, "%s: %s: expected a number", name, key);
     double x = json_number_value(v);
     if (!(x >= 0 && x < 1e6))
-        return fail(err, n, "%s: %s: %g is out of range", name, key, x);
+        return errbuf_fail(err, n, "%s: %s: %g is out of range", name, key, x);
     *out = (float)x;
     return 0;
 }
@@ -97,7 +85,7 @@ static int get_bool(json_t *o, const char *key, int *out, const char *name, char
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_boolean(v))
-        return fail(err, n, "%s: %s: expected true or false", name, key);
+        return errbuf_fail(err, n, "%s: %s: expected true or false", name, key);
     *out = json_is_true(v);
     return 0;
 }
@@ -108,7 +96,7 @@ static int get_act(json_t *o, const char *key, model_act *out, const char *name,
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_string(v))
-        return fail(err, n, "%s: %s: expected a string", name, key);
+        return errbuf_fail(err, n, "%s: %s: expected a string", name, key);
     const char *s = json_string_value(v);
     if (!strcmp(s, "gelu"))
         *out = ACT_GELU_ERF;
@@ -117,7 +105,7 @@ static int get_act(json_t *o, const char *key, model_act *out, const char *name,
     else if (!strcmp(s, "relu"))
         *out = ACT_RELU;
     else
-        return fail(err, n, "%s: %s: activation '%s' is not supported (gelu, gelu_new, relu)", name, key, s);
+        return errbuf_fail(err, n, "%s: %s: activation '%s' is not supported (gelu, gelu_new, relu)", name, key, s);
     return 0;
 }
 
@@ -129,14 +117,14 @@ static int get_labels(json_t *o, model_config *c, const char *name, char *err, s
         if (get_int(o, "num_labels", &K, 1, name, err, n) || get_int(o, "_num_labels", &K, 1, name, err, n))
             return -1;
         if (model_config_set_labels(c, K, NULL) != 0)
-            return fail(err, n, "%s: num_labels: %d labels (at most %d)", name, K, MODEL_MAX_LABELS);
+            return errbuf_fail(err, n, "%s: num_labels: %d labels (at most %d)", name, K, MODEL_MAX_LABELS);
         return 0;
     }
     if (!json_is_object(id2))
-        return fail(err, n, "%s: id2label: expected an object", name);
+        return errbuf_fail(err, n, "%s: id2label: expected an object", name);
     size_t K = json_object_size(id2);
     if (K < 1 || K > MODEL_MAX_LABELS)
-        return fail(err, n, "%s: id2label: %zu labels (1 to %d supported)", name, K, MODEL_MAX_LABELS);
+        return errbuf_fail(err, n, "%s: id2label: %zu labels (1 to %d supported)", name, K, MODEL_MAX_LABELS);
     const char *names[MODEL_MAX_LABELS] = { 0 };
     const char *key;
     json_t *v;
@@ -145,23 +133,23 @@ static int get_labels(json_t *o, model_config *c, const char *name, char *err, s
         errno = 0;
         long id = strtol(key, &end, 10);
         if (errno || end == key || *end || id < 0 || (size_t)id >= K)
-            return fail(err, n, "%s: id2label: key '%s' is not a class id 0..%zu", name, key, K - 1);
+            return errbuf_fail(err, n, "%s: id2label: key '%s' is not a class id 0..%zu", name, key, K - 1);
         if (!json_is_string(v))
-            return fail(err, n, "%s: id2label: label %ld is not a string", name, id);
+            return errbuf_fail(err, n, "%s: id2label: label %ld is not a string", name, id);
         if (names[id])
-            return fail(err, n, "%s: id2label: class id %ld given twice", name, id);
+            return errbuf_fail(err, n, "%s: id2label: class id %ld given twice", name, id);
         if (strlen(json_string_value(v)) >= MODEL_LABEL_MAX || !*json_string_value(v))
-            return fail(err, n, "%s: id2label: label %ld must be 1 to %d bytes", name, id, MODEL_LABEL_MAX - 1);
+            return errbuf_fail(err, n, "%s: id2label: label %ld must be 1 to %d bytes", name, id, MODEL_LABEL_MAX - 1);
         names[id] = json_string_value(v);
     }
     model_config_set_labels(c, (int)K, names);
     if (l2i && !json_is_null(l2i)) {
         if (!json_is_object(l2i) || json_object_size(l2i) != K)
-            return fail(err, n, "%s: label2id does not match id2label", name);
+            return errbuf_fail(err, n, "%s: label2id does not match id2label", name);
         for (size_t k = 0; k < K; k++) {
             json_t *id = json_object_get(l2i, names[k]);
             if (!json_is_integer(id) || json_integer_value(id) != (json_int_t)k)
-                return fail(err, n, "%s: label2id[\"%s\"] does not match id2label", name, names[k]);
+                return errbuf_fail(err, n, "%s: label2id[\"%s\"] does not match id2label", name, names[k]);
         }
     }
     return 0;
@@ -200,7 +188,7 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
         type = !strncmp(a, "DistilBert", 10) ? "distilbert" : !strncmp(a, "Albert", 6) ? "albert"
              : !strncmp(a, "Bert", 4) ? "bert" : NULL;
         if (!type)
-            return fail(err, n, "%s: model_type: missing (and no recognisable architectures)", name);
+            return errbuf_fail(err, n, "%s: model_type: missing (and no recognisable architectures)", name);
     }
     model_arch a;
     if (!strcmp(type, "bert"))
@@ -210,12 +198,12 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
     else if (!strcmp(type, "albert"))
         a = ARCH_ALBERT;
     else
-        return fail(err, n, "%s: model_type: '%s' is not supported (bert, distilbert, albert)", name, type);
+        return errbuf_fail(err, n, "%s: model_type: '%s' is not supported (bert, distilbert, albert)", name, type);
     class_defaults(c, a);
 
     json_t *pe = json_object_get(o, "position_embedding_type");
     if (pe && !json_is_null(pe) && !(json_is_string(pe) && !strcmp(json_string_value(pe), "absolute")))
-        return fail(err, n, "%s: position_embedding_type: only \"absolute\" is supported", name);
+        return errbuf_fail(err, n, "%s: position_embedding_type: only \"absolute\" is supported", name);
     int rc = 0;
     rc |= get_int(o, "vocab_size", &c->V, 1, name, err, n);
     rc = rc ? rc : get_int(o, "max_position_embeddings", &c->P, 1, name, err, n);
@@ -232,7 +220,7 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
         rc = rc ? rc : get_float(o, "seq_classif_dropout", &c->classifier_dropout, name, err, n);
         rc = rc ? rc : get_bool(o, "sinusoidal_pos_embds", &sinus, name, err, n);
         if (!rc && sinus)
-            return fail(err, n, "%s: sinusoidal_pos_embds: true is not supported (learned position embeddings only)", name);
+            return errbuf_fail(err, n, "%s: sinusoidal_pos_embds: true is not supported (learned position embeddings only)", name);
         c->E = c->H;
         c->TV = 0;
         c->ln_eps = 1e-12f;          /* fixed in DistilBERT's modules */
@@ -257,9 +245,9 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
             rc = rc ? rc : get_int(o, "num_hidden_groups", &groups, 1, name, err, n);
             rc = rc ? rc : get_int(o, "inner_group_num", &inner, 1, name, err, n);
             if (!rc && groups != 1)
-                return fail(err, n, "%s: num_hidden_groups: %d (only 1 shared group is supported)", name, groups);
+                return errbuf_fail(err, n, "%s: num_hidden_groups: %d (only 1 shared group is supported)", name, groups);
             if (!rc && inner != 1)
-                return fail(err, n, "%s: inner_group_num: %d (only 1 is supported)", name, inner);
+                return errbuf_fail(err, n, "%s: inner_group_num: %d (only 1 is supported)", name, inner);
         }
     }
     if (rc)
@@ -268,7 +256,7 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
         return -1;
     char e[256];
     if (model_config_check(c, e, sizeof e) != 0)
-        return fail(err, n, "%s: %s", name, e);
+        return errbuf_fail(err, n, "%s: %s", name, e);
     return 0;
 }
 
@@ -277,8 +265,8 @@ int model_config_parse(model_config *c, const char *json, size_t len, const char
     json_error_t je;
     json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
     if (!o)
-        return fail(err, n, "%s:line %d: %s", name, je.line, je.text);
-    int rc = json_is_object(o) ? parse_obj(c, o, name, err, n) : fail(err, n, "%s: not a JSON object", name);
+        return errbuf_fail(err, n, "%s:line %d: %s", name, je.line, je.text);
+    int rc = json_is_object(o) ? parse_obj(c, o, name, err, n) : errbuf_fail(err, n, "%s: not a JSON object", name);
     json_decref(o);
     return rc;
 }
@@ -287,7 +275,7 @@ int model_config_load(const char *path, model_config *c, char *err, size_t n)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return fail(err, n, "%s: %s", path, strerror(errno));
+        return errbuf_fail(err, n, "%s: %s", path, strerror(errno));
     char *buf = NULL;
     size_t len = 0, cap = 0;
     for (;;) {
@@ -296,7 +284,7 @@ int model_config_load(const char *path, model_config *c, char *err, size_t n)
             if (cap > (16u << 20)) {
                 free(buf);
                 fclose(f);
-                return fail(err, n, "%s: larger than 16 MB, not a config.json", path);
+                return errbuf_fail(err, n, "%s: larger than 16 MB, not a config.json", path);
             }
             buf = xrealloc(buf, cap);
         }
@@ -307,7 +295,7 @@ int model_config_load(const char *path, model_config *c, char *err, size_t n)
     }
     int bad = ferror(f);
     fclose(f);
-    int rc = bad ? fail(err, n, "%s: read error", path) : model_config_parse(c, buf, len, path, err, n);
+    int rc = bad ? errbuf_fail(err, n, "%s: read error", path) : model_config_parse(c, buf, len, path, err, n);
     free(buf);
     return rc;
 }
@@ -315,24 +303,24 @@ int model_config_load(const char *path, model_config *c, char *err, size_t n)
 int model_config_check(const model_config *c, char *err, size_t n)
 {
     if (c->V < 1 || c->P < 1 || c->H < 1 || c->L < 1 || c->NH < 1 || c->I < 1 || c->E < 1 || c->TV < 0)
-        return fail(err, n, "sizes must be positive (V %d P %d E %d H %d L %d NH %d I %d)",
+        return errbuf_fail(err, n, "sizes must be positive (V %d P %d E %d H %d L %d NH %d I %d)",
                     c->V, c->P, c->E, c->H, c->L, c->NH, c->I);
     if (c->H % c->NH)
-        return fail(err, n, "hidden size %d is not a multiple of the %d attention heads", c->H, c->NH);
+        return errbuf_fail(err, n, "hidden size %d is not a multiple of the %d attention heads", c->H, c->NH);
     if (c->arch != ARCH_ALBERT && c->E != c->H)
-        return fail(err, n, "embedding width %d differs from hidden size %d (only ALBERT factorises)", c->E, c->H);
+        return errbuf_fail(err, n, "embedding width %d differs from hidden size %d (only ALBERT factorises)", c->E, c->H);
     if (c->arch == ARCH_DISTILBERT ? c->TV != 0 : c->TV < 1)
-        return fail(err, n, "type_vocab_size %d (DistilBERT has none, BERT/ALBERT need >= 1)", c->TV);
+        return errbuf_fail(err, n, "type_vocab_size %d (DistilBERT has none, BERT/ALBERT need >= 1)", c->TV);
     if (c->K < 1 || c->K > MODEL_MAX_LABELS)
-        return fail(err, n, "%d labels (1 to %d supported)", c->K, MODEL_MAX_LABELS);
+        return errbuf_fail(err, n, "%d labels (1 to %d supported)", c->K, MODEL_MAX_LABELS);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->V)
-        return fail(err, n, "pad_token_id %d outside the vocabulary (%d)", c->pad_token_id, c->V);
+        return errbuf_fail(err, n, "pad_token_id %d outside the vocabulary (%d)", c->pad_token_id, c->V);
     for (int k = 0; k < c->K; k++) {
         if (!c->labels[k][0] || memchr(c->labels[k], 0, MODEL_LABEL_MAX) == NULL)
-            return fail(err, n, "label %d is empty or too long", k);
+            return errbuf_fail(err, n, "label %d is empty or too long", k);
         for (int j = 0; j < k; j++)
             if (!strcmp(c->labels[j], c->labels[k]))
-                return fail(err, n, "label '%s' given to classes %d and %d", c->labels[k], j, k);
+                return errbuf_fail(err, n, "label '%s' given to classes %d and %d", c->labels[k], j, k);
     }
     return 0;
 }
@@ -493,20 +481,20 @@ int model_config_save(const char *path, const model_config *c, char *err, size_t
 {
     char e[256];
     if (model_config_check(c, e, sizeof e) != 0)
-        return fail(err, n, "%s: %s", path, e);
+        return errbuf_fail(err, n, "%s: %s", path, e);
     char *d = xstrdup(path);
     int ok = access(dirname(d), W_OK) == 0;
     free(d);
     if (!ok)
-        return fail(err, n, "%s: cannot write in its directory: %s", path, strerror(errno));
+        return errbuf_fail(err, n, "%s: cannot write in its directory: %s", path, strerror(errno));
     atomic_file af;
     FILE *fp = atomic_open(&af, path);
     int rc = 0;
     if (model_config_write_fp(fp, c) != 0) {
         atomic_abort(&af);
-        rc = fail(err, n, "%s: write error", path);
+        rc = errbuf_fail(err, n, "%s: write error", path);
     } else if (atomic_commit(&af) != 0) {
-        rc = fail(err, n, "%s: %s", path, strerror(errno));
+        rc = errbuf_fail(err, n, "%s: %s", path, strerror(errno));
     }
     free(af.path);
     free(af.tmp);
@@ -571,7 +559,7 @@ int model_config_resolve(const char *spec, model_config *out, char *err, size_t 
             strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
             strncat(list, presets[i].name, sizeof list - strlen(list) - 1);
         }
-        return fail(err, n, "%s: not a preset (%s), config.json or checkpoint directory", spec, list);
+        return errbuf_fail(err, n, "%s: not a preset (%s), config.json or checkpoint directory", spec, list);
     }
     if (S_ISDIR(st.st_mode)) {
         char *p = path_join(spec, "config.json");

@@ -1,6 +1,8 @@
 #include <err.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +34,17 @@ double xparse_double(const char *opt, const char *s, double min, double max)
     if (v < min || v > max)
         errx(EXIT_USAGE, "option %s: %s is out of range [%g, %g]", opt, s, min, max);
     return v;
+}
+
+int errbuf_fail(char *err, size_t n, const char *fmt, ...)
+{
+    if (err && n) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }
 
 void out_close(void)

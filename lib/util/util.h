@@ -27,6 +27,10 @@ void *xaligned_alloc(size_t n);
 long long xparse_ll(const char *opt, const char *s, long long min, long long max);
 double xparse_double(const char *opt, const char *s, double min, double max);
 
+/* Print a message into err (n bytes, if err is not NULL) and return -1, for library
+ * functions that report through an error buffer: `return errbuf_fail(err, n, "...", ...);` */
+int errbuf_fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Flush and close stdout; a write error (EPIPE excepted, ENOSPC...) exits 1. */
 void out_close(void);
 /* Refuse to write binary records to a terminal unless force is set (zstd's rule). */
