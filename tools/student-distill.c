@@ -12,6 +12,7 @@
 #include "model/ckpt.h"
 #include "model/config.h"
 #include "train/distill_task.h"
+#include "train/train_cli.h"
 #include "train/trainer.h"
 #include "util/util.h"
 
@@ -39,11 +40,8 @@ static void usage(int code)
     exit(code);
 }
 
-enum {
-    O_TRAIN = 256, O_VAL, O_CACHE, O_TEACHER, O_CONFIG, O_INIT, O_FROM_TEACHER, O_ALPHA, O_TEMP, O_SMOOTH, O_LOSS,
-    O_FALPHA, O_FGAMMA, O_ATTN, O_ATTNW, O_MAP, O_LR, O_WARMUP, O_WD, O_CLIP, O_BATCH, O_EPOCHS, O_METRIC,
-    O_PATIENCE, O_SEED, O_THREADS, O_VOCAB, O_RESUME, O_MAXSTEPS, O_LOGEVERY,
-};
+enum { O_TRAIN = 256, O_VAL, O_CACHE, O_TEACHER, O_CONFIG, O_INIT, O_FROM_TEACHER, O_ALPHA, O_TEMP, O_ATTN, O_ATTNW,
+       O_MAP };
 
 static model *load_teacher(const char *dir, model_config *tc)
 {
@@ -62,27 +60,20 @@ static model *load_teacher(const char *dir, model_config *tc)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        TRAIN_CLI_LONGOPTS,
         { "train", required_argument, NULL, O_TRAIN }, { "val", required_argument, NULL, O_VAL },
         { "teacher-cache", required_argument, NULL, O_CACHE }, { "teacher", required_argument, NULL, O_TEACHER },
         { "config", required_argument, NULL, O_CONFIG }, { "init", required_argument, NULL, O_INIT },
         { "init-from-teacher", no_argument, NULL, O_FROM_TEACHER }, { "output", required_argument, NULL, 'o' },
         { "alpha", required_argument, NULL, O_ALPHA }, { "temperature", required_argument, NULL, O_TEMP },
-        { "label-smoothing", required_argument, NULL, O_SMOOTH }, { "loss", required_argument, NULL, O_LOSS },
-        { "focal-alpha", required_argument, NULL, O_FALPHA }, { "focal-gamma", required_argument, NULL, O_FGAMMA },
         { "attn-loss", required_argument, NULL, O_ATTN }, { "attn-weight", required_argument, NULL, O_ATTNW },
-        { "layer-map", required_argument, NULL, O_MAP }, { "lr", required_argument, NULL, O_LR },
-        { "warmup-ratio", required_argument, NULL, O_WARMUP }, { "weight-decay", required_argument, NULL, O_WD },
-        { "clip", required_argument, NULL, O_CLIP }, { "batch", required_argument, NULL, O_BATCH },
-        { "epochs", required_argument, NULL, O_EPOCHS }, { "early-stop-metric", required_argument, NULL, O_METRIC },
-        { "patience", required_argument, NULL, O_PATIENCE }, { "seed", required_argument, NULL, O_SEED },
-        { "threads", required_argument, NULL, O_THREADS }, { "vocab", required_argument, NULL, O_VOCAB },
-        { "resume", no_argument, NULL, O_RESUME }, { "max-steps", required_argument, NULL, O_MAXSTEPS },
-        { "log-every", required_argument, NULL, O_LOGEVERY }, { "quiet", no_argument, NULL, 'q' },
+        { "layer-map", required_argument, NULL, O_MAP }, { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     const char *train_path = NULL, *val_path = NULL, *cache_dir = NULL, *teacher_dir = NULL, *config = NULL;
-    const char *init = NULL, *vocab = NULL, *map = "uniform", *attn_name = "kl";
-    int from_teacher = 0, threads = 0, lr_set = 0, warmup_set = 0, c;
+    const char *init = NULL, *map = "uniform", *attn_name = "kl";
+    int from_teacher = 0, threads, c;
+    train_cli tc = { 0 };
     train_opts o = TRAIN_OPTS_DEFAULTS;
     distill_task d = { 0 };
     d.student.loss = TASK_LOSS_FOCAL;
@@ -110,15 +101,6 @@ int main(int argc, char **argv)
         case O_FROM_TEACHER: from_teacher = 1; break;
         case O_ALPHA: d.alpha = xparse_double("--alpha", optarg, 0, 1); break;
         case O_TEMP: d.temperature = xparse_double("--temperature", optarg, 1e-3, 1e3); break;
-        case O_SMOOTH: d.student.smoothing = xparse_double("--label-smoothing", optarg, 0, 1); break;
-        case O_LOSS:
-            if (!strcmp(optarg, "focal") || !strcmp(optarg, "ce"))
-                d.student.loss = optarg[0] == 'f' ? TASK_LOSS_FOCAL : TASK_LOSS_CE;
-            else
-                errx(EXIT_USAGE, "option --loss: '%s' is not focal or ce", optarg);
-            break;
-        case O_FALPHA: d.student.focal_alpha = xparse_double("--focal-alpha", optarg, 0, 1e6); break;
-        case O_FGAMMA: d.student.focal_gamma = xparse_double("--focal-gamma", optarg, 0, 100); break;
         case O_ATTN:
             if (strcmp(optarg, "kl") && strcmp(optarg, "mse") && strcmp(optarg, "none"))
                 errx(EXIT_USAGE, "option --attn-loss: '%s' is not kl, mse or none", optarg);
@@ -126,24 +108,9 @@ int main(int argc, char **argv)
             break;
         case O_ATTNW: d.attn_weight = xparse_double("--attn-weight", optarg, 0, 1e6); break;
         case O_MAP: map = optarg; break;
-        case O_LR: o.lr = xparse_double("--lr", optarg, 0, 10); lr_set = 1; break;
-        case O_WARMUP: o.warmup_ratio = xparse_double("--warmup-ratio", optarg, 0, 1); warmup_set = 1; break;
-        case O_WD: o.adamw.weight_decay = xparse_double("--weight-decay", optarg, 0, 10); break;
-        case O_CLIP: o.clip = xparse_double("--clip", optarg, 0, 1e9); break;
-        case O_BATCH: o.batch = (size_t)xparse_ll("--batch", optarg, 1, 1 << 16); break;
-        case O_EPOCHS: o.epochs = (int)xparse_ll("--epochs", optarg, 1, 100000); break;
-        case O_METRIC:
-            if (train_metric_parse(optarg, &o.metric))
-                errx(EXIT_USAGE, "option --early-stop-metric: '%s' is not f1, accuracy or loss", optarg);
-            break;
-        case O_PATIENCE: o.patience = (int)xparse_ll("--patience", optarg, 0, 100000); break;
-        case O_SEED: o.seed = (uint64_t)xparse_ll("--seed", optarg, 0, INT64_MAX); break;
-        case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 1, 1024); break;
-        case O_VOCAB: vocab = optarg; break;
-        case O_RESUME: o.resume = 1; break;
-        case O_MAXSTEPS: o.max_steps = (uint64_t)xparse_ll("--max-steps", optarg, 1, INT64_MAX); break;
-        case O_LOGEVERY: o.log_every = (int)xparse_ll("--log-every", optarg, 1, 1 << 30); break;
-        default: usage(EXIT_USAGE);
+        default:
+            if (!train_cli_option(c, optarg, &o, &d.student, &tc))
+                usage(EXIT_USAGE);
         }
     }
     d.attn_on = strcmp(attn_name, "none") != 0 && d.attn_weight > 0;
@@ -161,12 +128,13 @@ int main(int argc, char **argv)
     if (from_teacher && !teacher_dir)
         errx(EXIT_USAGE, "--init-from-teacher needs the teacher's checkpoint: --teacher CKPT_DIR");
     if (!init) {
-        if (!lr_set)
+        if (!tc.lr_set)
             o.lr = from_teacher ? FROM_TEACHER_LR : SCRATCH_LR;
-        if (!warmup_set)
+        if (!tc.warmup_set)
             o.warmup_ratio = SCRATCH_WARMUP;
     }
-    threads = threads_setup(threads);
+    threads = threads_setup(tc.threads);
+    const char *vocab = tc.vocab;
 
     char e[1024];
     model_config cfg;

@@ -10,6 +10,7 @@
 #include "model/ckpt.h"
 #include "model/config.h"
 #include "train/model_task.h"
+#include "train/train_cli.h"
 #include "train/trainer.h"
 #include "util/util.h"
 
@@ -47,33 +48,22 @@ static int generic_labels(const model_config *c)
     return 1;
 }
 
-enum {
-    O_TRAIN = 256, O_VAL, O_CONFIG, O_INIT, O_LOSS, O_FALPHA, O_FGAMMA, O_SMOOTH, O_LR, O_WARMUP, O_WD,
-    O_CLIP, O_BATCH, O_EPOCHS, O_METRIC, O_PATIENCE, O_SEED, O_THREADS, O_LABELS, O_VOCAB, O_RESUME,
-    O_MAXSTEPS, O_LOGEVERY,
-};
+enum { O_TRAIN = 256, O_VAL, O_CONFIG, O_INIT, O_LABELS };
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        TRAIN_CLI_LONGOPTS,
         { "train", required_argument, NULL, O_TRAIN }, { "val", required_argument, NULL, O_VAL },
         { "config", required_argument, NULL, O_CONFIG }, { "init", required_argument, NULL, O_INIT },
-        { "output", required_argument, NULL, 'o' }, { "loss", required_argument, NULL, O_LOSS },
-        { "focal-alpha", required_argument, NULL, O_FALPHA }, { "focal-gamma", required_argument, NULL, O_FGAMMA },
-        { "label-smoothing", required_argument, NULL, O_SMOOTH }, { "lr", required_argument, NULL, O_LR },
-        { "warmup-ratio", required_argument, NULL, O_WARMUP }, { "weight-decay", required_argument, NULL, O_WD },
-        { "clip", required_argument, NULL, O_CLIP }, { "batch", required_argument, NULL, O_BATCH },
-        { "epochs", required_argument, NULL, O_EPOCHS }, { "early-stop-metric", required_argument, NULL, O_METRIC },
-        { "patience", required_argument, NULL, O_PATIENCE }, { "seed", required_argument, NULL, O_SEED },
-        { "threads", required_argument, NULL, O_THREADS }, { "labels", required_argument, NULL, O_LABELS },
-        { "vocab", required_argument, NULL, O_VOCAB }, { "resume", no_argument, NULL, O_RESUME },
-        { "max-steps", required_argument, NULL, O_MAXSTEPS }, { "log-every", required_argument, NULL, O_LOGEVERY },
+        { "output", required_argument, NULL, 'o' }, { "labels", required_argument, NULL, O_LABELS },
         { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
-    const char *train_path = NULL, *val_path = NULL, *config = NULL, *init = NULL, *labels = NULL, *vocab = NULL;
+    const char *train_path = NULL, *val_path = NULL, *config = NULL, *init = NULL, *labels = NULL;
+    train_cli tc = { 0 };
     train_opts o = TRAIN_OPTS_DEFAULTS;
     model_task mt = { .loss = TASK_LOSS_FOCAL, .focal_alpha = 0.25, .focal_gamma = 2, .smoothing = 0 };
-    int threads = 0, lr_set = 0, warmup_set = 0, epochs_set = 0, c;
+    int threads, c;
     o.patience = 3;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
@@ -84,49 +74,24 @@ int main(int argc, char **argv)
         case O_VAL: val_path = optarg; break;
         case O_CONFIG: config = optarg; break;
         case O_INIT: init = optarg; break;
-        case O_LOSS:
-            if (!strcmp(optarg, "focal"))
-                mt.loss = TASK_LOSS_FOCAL;
-            else if (!strcmp(optarg, "ce"))
-                mt.loss = TASK_LOSS_CE;
-            else
-                errx(EXIT_USAGE, "option --loss: '%s' is not focal or ce", optarg);
-            break;
-        case O_FALPHA: mt.focal_alpha = xparse_double("--focal-alpha", optarg, 0, 1e6); break;
-        case O_FGAMMA: mt.focal_gamma = xparse_double("--focal-gamma", optarg, 0, 100); break;
-        case O_SMOOTH: mt.smoothing = xparse_double("--label-smoothing", optarg, 0, 1); break;
-        case O_LR: o.lr = xparse_double("--lr", optarg, 0, 10); lr_set = 1; break;
-        case O_WARMUP: o.warmup_ratio = xparse_double("--warmup-ratio", optarg, 0, 1); warmup_set = 1; break;
-        case O_WD: o.adamw.weight_decay = xparse_double("--weight-decay", optarg, 0, 10); break;
-        case O_CLIP: o.clip = xparse_double("--clip", optarg, 0, 1e9); break;
-        case O_BATCH: o.batch = (size_t)xparse_ll("--batch", optarg, 1, 1 << 16); break;
-        case O_EPOCHS: o.epochs = (int)xparse_ll("--epochs", optarg, 1, 100000); epochs_set = 1; break;
-        case O_METRIC:
-            if (train_metric_parse(optarg, &o.metric))
-                errx(EXIT_USAGE, "option --early-stop-metric: '%s' is not f1, accuracy or loss", optarg);
-            break;
-        case O_PATIENCE: o.patience = (int)xparse_ll("--patience", optarg, 0, 100000); break;
-        case O_SEED: o.seed = (uint64_t)xparse_ll("--seed", optarg, 0, INT64_MAX); break;
-        case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 1, 1024); break;
         case O_LABELS: labels = optarg; break;
-        case O_VOCAB: vocab = optarg; break;
-        case O_RESUME: o.resume = 1; break;
-        case O_MAXSTEPS: o.max_steps = (uint64_t)xparse_ll("--max-steps", optarg, 1, INT64_MAX); break;
-        case O_LOGEVERY: o.log_every = (int)xparse_ll("--log-every", optarg, 1, 1 << 30); break;
-        default: usage(EXIT_USAGE);
+        default:
+            if (!train_cli_option(c, optarg, &o, &mt, &tc))
+                usage(EXIT_USAGE);
         }
     }
     if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
         usage(EXIT_USAGE);
     if (!init) {
-        if (!lr_set)
+        if (!tc.lr_set)
             o.lr = SCRATCH_LR;
-        if (!warmup_set)
+        if (!tc.warmup_set)
             o.warmup_ratio = SCRATCH_WARMUP;
-        if (!epochs_set)
+        if (!tc.epochs_set)
             o.epochs = SCRATCH_EPOCHS;
     }
-    threads = threads_setup(threads);
+    threads = threads_setup(tc.threads);
+    const char *vocab = tc.vocab;
 
     char e[1024];
     model_config cfg, init_cfg;

@@ -1,0 +1,44 @@
+/* The command-line options emo-teacher-train and emo-student-distill share: the trainer's
+ * (learning rate, schedule, batch, epochs, early stopping, seed, threads, resume, ...) and
+ * the label loss's (focal/ce, focal alpha/gamma, label smoothing).  One table, one parser,
+ * so the two tools take them with the same names, ranges and messages. */
+#ifndef EMO_TRAIN_CLI_H
+#define EMO_TRAIN_CLI_H
+
+#include <getopt.h>
+
+#include "train/model_task.h"
+#include "train/trainer.h"
+
+/* getopt_long values, above any tool's own */
+enum {
+    TCLI_LOSS = 1000, TCLI_FALPHA, TCLI_FGAMMA, TCLI_SMOOTH, TCLI_LR, TCLI_WARMUP, TCLI_WD, TCLI_CLIP,
+    TCLI_BATCH, TCLI_EPOCHS, TCLI_METRIC, TCLI_PATIENCE, TCLI_SEED, TCLI_THREADS, TCLI_VOCAB, TCLI_RESUME,
+    TCLI_MAXSTEPS, TCLI_LOGEVERY,
+};
+
+/* struct option entries for the table of a tool, followed by its own */
+#define TRAIN_CLI_LONGOPTS                                                                        \
+    { "loss", required_argument, NULL, TCLI_LOSS }, { "focal-alpha", required_argument, NULL, TCLI_FALPHA },  \
+    { "focal-gamma", required_argument, NULL, TCLI_FGAMMA },                                      \
+    { "label-smoothing", required_argument, NULL, TCLI_SMOOTH }, { "lr", required_argument, NULL, TCLI_LR }, \
+    { "warmup-ratio", required_argument, NULL, TCLI_WARMUP },                                     \
+    { "weight-decay", required_argument, NULL, TCLI_WD }, { "clip", required_argument, NULL, TCLI_CLIP }, \
+    { "batch", required_argument, NULL, TCLI_BATCH }, { "epochs", required_argument, NULL, TCLI_EPOCHS }, \
+    { "early-stop-metric", required_argument, NULL, TCLI_METRIC },                                \
+    { "patience", required_argument, NULL, TCLI_PATIENCE }, { "seed", required_argument, NULL, TCLI_SEED }, \
+    { "threads", required_argument, NULL, TCLI_THREADS }, { "vocab", required_argument, NULL, TCLI_VOCAB }, \
+    { "resume", no_argument, NULL, TCLI_RESUME }, { "max-steps", required_argument, NULL, TCLI_MAXSTEPS }, \
+    { "log-every", required_argument, NULL, TCLI_LOGEVERY }
+
+typedef struct train_cli {
+    int threads;          /* --threads, 0: the cores */
+    const char *vocab;    /* --vocab */
+    int lr_set, warmup_set, epochs_set;   /* given on the command line (else tool defaults) */
+} train_cli;
+
+/* Apply option c (with arg) to o, mt and t; 1 if c is one of the shared options, else 0.
+ * A bad value exits 2 naming the option. */
+int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, train_cli *t);
+
+#endif
