@@ -4,7 +4,8 @@
 # (tokenizers 0.22), configured as bert-base-uncased's BertTokenizerFast.
 #   tests/gen/make_tok_goldens.sh [SCRATCH_DIR]     (default /work/scratch/tok-node)
 # Needs node + npm (registry access once), /usr/bin/python3 and zstd.  Writes, for each
-# input set S: tests/fixtures/tok/S.ids.zst, lines "<line>\t<ids>" (untruncated).
+# input set S: tests/fixtures/tok/S.ids.zst, lines "<line>\t<ids>" (untruncated); for the
+# shared corpora "<line>\t#<count>:<hash>" instead (tests/gen/tok_golden_hash.py).
 # Inputs: ../shared/data/emotion/{train,val}.txt (the text before the last ';'),
 # unlabeled.txt (whole line), tests/fixtures/tok/edge.jsonl (one JSON string per line,
 # hand-made) and tests/fixtures/tok/long.jsonl.zst (made here by make_tok_long.py).
@@ -34,10 +35,15 @@ with open(sys.argv[1], "rb") as f:
         print(json.dumps(line))
 ' "$1" "$2"
 }
-run_ref() {    # $1 = jsonl, $2 = set name
+run_ref() {    # $1 = jsonl, $2 = set name, $3 = "hash": commit per-row digests, not ids (corpus rows)
     NODE_PATH="$scratch/node_modules" node "$root/tests/gen/tok_goldens.js" "$scratch/tokenizer.json" "$1" \
         > "$scratch/$2.rust.tsv"
-    zstd -19 -q -f "$scratch/$2.rust.tsv" -o "$fx/$2.ids.zst"
+    if [ "${3:-}" = hash ]; then
+        /usr/bin/python3 "$root/tests/gen/tok_golden_hash.py" < "$scratch/$2.rust.tsv" \
+            | zstd -19 -q -f -o "$fx/$2.ids.zst"
+    else
+        zstd -19 -q -f "$scratch/$2.rust.tsv" -o "$fx/$2.ids.zst"
+    fi
     /usr/bin/python3 "$root/tests/gen/bert_ref.py" "$shared/data/bert-base-uncased/vocab.txt" "$1" > "$scratch/$2.py.tsv"
     /usr/bin/python3 "$root/tests/gen/tok_overrides.py" "$2" "$1" "$scratch/$2.rust.tsv" "$scratch/$2.py.tsv" >> "$overrides"
     echo "$2: $(wc -l < "$scratch/$2.rust.tsv") rows" >&2
@@ -53,9 +59,9 @@ to_jsonl "$shared/data/emotion/train.txt" 1 > "$scratch/train.jsonl"
 to_jsonl "$shared/data/emotion/val.txt" 1 > "$scratch/val.jsonl"
 to_jsonl "$shared/data/emotion/unlabeled.txt" 0 > "$scratch/unlabeled.jsonl"
 zstd -dc "$fx/long.jsonl.zst" > "$scratch/long.jsonl"
-run_ref "$scratch/train.jsonl" train
-run_ref "$scratch/val.jsonl" val
-run_ref "$scratch/unlabeled.jsonl" unlabeled
+run_ref "$scratch/train.jsonl" train hash
+run_ref "$scratch/val.jsonl" val hash
+run_ref "$scratch/unlabeled.jsonl" unlabeled hash
 run_ref "$fx/edge.jsonl" edge
 run_ref "$scratch/long.jsonl" long
 # ALBERT preprocessing of the edge cases (Python unicodedata), for test_tok_spm
