@@ -65,7 +65,9 @@ typedef struct batch {
     int32_t *lens;           /* (B) */
     int32_t *labels;         /* (B) -1 = none */
     uint64_t *rec_ids;       /* (B) record ids, for messages and cache look-ups */
-    uint32_t *rows;          /* (B) dataset rows */
+    uint32_t *rows;          /* (B) dataset rows (a stream: the record's 0-based ordinal in
+                                its input, the key of its masked-LM mask) */
+    uint64_t epoch;          /* the 0-based training epoch (set by the trainer); 0 otherwise */
     int cap_B;               /* capacities: rows, ids elements */
     size_t cap_ids;
 } batch;

@@ -75,10 +75,68 @@ const char *train_metric_name(train_metric m)
     return m == METRIC_F1 ? "f1" : m == METRIC_ACCURACY ? "accuracy" : "loss";
 }
 
-static double metric_value(const eval_result *r, train_metric m)
+void eval_metrics_add(eval_metrics *m, const char *key, const char *label, double value)
 {
-    return m == METRIC_F1 ? r->f1_weighted : m == METRIC_ACCURACY ? r->accuracy : r->loss;
+    if (m->n >= EVAL_MAX_METRICS)
+        return;
+    m->key[m->n] = key;
+    m->label[m->n] = label;
+    m->value[m->n] = value;
+    m->n++;
 }
+
+double eval_metrics_get(const eval_metrics *m, const char *key)
+{
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->key[i], key))
+            return m->value[i];
+    return NAN;
+}
+
+static const char *metric_key(train_metric m)
+{
+    return m == METRIC_F1 ? "f1_weighted" : m == METRIC_ACCURACY ? "accuracy" : "loss";
+}
+
+/* ---- the in-memory dataset as a batch source ---------------------------------------- */
+
+static int ds_begin_epoch(void *ctx, uint64_t epoch, uint64_t skip, char *err, size_t errn)
+{
+    dataset_source *d = ctx;
+    (void)err;
+    (void)errn;
+    epoch_plan_free(&d->plan);
+    epoch_plan_make(&d->plan, d->ds, d->B, d->seed, epoch, 1);
+    d->next = (size_t)skip;
+    return 0;
+}
+
+static int ds_next_batch(void *ctx, batch *b, char *err, size_t errn)
+{
+    dataset_source *d = ctx;
+    (void)err;
+    (void)errn;
+    if (d->next >= d->plan.nbatches)
+        return 0;
+    batch_fill(b, d->ds, &d->plan, d->next++, d->pad_id);
+    return 1;
+}
+
+void dataset_source_init(train_source *src, dataset_source *ds_src, const dataset *ds, size_t B, uint64_t seed,
+                         int32_t pad_id)
+{
+    memset(ds_src, 0, sizeof *ds_src);
+    ds_src->ds = ds;
+    ds_src->B = B;
+    ds_src->seed = seed;
+    ds_src->pad_id = pad_id;
+    src->ctx = ds_src;
+    src->nbatches = dataset_num_batches(ds->n, B);
+    src->begin_epoch = ds_begin_epoch;
+    src->next_batch = ds_next_batch;
+}
+
+void dataset_source_free(dataset_source *ds_src) { epoch_plan_free(&ds_src->plan); }
 
 int train_evaluate(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
                    int32_t *pred, char *err, size_t errn)
@@ -326,6 +384,7 @@ typedef struct progress {
     double t0, last_print;
     uint64_t step0;          /* steps done when this process started */
     uint64_t samples;        /* samples processed by this process */
+    uint64_t tokens;         /* real (unpadded) tokens processed by this process */
 } progress;
 
 static void fmt_time(char *b, size_t n, double s)
@@ -404,7 +463,35 @@ static void remove_stale_temps(const char *dir)
         closedir(d);
 }
 
+/* OUT/epoch-N: the model after epoch N, a whole directory replaced atomically. */
+static void save_epoch_snapshot(const train_task *task, const train_opts *o, uint64_t epoch)
+{
+    char name[64];
+    snprintf(name, sizeof name, "epoch-%llu", (unsigned long long)epoch);
+    char *path = path_join(o->out_dir, name);
+    atomic_dir ad;
+    const char *tmp = atomic_dir_open(&ad, path);
+    char e[1024];
+    if (task->save_model(task->ctx, tmp, e, sizeof e))
+        errx(EXIT_DATA, "%s: %s", path, e);
+    if (atomic_dir_commit(&ad) != 0)
+        err(EXIT_DATA, "%s", path);
+    free(ad.path);
+    free(ad.tmp);
+    free(path);
+}
+
 int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o)
+{
+    train_source src;
+    dataset_source dsrc;
+    dataset_source_init(&src, &dsrc, train, o->batch, o->seed, o->pad_id);
+    int rc = train_run_source(task, &src, val, o);
+    dataset_source_free(&dsrc);
+    return rc;
+}
+
+int train_run_source(const train_task *task, const train_source *src, const dataset *val, const train_opts *o)
 {
     if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
         err(EXIT_DATA, "%s", o->out_dir);
@@ -448,7 +535,7 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
     const char *kill_at = getenv("EMO_TEST_KILL_AT_STEP"), *nan_at = getenv("EMO_TEST_NAN_AT_STEP");
     uint64_t kill_step = kill_at ? strtoull(kill_at, NULL, 10) : 0;
     uint64_t nan_step = nan_at ? strtoull(nan_at, NULL, 10) : 0;
-    uint64_t nb = dataset_num_batches(train->n, o->batch);
+    uint64_t nb = src->nbatches;
     uint64_t total = (uint64_t)o->epochs * nb;
     uint64_t warmup = (uint64_t)ceil(o->warmup_ratio * (double)total);
     int log_every = o->log_every > 0 ? o->log_every : 50;
@@ -458,10 +545,16 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
     double lr = 0, last_loss = 0;
 
     while (s.epoch < (uint64_t)o->epochs && !s.stopped_early) {
-        epoch_plan plan;
-        epoch_plan_make(&plan, train, o->batch, o->seed, s.epoch, 1);
+        if (src->begin_epoch(src->ctx, s.epoch, s.pos, e, sizeof e))
+            errx(EXIT_DATA, "%s", e);
         for (uint64_t k = s.pos; k < nb; k++) {
-            batch_fill(&b, train, &plan, k, o->pad_id);
+            int got = src->next_batch(src->ctx, &b, e, sizeof e);
+            if (got < 0)
+                errx(EXIT_DATA, "%s", e);
+            if (got == 0)
+                errx(EXIT_DATA, "epoch %llu ended after %llu batches, expected %llu (did the input change?)",
+                     (unsigned long long)s.epoch + 1, (unsigned long long)k, (unsigned long long)nb);
+            b.epoch = s.epoch;
             double loss = 0;
             if (task->train_step(task->ctx, &b, &s.rng, &loss, e, sizeof e))
                 errx(EXIT_DATA, "step %llu: %s", (unsigned long long)s.step + 1, e);
@@ -482,6 +575,8 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
             s.log_loss_sum += loss;
             s.log_n++;
             pg.samples += (uint64_t)b.B;
+            for (int i = 0; i < b.B; i++)
+                pg.tokens += (uint64_t)b.lens[i];
             last_loss = loss;
             if (s.step % (uint64_t)log_every == 0) {
                 json_t *j = json_object();
@@ -508,11 +603,9 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
                             (unsigned long long)s.step);
                     exit(128 + stop_signal);
                 }
-                epoch_plan_free(&plan);
                 goto done;
             }
         }
-        epoch_plan_free(&plan);
         progress_end_line(&pg);
         /* end of epoch: evaluate, keep the best, checkpoint */
         json_t *j = json_object();
@@ -534,25 +627,41 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
         json_object_set_new(j, "lr", json_real(lr));
         int improved = 1;
         char line[256] = "";
-        if (val) {
-            eval_result r;
-            if (train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
+        if (val || task->validate) {
+            eval_metrics vm = { 0 };
+            if (val) {
+                eval_result r;
+                if (train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
+                    errx(EXIT_DATA, "evaluation: %s", e);
+                eval_metrics_add(&vm, "loss", "loss", r.loss);
+                eval_metrics_add(&vm, "accuracy", "accuracy", r.accuracy);
+                eval_metrics_add(&vm, "f1_weighted", "weighted F1", r.f1_weighted);
+                eval_metrics_add(&vm, "f1_macro", NULL, r.f1_macro);
+            } else if (task->validate(task->ctx, &vm, e, sizeof e))
                 errx(EXIT_DATA, "evaluation: %s", e);
-            if (!isfinite(r.loss))
+            if (!isfinite(eval_metrics_get(&vm, "loss")))
                 errx(EXIT_DATA, "non-finite validation loss after epoch %llu; the last checkpoint is kept",
                      (unsigned long long)s.epoch);
-            json_object_set_new(j, "val_loss", json_real(r.loss));
-            json_object_set_new(j, "val_accuracy", json_real(r.accuracy));
-            json_object_set_new(j, "val_f1_weighted", json_real(r.f1_weighted));
-            json_object_set_new(j, "val_f1_macro", json_real(r.f1_macro));
-            double m = metric_value(&r, o->metric);
+            size_t n = 0;
+            for (int i = 0; i < vm.n; i++) {
+                char key[64];
+                snprintf(key, sizeof key, "val_%s", vm.key[i]);
+                json_object_set_new(j, key, json_real(vm.value[i]));
+                if (vm.label[i] && n < sizeof line)
+                    n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %.4f", n ? ", " : ", val ", vm.label[i],
+                                          vm.value[i]);
+            }
+            double m = eval_metrics_get(&vm, metric_key(o->metric));
+            if (isnan(m))
+                errx(EXIT_USAGE, "--early-stop-metric %s: this task reports no %s", train_metric_name(o->metric),
+                     train_metric_name(o->metric));
             improved = isnan(s.best) || (o->metric == METRIC_LOSS ? m < s.best : m > s.best);
-            snprintf(line, sizeof line, ", val loss %.4f, accuracy %.4f, weighted F1 %.4f", r.loss, r.accuracy,
-                     r.f1_weighted);
             if (improved)
                 s.best = m;
         }
-        json_object_set_new(j, "samples_per_s", json_real((double)pg.samples / (now_seconds() - pg.t0)));
+        double elapsed = now_seconds() - pg.t0;
+        json_object_set_new(j, "samples_per_s", json_real((double)pg.samples / elapsed));
+        json_object_set_new(j, "tokens_per_s", json_real((double)pg.tokens / elapsed));
         json_array_append_new(s.log, j);
         if (improved) {
             s.best_epoch = (int64_t)s.epoch;
@@ -561,6 +670,8 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
                 errx(EXIT_DATA, "%s: %s", o->out_dir, e);
         } else
             s.bad_epochs++;
+        if (o->keep_epochs)
+            save_epoch_snapshot(task, o, s.epoch);
         if (!o->quiet)
             fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s%s%s%s\n", program_invocation_short_name,
                 (unsigned long long)s.epoch, o->epochs, train_loss, *terms ? " (" : "", *terms ? terms + 1 : "",

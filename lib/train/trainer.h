@@ -1,8 +1,9 @@
-/* The training loop shared by emo-teacher-train and emo-student-distill.
+/* The training loop shared by emo-teacher-train, emo-student-distill and emo-pretrain.
  *
- * A tool describes its model and loss as a train_task (callbacks over one batch); the
- * trainer owns everything else: epochs, per-epoch shuffles and dynamic batches
- * (dataset.h), AdamW with the linear warm-up/decay schedule and global-norm clipping
+ * A tool describes its model and loss as a train_task (callbacks over one batch) and its
+ * data as a train_source (the batches of epoch e, re-creatable from (seed, e) alone: an
+ * in-memory dataset's shuffles and dynamic batches (dataset.h) or a stream read from files
+ * (train/stream.h)); the trainer owns everything else: epochs, AdamW with the linear warm-up/decay schedule and global-norm clipping
  * (nn/optim.h), progress on stderr, validation metrics, the JSON Lines log, early stopping,
  * checkpoints, --resume, signals and the NaN guard.
  *
@@ -52,6 +53,51 @@ typedef struct eval_result {
 /* Accuracy and F1 from true and predicted class ids (labels < 0 skipped). */
 void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K);
 
+/* The metrics of one validation pass as the trainer logs them: "val_<key>" in the JSON log,
+ * "<label> <value>" on the epoch line (label NULL: logged only).  Classification gives
+ * loss, accuracy, f1_weighted, f1_macro; a task's own validate gives its set (emo-pretrain:
+ * the masked-LM loss and masked-token accuracy as loss and accuracy).  Early stopping
+ * reads the entry of key "loss", "accuracy" or "f1_weighted" (train_metric). */
+#define EVAL_MAX_METRICS 8
+typedef struct eval_metrics {
+    int n;
+    const char *key[EVAL_MAX_METRICS];
+    const char *label[EVAL_MAX_METRICS];
+    double value[EVAL_MAX_METRICS];
+} eval_metrics;
+
+void eval_metrics_add(eval_metrics *m, const char *key, const char *label, double value);
+/* The value of key, or NAN if the set has none. */
+double eval_metrics_get(const eval_metrics *m, const char *key);
+
+/* Where the batches come from.  Epoch e's batches must depend only on (seed, e) and the
+ * data, never on what ran before, so that --resume re-creates them: begin_epoch(e, skip)
+ * positions the source at batch `skip` of epoch e (a stream replays the epoch and drops
+ * the first skip batches), then next_batch fills b (ids, lens, labels, rec_ids, rows) with
+ * the following ones.  Every epoch has nbatches batches. */
+typedef struct train_source {
+    void *ctx;
+    uint64_t nbatches;
+    int (*begin_epoch)(void *ctx, uint64_t epoch, uint64_t skip, char *err, size_t errn);
+    /* 1 with a batch in b, 0 at the end of the epoch, -1 with a message in err */
+    int (*next_batch)(void *ctx, batch *b, char *err, size_t errn);
+} train_source;
+
+/* The source over an in-memory dataset: epoch_plan_make(seed, epoch, shuffle 1) cut into
+ * batches of B padded with pad_id (what train_run uses). */
+typedef struct dataset_source {
+    const dataset *ds;
+    size_t B;
+    uint64_t seed;
+    int32_t pad_id;
+    epoch_plan plan;
+    size_t next;
+} dataset_source;
+
+void dataset_source_init(train_source *src, dataset_source *ds_src, const dataset *ds, size_t B, uint64_t seed,
+                         int32_t pad_id);
+void dataset_source_free(dataset_source *ds_src);
+
 typedef struct train_task {
     void *ctx;
     int K;                   /* classes; logits are (B, K) */
@@ -76,6 +122,10 @@ typedef struct train_task {
     int nterms;
     const char *const *term_names;
     double *term_sums;
+    /* Optional: the task's own validation pass, used when train_run_source gets no val
+     * dataset (emo-pretrain: the masked-LM loss and accuracy on its held-out records).
+     * Fills m (eval_metrics_add); 0, or -1 with a message in err. */
+    int (*validate)(void *ctx, eval_metrics *m, char *err, size_t errn);
 } train_task;
 
 typedef enum { METRIC_F1, METRIC_ACCURACY, METRIC_LOSS } train_metric;
@@ -100,9 +150,11 @@ typedef struct train_opts {
     const char *run_info;    /* JSON object text recorded in trainer_state.json (the tool's
                                 options); with --resume, must equal the saved one */
     int quiet;               /* no progress or per-epoch lines (errors still print) */
+    int keep_epochs;         /* also write the model after every epoch N to OUT/epoch-N/ (a
+                                whole directory, atomically, before OUT/last) */
 } train_opts;
 
-#define TRAIN_OPTS_DEFAULTS { NULL, 10, 32, 2e-5, 0.0, ADAMW_DEFAULTS, 1.0, 42, 0, METRIC_F1, 0, 0, 0, -1, 0, NULL, 0 }
+#define TRAIN_OPTS_DEFAULTS { NULL, 10, 32, 2e-5, 0.0, ADAMW_DEFAULTS, 1.0, 42, 0, METRIC_F1, 0, 0, 0, -1, 0, NULL, 0, 0 }
 
 /* parse "f1" | "accuracy" | "loss"; -1 if unknown */
 int train_metric_parse(const char *s, train_metric *m);
@@ -113,6 +165,8 @@ const char *train_metric_name(train_metric m);
  * as the best).  Prepares out_dir: creates it; refuses an existing OUT/last without
  * --resume; with --resume, loads OUT/last. */
 int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o);
+/* The same over any batch source; val NULL: task->validate if set, else no evaluation. */
+int train_run_source(const train_task *task, const train_source *src, const dataset *val, const train_opts *o);
 
 /* Evaluate task over ds (batches of B, longest first): metrics, and optionally the
  * predicted class of every row (pred, (ds->n)). */
