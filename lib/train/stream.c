@@ -148,12 +148,14 @@ token_stream *token_stream_open(const char *const *paths, int npaths, const toke
         errx(EXIT_DATA, "%s%s: no records", paths[0], npaths > 1 ? " ..." : "");
     if (s->total > UINT32_MAX)
         errx(EXIT_DATA, "more than %u records in one run", UINT32_MAX);
-    if (o->holdout >= s->total)
+    if (o->holdout_cap && s->o.holdout > s->total / 10)
+        s->o.holdout = s->total / 10;
+    if (s->o.holdout >= s->total)
         errx(EXIT_USAGE, "--holdout %llu leaves no records to train on (%llu in all)",
              (unsigned long long)o->holdout, (unsigned long long)s->total);
     memset(holdout, 0, sizeof *holdout);
-    if (o->holdout) {
-        s->held = sample_holdout(s->total, o->holdout, o->seed);
+    if (s->o.holdout) {
+        s->held = sample_holdout(s->total, s->o.holdout, o->seed);
         load_holdout(s, holdout);
     }
     s->sbuf = xmalloc(o->shuffle * sizeof *s->sbuf);
@@ -164,6 +166,7 @@ token_stream *token_stream_open(const char *const *paths, int npaths, const toke
 
 uint64_t token_stream_total(const token_stream *s) { return s->total; }
 uint64_t token_stream_train_records(const token_stream *s) { return s->total - s->o.holdout; }
+uint64_t token_stream_holdout(const token_stream *s) { return s->o.holdout; }
 uint64_t token_stream_file_records(const token_stream *s, int i) { return s->per_file[i]; }
 
 /* ---- one epoch ------------------------------------------------------------------- */

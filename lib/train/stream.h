@@ -38,6 +38,8 @@ typedef struct token_stream_opts {
     int32_t pad_id;
     size_t shuffle;          /* shuffle-buffer records (>= 1) */
     uint64_t holdout;        /* records held back (< the total) */
+    int holdout_cap;         /* 1: hold back at most a tenth of the records (a default that
+                                must suit any input size) */
 } token_stream_opts;
 
 typedef struct token_stream token_stream;
@@ -50,6 +52,7 @@ token_stream *token_stream_open(const char *const *paths, int npaths, const toke
 /* Records in all files, and those trained on (total - holdout). */
 uint64_t token_stream_total(const token_stream *s);
 uint64_t token_stream_train_records(const token_stream *s);
+uint64_t token_stream_holdout(const token_stream *s);
 /* Records in file i */
 uint64_t token_stream_file_records(const token_stream *s, int i);
 /* The batch source over the training records (trainer.h). */

@@ -17,12 +17,10 @@ enum {
     TCLI_MAXSTEPS, TCLI_LOGEVERY,
 };
 
-/* struct option entries for the table of a tool, followed by its own */
-#define TRAIN_CLI_LONGOPTS                                                                        \
-    { "loss", required_argument, NULL, TCLI_LOSS }, { "focal-alpha", required_argument, NULL, TCLI_FALPHA },  \
-    { "focal-gamma", required_argument, NULL, TCLI_FGAMMA },                                      \
-    { "label-smoothing", required_argument, NULL, TCLI_SMOOTH }, { "lr", required_argument, NULL, TCLI_LR }, \
-    { "warmup-ratio", required_argument, NULL, TCLI_WARMUP },                                     \
+/* struct option entries for the table of a tool, followed by its own: the trainer's
+ * options, then the label loss's (emo-pretrain takes the first set only) */
+#define TRAIN_CLI_LONGOPTS_TRAINER                                                                \
+    { "lr", required_argument, NULL, TCLI_LR }, { "warmup-ratio", required_argument, NULL, TCLI_WARMUP }, \
     { "weight-decay", required_argument, NULL, TCLI_WD }, { "clip", required_argument, NULL, TCLI_CLIP }, \
     { "batch", required_argument, NULL, TCLI_BATCH }, { "epochs", required_argument, NULL, TCLI_EPOCHS }, \
     { "early-stop-metric", required_argument, NULL, TCLI_METRIC },                                \
@@ -31,6 +29,13 @@ enum {
     { "resume", no_argument, NULL, TCLI_RESUME }, { "max-steps", required_argument, NULL, TCLI_MAXSTEPS }, \
     { "log-every", required_argument, NULL, TCLI_LOGEVERY }
 
+#define TRAIN_CLI_LONGOPTS_LOSS                                                                   \
+    { "loss", required_argument, NULL, TCLI_LOSS }, { "focal-alpha", required_argument, NULL, TCLI_FALPHA },  \
+    { "focal-gamma", required_argument, NULL, TCLI_FGAMMA },                                      \
+    { "label-smoothing", required_argument, NULL, TCLI_SMOOTH }
+
+#define TRAIN_CLI_LONGOPTS TRAIN_CLI_LONGOPTS_LOSS, TRAIN_CLI_LONGOPTS_TRAINER
+
 typedef struct train_cli {
     int threads;          /* --threads, 0: the cores */
     const char *vocab;    /* --vocab */
@@ -38,7 +43,8 @@ typedef struct train_cli {
 } train_cli;
 
 /* Apply option c (with arg) to o, mt and t; 1 if c is one of the shared options, else 0.
- * A bad value exits 2 naming the option. */
+ * A bad value exits 2 naming the option.  mt may be NULL for a tool without the loss
+ * options (then they are not in its table). */
 int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, train_cli *t);
 
 #endif
