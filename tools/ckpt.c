@@ -1,5 +1,6 @@
 /* emo-ckpt: inspect, create and convert model checkpoints (emo-checkpoint(5)).
- *   info SPEC...        one JSON line per model: family, sizes, labels, parameter counts
+ *   info SPEC...        one JSON line per model: family, sizes, labels, parameter counts,
+ *                       HF class, whether it holds a masked-LM head
  *   init SPEC -o DIR    fresh weights (transformers' initialisation, seeded)
  *   convert SRC -o DIR  any readable checkpoint (Hub names, F16/BF16, without a head) to a
  *                       float32 emokd checkpoint, the head set up for --labels
@@ -106,10 +107,17 @@ static int info(int argc, char **argv)
             rc = EXIT_DATA;
             continue;
         }
+        /* a *ForMaskedLM / *ForPreTraining checkpoint: described as the masked-LM model it
+         * holds (no classifier, no pooler; params with the MLM head) */
+        int mlm = model_config_class_has_mlm(c.arch_class);
+        if (mlm) {
+            c.mlm = 1;
+            c.K = 0;
+        }
         json_t *labels = json_array();
         for (int k = 0; k < c.K; k++)
             json_array_append_new(labels, json_string(c.labels[k]));
-        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:f,s:f,s:f,s:f,s:i,s:o,s:I,s:I}",
+        json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:s,s:f,s:f,s:f,s:f,s:i,s:o,s:I,s:I,s:s,s:b}",
                               "model", argv[i], "model_type", model_arch_name(c.arch), "vocab_size", c.V,
                               "max_position_embeddings", c.P, "type_vocab_size", c.TV,
                               "embedding_size", c.E, "hidden_size", c.H, "num_hidden_layers", c.L,
@@ -119,7 +127,9 @@ static int info(int argc, char **argv)
                               short_real(c.attn_dropout), "classifier_dropout", short_real(c.classifier_dropout),
                               "pad_token_id", c.pad_token_id, "labels", labels,
                               "base_params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_BASE),
-                              "params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_ALL));
+                              "params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_ALL),
+                              "architecture", c.arch_class[0] ? c.arch_class : model_config_class(&c),
+                              "mlm_head", mlm);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
         puts(s);
         free(s);

@@ -17,7 +17,7 @@
 enum {
     F_WORD, F_POS, F_TYPE, F_EMB_LN_W, F_EMB_LN_B, F_PROJ_W, F_PROJ_B, F_QKV_W, F_QKV_B,
     F_AO_W, F_AO_B, F_LN1_W, F_LN1_B, F_FI_W, F_FI_B, F_FO_W, F_FO_B, F_LN2_W, F_LN2_B,
-    F_POOL_W, F_POOL_B, F_CLS_W, F_CLS_B
+    F_POOL_W, F_POOL_B, F_CLS_W, F_CLS_B, F_MLM_DW, F_MLM_DB, F_MLM_LNW, F_MLM_LNB, F_MLM_BIAS
 };
 
 float *ckpt_field(const model_params *p, int field)
@@ -26,7 +26,8 @@ float *ckpt_field(const model_params *p, int field)
         p->word_emb, p->pos_emb, p->type_emb, p->emb_ln_w, p->emb_ln_b, p->emb_proj_w,
         p->emb_proj_b, p->qkv_w, p->qkv_b, p->attn_out_w, p->attn_out_b, p->ln1_w,
         p->ln1_b, p->ffn_in_w, p->ffn_in_b, p->ffn_out_w, p->ffn_out_b, p->ln2_w,
-        p->ln2_b, p->pool_w, p->pool_b, p->cls_w, p->cls_b,
+        p->ln2_b, p->pool_w, p->pool_b, p->cls_w, p->cls_b, p->mlm_dense_w, p->mlm_dense_b,
+        p->mlm_ln_w, p->mlm_ln_b, p->mlm_bias,
     };
     return field >= 0 && field < MODEL_NUM_PARAM_TENSORS ? f[field] : NULL;
 }
@@ -34,7 +35,7 @@ float *ckpt_field(const model_params *p, int field)
 size_t ckpt_num_entries(const model_config *c)
 {
     size_t emb = c->arch == ARCH_DISTILBERT ? 4 : c->arch == ARCH_ALBERT ? 7 : 5;
-    return emb + 16 * (size_t)model_layer_sets(c) + 4;
+    return emb + 16 * (size_t)model_layer_sets(c) + (c->K ? 4 : 0) + (c->mlm ? 5 : 0);
 }
 
 typedef struct {
@@ -68,13 +69,19 @@ static void add_linear(table *t, const char *pre, const char *mod, int wf, size_
     add(t, n, bf, boff, out, 0, g, 0);
 }
 
-static void add_norm(table *t, const char *pre, const char *mod, int wf, int bf, size_t off, int64_t d)
+static void add_norm_g(table *t, const char *pre, const char *mod, int wf, int bf, size_t off, int64_t d,
+                       ckpt_group g)
 {
     char n[CKPT_NAME_MAX];
     snprintf(n, sizeof n, "%s%s.weight", pre, mod);
-    add(t, n, wf, off, d, 0, CKPT_BODY, 1);
+    add(t, n, wf, off, d, 0, g, 1);
     snprintf(n, sizeof n, "%s%s.bias", pre, mod);
-    add(t, n, bf, off, d, 0, CKPT_BODY, 1);
+    add(t, n, bf, off, d, 0, g, 1);
+}
+
+static void add_norm(table *t, const char *pre, const char *mod, int wf, int bf, size_t off, int64_t d)
+{
+    add_norm_g(t, pre, mod, wf, bf, off, d, CKPT_BODY);
 }
 
 size_t ckpt_entries(const model_config *c, ckpt_entry *out)
@@ -129,21 +136,45 @@ size_t ckpt_entries(const model_config *c, ckpt_entry *out)
         add_norm(&t, pre, ln2, F_LN2_W, F_LN2_B, L * H, (int64_t)H);
     }
 
-    if (c->arch == ARCH_BERT)
-        add_linear(&t, "bert.pooler.", "dense", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
-    else if (c->arch == ARCH_ALBERT)
-        add_linear(&t, "albert.", "pooler", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
-    else
-        add_linear(&t, "", "pre_classifier", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_HEAD);
-    add_linear(&t, "", "classifier", F_CLS_W, 0, F_CLS_B, 0, c->K, (int64_t)H, CKPT_HEAD);
+    if (c->K) {     /* K == 0: a masked-LM-only model, no pooler (HF *ForMaskedLM) */
+        if (c->arch == ARCH_BERT)
+            add_linear(&t, "bert.pooler.", "dense", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
+        else if (c->arch == ARCH_ALBERT)
+            add_linear(&t, "albert.", "pooler", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_POOLER);
+        else
+            add_linear(&t, "", "pre_classifier", F_POOL_W, 0, F_POOL_B, 0, (int64_t)H, (int64_t)H, CKPT_HEAD);
+        add_linear(&t, "", "classifier", F_CLS_W, 0, F_CLS_B, 0, c->K, (int64_t)H, CKPT_HEAD);
+    }
+    if (c->mlm) {
+        /* the masked-LM head in HF's state_dict order; the decoder weight is word_emb (tied,
+         * not written, as save_pretrained drops tied tensors) */
+        const char *pre_mlm = c->arch == ARCH_BERT ? "cls.predictions." : c->arch == ARCH_ALBERT ? "predictions." : "";
+        if (c->arch == ARCH_DISTILBERT) {
+            add_linear(&t, "", "vocab_transform", F_MLM_DW, 0, F_MLM_DB, 0, (int64_t)E, (int64_t)H, CKPT_MLM);
+            add_norm_g(&t, "", "vocab_layer_norm", F_MLM_LNW, F_MLM_LNB, 0, (int64_t)E, CKPT_MLM);
+            add(&t, "vocab_projector.bias", F_MLM_BIAS, 0, c->V, 0, CKPT_MLM, 0);
+        } else {
+            snprintf(n, sizeof n, "%sbias", pre_mlm);
+            add(&t, n, F_MLM_BIAS, 0, c->V, 0, CKPT_MLM, 0);
+            char tr[64];
+            snprintf(tr, sizeof tr, "%s%s", pre_mlm, c->arch == ARCH_BERT ? "transform." : "");
+            add_linear(&t, tr, "dense", F_MLM_DW, 0, F_MLM_DB, 0, (int64_t)E, (int64_t)H, CKPT_MLM);
+            add_norm_g(&t, tr, "LayerNorm", F_MLM_LNW, F_MLM_LNB, 0, (int64_t)E, CKPT_MLM);
+        }
+    }
     return t.n;
 }
 
 /* ---- loading ------------------------------------------------------------ */
 
-/* Tensors of the Hub checkpoints that a *ForSequenceClassification model does not use. */
-static int ignorable(const char *name)
+/* Tensors of the Hub checkpoints that a *ForSequenceClassification model does not use
+ * (the masked-LM head's, when the model has one, are found before this is asked), and
+ * the pooler of a model without one (K == 0: BertForPreTraining's into *ForMaskedLM). */
+static int ignorable(const char *name, const model_config *c)
 {
+    if (!c->K && (!strncmp(name, "bert.pooler.", 12) || !strncmp(name, "albert.pooler.", 14) ||
+                  !strncmp(name, "pooler.", 7)))
+        return 1;
     static const char *const prefixes[] = {
         "cls.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "predictions.",
         "sop_classifier.", "qa_outputs.",
@@ -180,6 +211,15 @@ static const st_tensor *lookup(const st_file *f, const char *prefix, const model
         if (!strncmp(rest, base, bl) && rest[bl] == '.')
             snprintf(names[k++], sizeof names[0], "%s%s", prefix, rest + bl + 1);
     }
+    /* the MLM decoder bias: HF ties predictions.bias and predictions.decoder.bias and may
+     * write either */
+    if (e->field == F_MLM_BIAS && e->ndim == 1) {
+        size_t n = strlen(names[0]);
+        if (n >= 16 && !strcmp(names[0] + n - 16, "predictions.bias")) {
+            memcpy(names[k], names[0], n - 4);
+            strcpy(names[k++] + n - 4, "decoder.bias");
+        }
+    }
     for (int i = 0; i < k; i++) {
         const st_tensor *t = st_find(f, names[i]);
         if (t)
@@ -190,10 +230,15 @@ static const st_tensor *lookup(const st_file *f, const char *prefix, const model
 
 static void init_entry(float *dst, const ckpt_entry *e, rng_t *r)
 {
-    /* transformers' _init_weights: Linear weight N(0, initializer_range 0.02), bias 0 */
+    /* transformers' _init_weights: Linear weight N(0, initializer_range 0.02), bias 0,
+     * LayerNorm weight 1 */
+    size_t n = strlen(e->name);
     if (e->ndim == 2)
         for (size_t i = 0; i < e->numel; i++)
             dst[i] = (float)(0.02 * rng_normal(r));
+    else if (e->is_norm && n > 7 && !strcmp(e->name + n - 7, ".weight"))
+        for (size_t i = 0; i < e->numel; i++)
+            dst[i] = 1.0f;
     else
         memset(dst, 0, e->numel * sizeof *dst);
 }
@@ -221,7 +266,7 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
         const ckpt_entry *e = &es[i];
         float *dst = ckpt_field(p, e->field) + e->offset;
         const st_tensor *t = lookup(f, prefix, c, e);
-        int reinit = (flags & CKPT_NEW_HEAD) && e->field >= F_CLS_W;
+        int reinit = (flags & CKPT_NEW_HEAD) && (e->field == F_CLS_W || e->field == F_CLS_B);
         if (reinit && t) {
             used[t - f->t] = 1;
             t = NULL;
@@ -250,7 +295,7 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
         size_t nextra = 0;
         const char *first = NULL;
         for (size_t i = 0; i < f->n; i++) {
-            if (used[i] || ignorable(f->t[i].name))
+            if (used[i] || ignorable(f->t[i].name, c))
                 continue;
             if (*prefix && strncmp(f->t[i].name, prefix, strlen(prefix)))
                 continue;      /* reading grad.* from a state that also holds logits etc. */
@@ -465,6 +510,11 @@ model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsig
     model_config c;
     if (model_config_resolve(spec, &c, err, errn) != 0)
         return NULL;
+    c.mlm = (flags & CKPT_WANT_MLM) != 0;
+    if (c.mlm && K == 0) {      /* *ForMaskedLM: no classifier */
+        c.K = 0;
+        memset(c.labels, 0, sizeof c.labels);
+    }
     if (K > 0 && model_config_set_labels(&c, K, labels) != 0)
         return errbuf_fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, MODEL_MAX_LABELS,
                     MODEL_LABEL_MAX), NULL;

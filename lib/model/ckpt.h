@@ -11,7 +11,20 @@
  * (cls.*, vocab_transform/vocab_layer_norm/vocab_projector, predictions.*, sop_classifier.*)
  * and position_ids/token_type_ids buffers, and initialises a missing classification head
  * (classifier, DistilBERT pre_classifier, BERT/ALBERT pooler) as transformers does:
- * weights N(0, 0.02) from a seeded rng, biases 0, reporting it in the notice. */
+ * weights N(0, 0.02) from a seeded rng, biases 0, reporting it in the notice.
+ *
+ * Masked-LM models (config mlm, model.h) carry the head of *ForMaskedLM under HF's names
+ * (the tied decoder weight is word_emb and is neither written nor read):
+ *   BERT        cls.predictions.transform.dense.{weight,bias},
+ *               cls.predictions.transform.LayerNorm.{weight,bias}, cls.predictions.bias
+ *               (read also as cls.predictions.decoder.bias)
+ *   DistilBERT  vocab_transform.{weight,bias}, vocab_layer_norm.{weight,bias}, vocab_projector.bias
+ *   ALBERT      predictions.dense.{weight,bias}, predictions.LayerNorm.{weight,bias},
+ *               predictions.bias (read also as predictions.decoder.bias)
+ * and, with K == 0, no pooler/classifier (a pooler in the file, as BertForPreTraining's,
+ * is ignored silently).  config.json says <Family>ForMaskedLM.  A masked-LM head missing
+ * from the file is initialised like a missing classification head (dense N(0, 0.02),
+ * LayerNorm 1/0, decoder bias 0). */
 #ifndef EMO_CKPT_H
 #define EMO_CKPT_H
 
@@ -23,16 +36,16 @@
 
 #define CKPT_NAME_MAX 128
 
-typedef enum { CKPT_BODY, CKPT_POOLER, CKPT_HEAD } ckpt_group;
+typedef enum { CKPT_BODY, CKPT_POOLER, CKPT_HEAD, CKPT_MLM } ckpt_group;
 
 typedef struct ckpt_entry {
     char name[CKPT_NAME_MAX];  /* HF tensor name */
-    int field;                 /* model_params field, in struct order (0 word_emb .. 22 cls_b) */
+    int field;                 /* model_params field, in struct order (0 word_emb .. 27 mlm_bias) */
     size_t offset;             /* floats from the start of the field */
     size_t numel;
     int ndim;                  /* 1 or 2 */
     int64_t shape[2];
-    ckpt_group group;          /* POOLER/HEAD may be initialised when missing */
+    ckpt_group group;          /* POOLER/HEAD/MLM may be initialised when missing */
     int is_norm;               /* LayerNorm weight/bias: old names use gamma/beta */
 } ckpt_entry;
 
@@ -44,8 +57,10 @@ size_t ckpt_entries(const model_config *c, ckpt_entry *e);
 float *ckpt_field(const model_params *p, int field);
 
 enum {
-    CKPT_INIT_MISSING_HEAD = 1,   /* initialise a missing pooler/pre_classifier/classifier */
+    CKPT_INIT_MISSING_HEAD = 1,   /* initialise a missing pooler/pre_classifier/classifier
+                                   * (and masked-LM head) */
     CKPT_NEW_HEAD = 2,            /* initialise the classifier even if present (other labels) */
+    CKPT_WANT_MLM = 4,            /* ckpt_model_open: the model gets the masked-LM head */
 };
 
 /* Read every entry of c from f as "<prefix><HF name>" into p (prefix "" for weights,
@@ -82,6 +97,13 @@ int ckpt_save(const char *dir, const model_config *c, const model_params *p,
 /* ---- for the tools: the engine's model from a spec --------------------------------
  * spec is a preset name, a config.json or a checkpoint directory (model_config_resolve).
  * K > 0 sets the labels (names NULL or a NULL entry: LABEL_<i>); K 0 keeps the spec's.
+ * Without CKPT_WANT_MLM the model is a classifier (mlm 0), whatever the spec: a
+ * *ForMaskedLM / BertForPreTraining checkpoint gives its encoder, its MLM/NSP heads are
+ * ignored and a missing pooler/classifier is initialised.
+ * With CKPT_WANT_MLM the model gets the masked-LM head (mlm 1; loaded from a checkpoint
+ * directory that has it, else initialised) and K is taken literally: 0 gives a
+ * *ForMaskedLM model without pooler and classifier (a spec's classifier is then ignored),
+ * K > 0 also keeps a classification head with those labels.
  * A checkpoint directory's weights are loaded (flags as ckpt_read_st; CKPT_INIT_MISSING_HEAD
  * is always added, CKPT_NEW_HEAD replaces a classifier made for other labels); a preset or
  * a config.json gets transformers' initialisation (model_init_weights) from seed.

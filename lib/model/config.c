@@ -24,6 +24,21 @@ const char *model_arch_class(model_arch a)
          : a == ARCH_DISTILBERT ? "DistilBertForSequenceClassification" : "AlbertForSequenceClassification";
 }
 
+const char *model_config_class(const model_config *c)
+{
+    if (!c->mlm)
+        return model_arch_class(c->arch);
+    return c->arch == ARCH_BERT ? "BertForMaskedLM" : c->arch == ARCH_DISTILBERT ? "DistilBertForMaskedLM"
+                                                                         : "AlbertForMaskedLM";
+}
+
+int model_config_class_has_mlm(const char *arch_class)
+{
+    size_t n = strlen(arch_class);
+    return (n >= 11 && !strcmp(arch_class + n - 11, "ForMaskedLM")) ||
+           (n >= 14 && !strcmp(arch_class + n - 14, "ForPreTraining"));
+}
+
 const char *model_act_name(model_act a)
 {
     return a == ACT_GELU_ERF ? "gelu" : a == ACT_GELU_TANH ? "gelu_new" : "relu";
@@ -200,6 +215,9 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
     else
         return errbuf_fail(err, n, "%s: model_type: '%s' is not supported (bert, distilbert, albert)", name, type);
     class_defaults(c, a);
+    json_t *ar0 = json_array_get(json_object_get(o, "architectures"), 0);
+    if (json_is_string(ar0))
+        snprintf(c->arch_class, sizeof c->arch_class, "%s", json_string_value(ar0));
 
     json_t *pe = json_object_get(o, "position_embedding_type");
     if (pe && !json_is_null(pe) && !(json_is_string(pe) && !strcmp(json_string_value(pe), "absolute")))
@@ -311,8 +329,8 @@ int model_config_check(const model_config *c, char *err, size_t n)
         return errbuf_fail(err, n, "embedding width %d differs from hidden size %d (only ALBERT factorises)", c->E, c->H);
     if (c->arch == ARCH_DISTILBERT ? c->TV != 0 : c->TV < 1)
         return errbuf_fail(err, n, "type_vocab_size %d (DistilBERT has none, BERT/ALBERT need >= 1)", c->TV);
-    if (c->K < 1 || c->K > MODEL_MAX_LABELS)
-        return errbuf_fail(err, n, "%d labels (1 to %d supported)", c->K, MODEL_MAX_LABELS);
+    if (c->K < (c->mlm ? 0 : 1) || c->K > MODEL_MAX_LABELS)
+        return errbuf_fail(err, n, "%d labels (%d to %d supported)", c->K, c->mlm ? 0 : 1, MODEL_MAX_LABELS);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->V)
         return errbuf_fail(err, n, "pad_token_id %d outside the vocabulary (%d)", c->pad_token_id, c->V);
     for (int k = 0; k < c->K; k++) {
@@ -380,13 +398,14 @@ int model_config_write_fp(FILE *fp, const model_config *c)
     kv f[48];
     int n = 0;
 #define ADD(k, v) (f[n].key = (k), f[n].val = (v), n++)
-    ADD("architectures", fmt("[\n    \"%s\"\n  ]", model_arch_class(c->arch)));
+    ADD("architectures", fmt("[\n    \"%s\"\n  ]", model_config_class(c)));
     ADD("model_type", fmt("\"%s\"", model_arch_name(c->arch)));
     ADD("vocab_size", fmt("%d", c->V));
     ADD("max_position_embeddings", fmt("%d", c->P));
     ADD("pad_token_id", fmt("%d", c->pad_token_id));
     ADD("initializer_range", xstrdup("0.02"));
-    ADD("problem_type", xstrdup("\"single_label_classification\""));
+    if (c->K)
+        ADD("problem_type", xstrdup("\"single_label_classification\""));
     ADD("torch_dtype", xstrdup("\"float32\""));
     ADD("transformers_version", xstrdup("\"" MODEL_TRANSFORMERS_VERSION "\""));
     if (c->arch == ARCH_DISTILBERT) {
@@ -462,8 +481,10 @@ int model_config_write_fp(FILE *fp, const model_config *c)
         free(t);
         free(s);
     }
-    ADD("id2label", fmt("%s\n  }", id2));
-    ADD("label2id", fmt("%s\n  }", l2i));
+    if (c->K) {     /* a *ForMaskedLM without classifier: no labels (HF then defaults to 2) */
+        ADD("id2label", fmt("%s\n  }", id2));
+        ADD("label2id", fmt("%s\n  }", l2i));
+    }
     free(id2);
     free(l2i);
 #undef ADD
@@ -576,8 +597,9 @@ size_t model_config_count_params(const model_config *c, int which)
     size_t total = model_param_sizes(c, s);
     if (which == MODEL_COUNT_ALL)
         return total;
-    /* field order of model_params: ..., pool_w 19, pool_b 20, cls_w 21, cls_b 22 */
-    total -= s[21] + s[22];
+    /* field order of model_params: ..., pool_w 19, pool_b 20, cls_w 21, cls_b 22, then the
+     * masked-LM head 23..27 */
+    total -= s[21] + s[22] + s[23] + s[24] + s[25] + s[26] + s[27];
     if (c->arch == ARCH_DISTILBERT)
         total -= s[19] + s[20];       /* pre_classifier belongs to the head */
     return total;

@@ -10,8 +10,11 @@
  * id2label gives K and the label names; without it K = num_labels (default 2, LABEL_i).
  *
  * Writing gives the config.json that transformers' from_pretrained loads unchanged:
- * model_type, architectures ["<Family>ForSequenceClassification"], every field explicit,
- * id2label/label2id, torch_dtype "float32", keys sorted, indent 2 (as save_pretrained).
+ * model_type, architectures ["<Family>ForSequenceClassification"] (["<Family>ForMaskedLM"]
+ * with mlm), every field explicit, id2label/label2id (none when K == 0), torch_dtype
+ * "float32", keys sorted, indent 2 (as save_pretrained).
+ * Reading never sets mlm (whether a model gets the masked-LM head is the caller's choice,
+ * ckpt_model_open's CKPT_WANT_MLM); it records architectures[0] in arch_class.
  *
  * Presets (model_config_preset): bert-base, distilbert-base, albert-base-v2 (real sizes),
  * bert-mini (L4 H256 A4 I1024), bert-tiny (L2 H128 A2 I512), distilbert-mini (L2),
@@ -31,6 +34,10 @@
 /* "bert", "distilbert", "albert" (HF model_type) and the HF class written to architectures. */
 const char *model_arch_name(model_arch a);
 const char *model_arch_class(model_arch a);
+/* The HF class of the model c describes: model_arch_class, or <Family>ForMaskedLM if mlm. */
+const char *model_config_class(const model_config *c);
+/* 1 if an architectures class carries a masked-LM head (*ForMaskedLM, *ForPreTraining). */
+int model_config_class_has_mlm(const char *arch_class);
 /* "gelu", "gelu_new", "relu" */
 const char *model_act_name(model_act a);
 
@@ -38,8 +45,8 @@ const char *model_act_name(model_act a);
 int model_config_parse(model_config *c, const char *json, size_t len, const char *name,
                        char *err, size_t errn);
 int model_config_load(const char *path, model_config *c, char *err, size_t errn);
-/* Consistency: positive sizes, H divisible by NH, 1 <= K <= MODEL_MAX_LABELS, label names
- * non-empty and distinct. */
+/* Consistency: positive sizes, H divisible by NH, 1 <= K <= MODEL_MAX_LABELS (0 allowed
+ * with mlm), label names non-empty and distinct. */
 int model_config_check(const model_config *c, char *err, size_t errn);
 
 /* Write config.json text to fp (returns 0, or -1 on a write error). */
@@ -59,8 +66,9 @@ int model_config_resolve(const char *spec, model_config *out, char *err, size_t 
 int model_config_set_labels(model_config *c, int K, const char *const *names);
 
 /* Parameter counts.  MODEL_COUNT_BASE counts HF's base model (BertModel incl. pooler,
- * DistilBertModel, AlbertModel incl. pooler); MODEL_COUNT_ALL adds the classification head
- * (classifier; DistilBERT also pre_classifier) = model_param_sizes() total. */
+ * DistilBertModel, AlbertModel incl. pooler; no pooler when K == 0); MODEL_COUNT_ALL adds
+ * the classification head (classifier; DistilBERT also pre_classifier) and the masked-LM
+ * head (without the tied decoder weight) = model_param_sizes() total. */
 enum { MODEL_COUNT_BASE, MODEL_COUNT_ALL };
 size_t model_config_count_params(const model_config *c, int which);
 

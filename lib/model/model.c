@@ -12,7 +12,10 @@
  *              ALBERT applies its single layer set L times.
  *  head        BERT/ALBERT: logits = cls(drop(tanh(pool(h[CLS]))))
  *              DistilBERT:  logits = cls(drop(relu(pre_classifier(h[CLS]))))
- *  The word-embedding row pad_token_id gets no gradient (nn.Embedding padding_idx). */
+ *              (none when K == 0: a masked-LM-only model)
+ *  MLM head    *ForMaskedLM: LN(act(dense(h))) word_emb^T + bias at the masked rows only
+ *  The word-embedding row pad_token_id gets no gradient from the lookup (nn.Embedding
+ *  padding_idx); the tied MLM decoder does reach it, as in PyTorch. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -81,6 +84,20 @@ struct model {
     float **kept_attn;            /* (L) (B, NH, T, T) padded copies of kept layers */
     float *kept_block;
 
+    const float *hid;             /* (N, H) final hidden states of the last forward */
+
+    /* masked-LM head at M masked rows (own block, grown on demand to cap_M rows) */
+    int M, mlm_valid, cap_M;
+    int32_t *mlm_rows;            /* (cap_M) packed token row of each masked position */
+    float *mlm_block;
+    float *mlm_h;                 /* (M, H) gathered final hidden states */
+    float *mlm_pre;               /* (M, E) dense output (activation input) */
+    float *mlm_act;               /* (M, E) act(pre): LayerNorm input */
+    float *mlm_t;                 /* (M, E) LayerNorm output: decoder input */
+    float *mlm_mean, *mlm_rstd;   /* (M) */
+    float *mlm_logits;            /* (M, V) */
+    float *mlm_gt, *mlm_ga, *mlm_gp, *mlm_gh;   /* backward: (M, E) x3, (M, H) */
+
     char err[256];
 };
 
@@ -107,7 +124,7 @@ static void *zalloc(size_t n)
 model *model_new(const model_config *c)
 {
     if (c->V <= 0 || c->P <= 0 || c->TV < 0 || c->E <= 0 || c->H <= 0 || c->L <= 0 ||
-        c->L > 64 || c->NH <= 0 || c->I <= 0 || c->K <= 0 || c->K > MODEL_MAX_LABELS ||
+        c->L > 64 || c->NH <= 0 || c->I <= 0 || c->K < (c->mlm ? 0 : 1) || c->K > MODEL_MAX_LABELS ||
         c->H % c->NH != 0 || (c->arch != ARCH_ALBERT && c->E != c->H)) {
         fprintf(stderr, "model_new: inconsistent config (V %d P %d TV %d E %d H %d L %d NH %d "
                 "I %d K %d)\n", c->V, c->P, c->TV, c->E, c->H, c->L, c->NH, c->I, c->K);
@@ -155,6 +172,8 @@ void model_free(model *m)
     if (!m)
         return;
     free_acts(m);
+    free(m->mlm_block);
+    free(m->mlm_rows);
     free(m->kept_block);
     free(m->kept_attn);
     free(m->params);
@@ -222,6 +241,8 @@ void model_init_weights(model *m, uint64_t seed)
     const_fill(p->ln2_w, s[17], 1.0f);
     normal_fill(p->pool_w, s[19], std, &r);
     normal_fill(p->cls_w, s[21], std, &r);
+    normal_fill(p->mlm_dense_w, s[23], std, &r);
+    const_fill(p->mlm_ln_w, s[25], 1.0f);
     if (c->pad_token_id >= 0 && c->pad_token_id < c->V)
         memset(p->word_emb + (size_t)c->pad_token_id * c->E, 0, (size_t)c->E * sizeof(float));
 }
@@ -420,6 +441,7 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
 {
     const model_config *c = &m->c;
     m->valid = 0;
+    m->mlm_valid = 0;
     if (B <= 0 || T <= 0)
         return set_err(m, "empty batch (B %d, T %d)", B, T);
     if (T > c->P)
@@ -522,9 +544,14 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
         x = a->out;
     }
 
+    m->hid = x;
     // head on the [CLS] rows
     for (int b = 0; b < B; b++)
         memcpy(m->cls + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
+    if (K == 0) {        // masked-LM-only model: no pooler, no classifier
+        m->valid = 1;
+        return 0;
+    }
     matmul_forward(m->pool_pre, m->cls, p->pool_w, p->pool_b, (size_t)B, H, H);
     if (distil)
         relu_forward(m->pooled, m->pool_pre, (size_t)B * H);
@@ -542,13 +569,15 @@ int model_forward(model *m, const int32_t *ids, const int32_t *lens, int B, int 
     return model_forward_types(m, ids, NULL, lens, B, T, mode, rng);
 }
 
-const float *model_logits(const model *m) { return m->valid ? m->logits : NULL; }
+const float *model_logits(const model *m) { return m->valid && m->c.K ? m->logits : NULL; }
 
 const float *model_embedding(const model *m)
 {
     if (!m->valid)
         return NULL;
-    return m->c.arch == ARCH_DISTILBERT ? m->cls : m->pooled;
+    if (m->c.arch == ARCH_DISTILBERT)
+        return m->cls;
+    return m->c.K ? m->pooled : NULL;
 }
 
 const float *model_attn_probs(const model *m, int layer)
@@ -561,7 +590,12 @@ const float *model_attn_probs(const model *m, int layer)
 /* ------------------------------------------------------------------------------------
  * backward */
 
-int model_backward(model *m, const float *dlogits, const float *const *dattn)
+static void mlm_head_backward(model *m, const float *dmlm);
+
+/* The whole backward: the gradient of the final hidden states g_out (N, H) is gathered
+ * from the heads present (classifier on the [CLS] rows if dlogits, masked-LM head on the
+ * masked rows if dmlm; every other row gets zero), then runs down the encoder. */
+static int backward_run(model *m, const float *dlogits, const float *dmlm, const float *const *dattn)
 {
     const model_config *c = &m->c;
     if (!m->valid || m->mode == MODEL_INFER)
@@ -577,20 +611,24 @@ int model_backward(model *m, const float *dlogits, const float *const *dattn)
     float p_cls = train ? c->classifier_dropout : 0.0f;
     int distil = c->arch == ARCH_DISTILBERT, albert = c->arch == ARCH_ALBERT;
 
-    // head: logits = pooled_drop Wc^T + bc
-    memset(m->g_pd, 0, B * H * sizeof(float));
-    matmul_backward(m->g_pd, g->cls_w, g->cls_b, dlogits, m->pooled_drop, p->cls_w, B, H, K);
-    dropout_backward(m->g_pd, m->g_pd, m->cls_mask, p_cls, B * H);
-    memset(m->g_pp, 0, B * H * sizeof(float));
-    if (distil)
-        relu_backward(m->g_pp, m->g_pd, m->pool_pre, B * H);
-    else
-        tanh_backward(m->g_pp, m->g_pd, m->pooled, B * H);
-    memset(m->g_cls, 0, B * H * sizeof(float));
-    matmul_backward(m->g_cls, g->pool_w, g->pool_b, m->g_pp, m->cls, p->pool_w, B, H, H);
     memset(m->g_out, 0, N * H * sizeof(float));
-    for (size_t b = 0; b < B; b++)
-        memcpy(m->g_out + m->tok_off[b] * H, m->g_cls + b * H, H * sizeof(float));
+    if (K && dlogits) {
+        // head: logits = pooled_drop Wc^T + bc
+        memset(m->g_pd, 0, B * H * sizeof(float));
+        matmul_backward(m->g_pd, g->cls_w, g->cls_b, dlogits, m->pooled_drop, p->cls_w, B, H, K);
+        dropout_backward(m->g_pd, m->g_pd, m->cls_mask, p_cls, B * H);
+        memset(m->g_pp, 0, B * H * sizeof(float));
+        if (distil)
+            relu_backward(m->g_pp, m->g_pd, m->pool_pre, B * H);
+        else
+            tanh_backward(m->g_pp, m->g_pd, m->pooled, B * H);
+        memset(m->g_cls, 0, B * H * sizeof(float));
+        matmul_backward(m->g_cls, g->pool_w, g->pool_b, m->g_pp, m->cls, p->pool_w, B, H, H);
+        for (size_t b = 0; b < B; b++)
+            memcpy(m->g_out + m->tok_off[b] * H, m->g_cls + b * H, H * sizeof(float));
+    }
+    if (dmlm)
+        mlm_head_backward(m, dmlm);    // adds into g_out's masked rows and the tied word_emb
 
     for (int l = c->L - 1; l >= 0; l--) {
         layer_acts *a = &m->layers[l];
@@ -643,14 +681,160 @@ int model_backward(model *m, const float *dlogits, const float *const *dattn)
     memset(m->g_e2, 0, N * E * sizeof(float));
     layernorm_backward(m->g_e2, g->emb_ln_w, g->emb_ln_b, d_emb, m->emb_sum, p->emb_ln_w,
                        m->emb_mean, m->emb_rstd, N, E);
+    // nn.Embedding(padding_idx): the lookup adds nothing to that row, but what is already
+    // there stays (the tied MLM decoder's gradient, earlier accumulation): keep it aside in
+    // g_e1 (free now; N >= 1 rows of E) while the lookup's gradient is scattered
+    int pad = c->pad_token_id >= 0 && c->pad_token_id < c->V;
+    float *pad_row = g->word_emb + (size_t)c->pad_token_id * E;
+    if (pad)
+        memcpy(m->g_e1, pad_row, E * sizeof(float));
     embedding_backward(g->word_emb, m->g_e2, m->tok_ids, N, E);
+    if (pad)
+        memcpy(pad_row, m->g_e1, E * sizeof(float));
     embedding_backward(g->pos_emb, m->g_e2, m->pos_ids, N, E);
     if (!distil && c->TV > 0)
         embedding_backward(g->type_emb, m->g_e2, m->type_ids, N, E);
-    // nn.Embedding(padding_idx): that row never receives gradient
-    if (c->pad_token_id >= 0 && c->pad_token_id < c->V)
-        memset(g->word_emb + (size_t)c->pad_token_id * E, 0, E * sizeof(float));
     return 0;
+}
+
+int model_backward(model *m, const float *dlogits, const float *const *dattn)
+{
+    if (m->c.K && !dlogits)
+        return set_err(m, "backward needs dlogits (B, K)");
+    return backward_run(m, dlogits, NULL, dattn);
+}
+
+/* ------------------------------------------------------------------------------------
+ * masked-LM head */
+
+/* Room for M masked rows (grown by at least a quarter, like the activations). */
+static int ensure_mlm(model *m, int M)
+{
+    if (M <= m->cap_M && m->mlm_block)
+        return 0;
+    size_t cap = grow((size_t)M, (size_t)m->cap_M);
+    if (cap < 16)
+        cap = 16;
+    size_t H = (size_t)m->c.H, E = (size_t)m->c.E, V = (size_t)m->c.V;
+    free(m->mlm_block);
+    free(m->mlm_rows);
+    m->mlm_rows = calloc(cap, sizeof(int32_t));
+    carver k = { 0 };
+    for (int pass = 0; pass < 2; pass++) {
+        m->mlm_h = carve(&k, cap * H);
+        m->mlm_pre = carve(&k, cap * E);
+        m->mlm_act = carve(&k, cap * E);
+        m->mlm_t = carve(&k, cap * E);
+        m->mlm_mean = carve(&k, cap);
+        m->mlm_rstd = carve(&k, cap);
+        m->mlm_logits = carve(&k, cap * V);
+        m->mlm_gt = carve(&k, cap * E);
+        m->mlm_ga = carve(&k, cap * E);
+        m->mlm_gp = carve(&k, cap * E);
+        m->mlm_gh = carve(&k, cap * H);
+        if (pass == 0) {
+            m->mlm_block = zalloc(k.used * sizeof(float));
+            if (!m->mlm_block || !m->mlm_rows)
+                break;
+            k = (carver){ .base = m->mlm_block };
+        }
+    }
+    if (!m->mlm_block || !m->mlm_rows) {
+        free(m->mlm_block);
+        free(m->mlm_rows);
+        m->mlm_block = NULL;
+        m->mlm_rows = NULL;
+        m->cap_M = 0;
+        return set_err(m, "cannot allocate the masked-LM head for %zu positions: %s", cap, strerror(ENOMEM));
+    }
+    m->cap_M = (int)cap;
+    return 0;
+}
+
+int model_mlm_reserve(model *m, int M)
+{
+    if (!m->c.mlm)
+        return set_err(m, "the model has no masked-LM head (config mlm 0)");
+    if (M < 0)
+        return set_err(m, "cannot reserve for %d masked positions", M);
+    return ensure_mlm(m, M);
+}
+
+int model_mlm_forward(model *m, const int32_t *pos, int M)
+{
+    const model_config *c = &m->c;
+    m->mlm_valid = 0;
+    if (!c->mlm)
+        return set_err(m, "the model has no masked-LM head (config mlm 0)");
+    if (!m->valid)
+        return set_err(m, "model_mlm_forward needs a model_forward of the batch first");
+    if (M < 0)
+        return set_err(m, "%d masked positions", M);
+    if (ensure_mlm(m, M) != 0)
+        return -1;
+    size_t H = (size_t)c->H, E = (size_t)c->E, V = (size_t)c->V, T = (size_t)m->T;
+    for (int i = 0; i < M; i++) {
+        int32_t q = pos[i];
+        size_t b = q >= 0 ? (size_t)q / T : 0, t = q >= 0 ? (size_t)q % T : 0;
+        if (q < 0 || b >= (size_t)m->B || t >= (size_t)m->lens[b])
+            return set_err(m, "masked position %d (index %d): not a real token of the batch (B %d, T %d)",
+                           q, i, m->B, m->T);
+        m->mlm_rows[i] = (int32_t)(m->tok_off[b] + t);
+    }
+    // h (M, H) -> pre = h Wd^T + bd (M, E) -> act -> LN -> t word_emb^T + bias (M, V)
+    for (int i = 0; i < M; i++)
+        memcpy(m->mlm_h + (size_t)i * H, m->hid + (size_t)m->mlm_rows[i] * H, H * sizeof(float));
+    const model_params *p = &m->p;
+    size_t Mz = (size_t)M;
+    if (M > 0) {
+        matmul_forward(m->mlm_pre, m->mlm_h, p->mlm_dense_w, p->mlm_dense_b, Mz, H, E);
+        act_forward((int)c->act, m->mlm_act, m->mlm_pre, Mz * E);
+        layernorm_forward(m->mlm_t, m->mlm_mean, m->mlm_rstd, m->mlm_act, p->mlm_ln_w, p->mlm_ln_b,
+                          Mz, E, c->ln_eps);
+        matmul_forward(m->mlm_logits, m->mlm_t, p->word_emb, p->mlm_bias, Mz, E, V);
+    }
+    m->M = M;
+    m->mlm_valid = 1;
+    return 0;
+}
+
+const float *model_mlm_logits(const model *m) { return m->mlm_valid ? m->mlm_logits : NULL; }
+
+/* The head's gradients, the decoder's into the tied word_emb, and d(h) added into g_out's
+ * masked rows (a row masked twice collects both). */
+static void mlm_head_backward(model *m, const float *dmlm)
+{
+    const model_config *c = &m->c;
+    const model_params *p = &m->p, *g = &m->g;
+    size_t M = (size_t)m->M, H = (size_t)c->H, E = (size_t)c->E, V = (size_t)c->V;
+    if (M == 0)
+        return;
+    memset(m->mlm_gt, 0, M * E * sizeof(float));
+    matmul_backward(m->mlm_gt, g->word_emb, g->mlm_bias, dmlm, m->mlm_t, p->word_emb, M, E, V);
+    memset(m->mlm_ga, 0, M * E * sizeof(float));
+    layernorm_backward(m->mlm_ga, g->mlm_ln_w, g->mlm_ln_b, m->mlm_gt, m->mlm_act, p->mlm_ln_w,
+                       m->mlm_mean, m->mlm_rstd, M, E);
+    memset(m->mlm_gp, 0, M * E * sizeof(float));
+    act_backward((int)c->act, m->mlm_gp, m->mlm_ga, m->mlm_pre, M * E);
+    memset(m->mlm_gh, 0, M * H * sizeof(float));
+    matmul_backward(m->mlm_gh, g->mlm_dense_w, g->mlm_dense_b, m->mlm_gp, m->mlm_h, p->mlm_dense_w, M, H, E);
+    for (size_t i = 0; i < M; i++) {
+        float *dst = m->g_out + (size_t)m->mlm_rows[i] * H;
+        const float *src = m->mlm_gh + i * H;
+        for (size_t j = 0; j < H; j++)
+            dst[j] += src[j];
+    }
+}
+
+int model_mlm_backward(model *m, const float *dmlm, const float *dlogits, const float *const *dattn)
+{
+    if (!m->c.mlm)
+        return set_err(m, "the model has no masked-LM head (config mlm 0)");
+    if (!m->mlm_valid)
+        return set_err(m, "model_mlm_backward needs model_mlm_forward after the forward");
+    if (!dmlm && m->M > 0)
+        return set_err(m, "model_mlm_backward needs dmlm (M, V)");
+    return backward_run(m, dlogits, dmlm, dattn);
 }
 
 double model_flops_forward(const model_config *c, int B, int T)

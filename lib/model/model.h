@@ -37,8 +37,11 @@ typedef struct model_config {
     float ln_eps;   /* layer_norm_eps (DistilBERT: 1e-12 fixed) */
     float hidden_dropout, attn_dropout, classifier_dropout;
     int pad_token_id;
-    int K;          /* num_labels */
+    int K;          /* num_labels; 0 only with mlm (no classifier and no pooler) */
     char labels[MODEL_MAX_LABELS][MODEL_LABEL_MAX];   /* id2label, index = class id */
+    int mlm;        /* 1: the model carries the masked-LM head of *ForMaskedLM (model_mlm_*) */
+    char arch_class[48];   /* informational: architectures[0] of the config.json read ("" for
+                            * a preset); the engine never looks at it (config.h) */
 } model_config;
 
 /* Number of layer-parameter sets: 1 for ALBERT (shared), L otherwise. */
@@ -68,9 +71,17 @@ typedef struct model_params {
     float *pool_b;        /* (H) */
     float *cls_w;         /* (K, H) classifier */
     float *cls_b;         /* (K) */
+    /* masked-LM head (sizes 0 unless mlm).  BERT cls.predictions.transform, DistilBERT
+     * vocab_transform/vocab_layer_norm, ALBERT predictions.dense/LayerNorm: dense maps
+     * H -> E (E == H except ALBERT).  The decoder weight is word_emb (V, E), tied. */
+    float *mlm_dense_w;   /* (E, H) */
+    float *mlm_dense_b;   /* (E) */
+    float *mlm_ln_w;      /* (E) */
+    float *mlm_ln_b;      /* (E) */
+    float *mlm_bias;      /* (V) decoder bias */
 } model_params;
 
-#define MODEL_NUM_PARAM_TENSORS 23
+#define MODEL_NUM_PARAM_TENSORS 28
 
 /* Fill sizes[MODEL_NUM_PARAM_TENSORS] (in floats, in the field order above); returns the total. */
 size_t model_param_sizes(const model_config *c, size_t sizes[MODEL_NUM_PARAM_TENSORS]);
@@ -108,7 +119,9 @@ typedef struct model model;
 enum { MODEL_INFER = 0, MODEL_TRAIN = 1, MODEL_EVAL_GRAD = 2 };
 
 /* Allocates the parameter block (zeroed) for config c (copied).  NULL (message on stderr)
- * if the config is inconsistent (H % NH, sizes <= 0, K > MODEL_MAX_LABELS). */
+ * if the config is inconsistent (H % NH, sizes <= 0, K > MODEL_MAX_LABELS, K == 0 without
+ * mlm).  K == 0 (mlm only): no pooler/pre_classifier and no classifier, as HF's
+ * *ForMaskedLM; model_logits() is then NULL and model_backward takes dlogits NULL. */
 model *model_new(const model_config *c);
 void model_free(model *m);
 const model_config *model_get_config(const model *m);
@@ -117,7 +130,8 @@ size_t model_num_params(const model *m);
 float *model_param_block(model *m);
 const model_params *model_weights(const model *m);   /* fields point into the block */
 /* HF _init_weights: Linear/Embedding weights N(0, 0.02), biases 0, LayerNorm 1/0, and the
- * word-embedding row pad_token_id zero.  Deterministic for a seed (lib/util/rng). */
+ * word-embedding row pad_token_id zero (the masked-LM head likewise: dense N(0, 0.02),
+ * LayerNorm 1/0, decoder bias 0).  Deterministic for a seed (lib/util/rng). */
 void model_init_weights(model *m, uint64_t seed);
 
 /* Bit l set: forward also returns layer l's attention probabilities (see model_attn_probs)
@@ -139,9 +153,9 @@ int model_forward(model *m, const int32_t *ids, const int32_t *lens, int B, int 
 int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
                         const int32_t *lens, int B, int T, int mode, rng_t *rng);
 /* Outputs of the last forward, valid until the next forward. */
-const float *model_logits(const model *m);      /* (B, K) */
-/* (B, H): BERT/ALBERT the pooler output tanh(dense(h[CLS])) (before classifier dropout);
- * DistilBERT the final [CLS] hidden state. */
+const float *model_logits(const model *m);      /* (B, K); NULL if K == 0 */
+/* (B, H): BERT/ALBERT the pooler output tanh(dense(h[CLS])) (before classifier dropout;
+ * NULL if K == 0: no pooler); DistilBERT the final [CLS] hidden state. */
 const float *model_embedding(const model *m);
 /* (B, NH, T, T) probabilities of layer l (kept via model_keep_attn, else NULL), AFTER
  * attention dropout as HF's output_attentions returns them.  Rows/columns >= lens[b] are 0
@@ -158,6 +172,40 @@ void model_zero_grad(model *m);
  * L pointers, entry l NULL or (B, NH, T, T) = d(loss)/d(model_attn_probs(m, l)) (only the
  * [0:lens[b], 0:lens[b]] block is read; layer l need not be kept).  Returns 0 or -1. */
 int model_backward(model *m, const float *dlogits, const float *const *dattn);
+
+/* ------------------------------------------------------------------------------------
+ * Masked-LM head (config mlm == 1), as HF's BertForMaskedLM / DistilBertForMaskedLM /
+ * AlbertForMaskedLM compute it, but only at the M masked positions (the (M, E) x (E, V)
+ * vocabulary projection is the cost; HF computes it for all B*T positions):
+ *     h = final hidden state (M, H) at the positions
+ *     t = LN(act(h Wd^T + bd))         (M, E)   act = hidden_act / DistilBERT activation,
+ *                                               LN eps = ln_eps, no dropout
+ *     mlm_logits = t word_emb^T + bias  (M, V)   decoder tied to the word embeddings
+ * A training step:
+ *     model_zero_grad(m);
+ *     model_forward(m, ids, lens, B, T, MODEL_TRAIN, &rng);
+ *     model_mlm_forward(m, pos, M);
+ *     ... dmlm (M, V) from the loss on model_mlm_logits(m) (e.g. crossentropy_loss_and_grad
+ *         with B = M, K = V: mean over masked tokens) ...
+ *     model_mlm_backward(m, dmlm, NULL, NULL);
+ *
+ * After model_forward (any mode) of the same batch.  pos (M): flat positions b*T + t with
+ * 0 <= b < B and t < lens[b] (the masked tokens), any order, repeats allowed.  M >= 0.
+ * Returns 0, or -1 (model_error) on a position outside the real tokens, no mlm head, or
+ * no forward. */
+int model_mlm_forward(model *m, const int32_t *pos, int M);
+/* (M, V) logits of the last model_mlm_forward, valid until the next model_forward or
+ * model_mlm_forward; NULL if there is none. */
+const float *model_mlm_logits(const model *m);
+/* Backward of the last model_forward (MODEL_TRAIN or MODEL_EVAL_GRAD) + model_mlm_forward:
+ * dmlm (M, V) = d(loss)/d(mlm logits); dlogits (B, K) or NULL (K == 0, or no
+ * classification loss); dattn as in model_backward.  Accumulates every parameter gradient:
+ * the head's, the tied word_emb's (decoder side added to the embedding side; the decoder
+ * side also reaches row pad_token_id, as in PyTorch) and mlm_bias.  Returns 0 or -1. */
+int model_mlm_backward(model *m, const float *dmlm, const float *dlogits,
+                       const float *const *dattn);
+/* Optional, like model_reserve: room for up to M masked positions now. 0 or -1. */
+int model_mlm_reserve(model *m, int M);
 
 /* Padded-token FLOPs of one forward (the anchors' formula, /work/shared/anchors). */
 double model_flops_forward(const model_config *c, int B, int T);

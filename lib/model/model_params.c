@@ -5,6 +5,7 @@ size_t model_param_sizes(const model_config *c, size_t s[MODEL_NUM_PARAM_TENSORS
     size_t V = (size_t)c->V, P = (size_t)c->P, TV = (size_t)c->TV, E = (size_t)c->E, H = (size_t)c->H;
     size_t I = (size_t)c->I, K = (size_t)c->K, Lp = (size_t)model_layer_sets(c);
     int albert = c->arch == ARCH_ALBERT;
+    size_t head = K ? 1 : 0, mlm = c->mlm ? 1 : 0;   /* K == 0 (mlm only): no pooler either */
     size_t i = 0;
     s[i++] = V * E;
     s[i++] = P * E;
@@ -25,10 +26,15 @@ size_t model_param_sizes(const model_config *c, size_t s[MODEL_NUM_PARAM_TENSORS
     s[i++] = Lp * H;
     s[i++] = Lp * H;
     s[i++] = Lp * H;
-    s[i++] = H * H;
-    s[i++] = H;
+    s[i++] = head * H * H;
+    s[i++] = head * H;
     s[i++] = K * H;
     s[i++] = K;
+    s[i++] = mlm * E * H;
+    s[i++] = mlm * E;
+    s[i++] = mlm * E;
+    s[i++] = mlm * E;
+    s[i++] = mlm * V;
     size_t total = 0;
     for (i = 0; i < MODEL_NUM_PARAM_TENSORS; i++)
         total += s[i];
@@ -43,7 +49,8 @@ void model_params_point(model_params *p, const model_config *c, float *block)
         &p->word_emb, &p->pos_emb, &p->type_emb, &p->emb_ln_w, &p->emb_ln_b, &p->emb_proj_w,
         &p->emb_proj_b, &p->qkv_w, &p->qkv_b, &p->attn_out_w, &p->attn_out_b, &p->ln1_w,
         &p->ln1_b, &p->ffn_in_w, &p->ffn_in_b, &p->ffn_out_w, &p->ffn_out_b, &p->ln2_w,
-        &p->ln2_b, &p->pool_w, &p->pool_b, &p->cls_w, &p->cls_b,
+        &p->ln2_b, &p->pool_w, &p->pool_b, &p->cls_w, &p->cls_b, &p->mlm_dense_w,
+        &p->mlm_dense_b, &p->mlm_ln_w, &p->mlm_ln_b, &p->mlm_bias,
     };
     for (int i = 0; i < MODEL_NUM_PARAM_TENSORS; i++) {
         *f[i] = block;

@@ -135,6 +135,8 @@ size_t optim_decay_ranges(optim_range *out, const model_config *c)
         0, 0,       /* ln2_w, ln2_b */
         1, 0,       /* pool_w, pool_b */
         1, 0,       /* cls_w, cls_b */
+        1, 0,       /* mlm_dense_w, mlm_dense_b */
+        0, 0, 0,    /* mlm_ln_w, mlm_ln_b, mlm_bias (the decoder weight is word_emb) */
     };
     size_t sizes[MODEL_NUM_PARAM_TENSORS];
     model_param_sizes(c, sizes);

@@ -81,7 +81,7 @@ double clip_grad_norm(float *grads, size_t n, double max_norm);
 /* HF Trainer's weight-decay split for model.h's parameter block: decay on the weight
  * matrices and embedding tables (word, position, token-type embeddings, ALBERT's
  * embedding projection, qkv, attention output, FFN in/out, pooler / pre-classifier,
- * classifier); none on biases and on every LayerNorm weight (the Trainer excludes all
+ * classifier, the masked-LM head's dense); none on biases (incl. the MLM decoder bias) and on every LayerNorm weight (the Trainer excludes all
  * LayerNorm parameters and every "bias", which also covers DistilBERT's sa_layer_norm and
  * output_layer_norm).  Adjacent tensors are merged and empty ones skipped.  out has room
  * for MODEL_NUM_PARAM_TENSORS ranges; returns how many were written. */

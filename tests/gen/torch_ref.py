@@ -200,7 +200,7 @@ class BertModel(nn.Module):
         for layer in s.encoder.layer:
             h = layer(h, ext, tr["attn"])
             tr["hidden"].append(h)
-        return h, s.pooler(h)
+        return h, s.pooler(h) if s.pooler is not None else None
 
 
 class BertForSequenceClassification(nn.Module):
@@ -408,11 +408,11 @@ class AlbertTransformer(nn.Module):
 
 
 class AlbertModel(nn.Module):
-    def __init__(s, c):
+    def __init__(s, c, add_pooler=True):
         super().__init__()
         s.embeddings = AlbertEmbeddings(c)
         s.encoder = AlbertTransformer(c)
-        s.pooler = nn.Linear(c["hidden_size"], c["hidden_size"])
+        s.pooler = nn.Linear(c["hidden_size"], c["hidden_size"]) if add_pooler else None
         s.pooler_activation = nn.Tanh()
 
     def forward(s, ids, mask, tr):
@@ -425,7 +425,7 @@ class AlbertModel(nn.Module):
         for _ in range(s.encoder.L):
             h = layer(h, ext, tr["attn"])
             tr["hidden"].append(h)
-        return h, s.pooler_activation(s.pooler(h[:, 0]))
+        return h, s.pooler_activation(s.pooler(h[:, 0])) if s.pooler is not None else None
 
 
 class AlbertForSequenceClassification(nn.Module):
@@ -439,6 +439,118 @@ class AlbertForSequenceClassification(nn.Module):
         _, pooled = s.albert(ids, mask, tr)
         tr["pooled"] = pooled
         return s.classifier(s.dropout(pooled))
+
+
+# ----------------------------------------------------------------------------
+# masked-LM heads (*ForMaskedLM).  The decoder weight is the word-embedding Parameter itself
+# (HF's tie_weights) and BERT/ALBERT's decoder.bias is the head's `bias` Parameter, so
+# named_parameters() lists each once (word_embeddings' gradient is the tied total) while
+# state_dict() also holds the tied aliases, as HF's does.  forward(ids, mask, tr) returns
+# the (B, T, V) prediction scores; eval mode has no dropout anywhere.
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.dense = nn.Linear(c["hidden_size"], c["hidden_size"])
+        s.transform_act_fn = ACT[c["hidden_act"]]
+        s.LayerNorm = nn.LayerNorm(c["hidden_size"], eps=c["layer_norm_eps"])
+
+    def forward(s, h):
+        return s.LayerNorm(s.transform_act_fn(s.dense(h)))
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.transform = BertPredictionHeadTransform(c)
+        s.decoder = nn.Linear(c["hidden_size"], c["vocab_size"], bias=False)
+        s.bias = nn.Parameter(torch.zeros(c["vocab_size"]))
+        s.decoder.bias = s.bias
+
+    def forward(s, h):
+        return s.decoder(s.transform(h))
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.predictions = BertLMPredictionHead(c)
+
+
+class BertForMaskedLM(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.bert = BertModel(c, add_pooler=False)
+        s.cls = BertOnlyMLMHead(c)
+        s.cls.predictions.decoder.weight = s.bert.embeddings.word_embeddings.weight
+
+    def forward(s, ids, mask, tr):
+        h, _ = s.bert(ids, mask, tr)
+        return s.cls.predictions(h)
+
+
+class DistilBertForMaskedLM(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.distilbert = DistilBertModel(c)
+        s.vocab_transform = nn.Linear(c["dim"], c["dim"])
+        s.vocab_layer_norm = nn.LayerNorm(c["dim"], eps=1e-12)
+        s.vocab_projector = nn.Linear(c["dim"], c["vocab_size"])
+        s.activation = ACT[c["activation"]]
+        s.vocab_projector.weight = s.distilbert.embeddings.word_embeddings.weight
+
+    def forward(s, ids, mask, tr):
+        h = s.distilbert(ids, mask, tr)
+        return s.vocab_projector(s.vocab_layer_norm(s.activation(s.vocab_transform(h))))
+
+
+class AlbertMLMHead(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        E, H = c["embedding_size"], c["hidden_size"]
+        s.LayerNorm = nn.LayerNorm(E, eps=c["layer_norm_eps"])
+        s.bias = nn.Parameter(torch.zeros(c["vocab_size"]))
+        s.dense = nn.Linear(H, E)
+        s.decoder = nn.Linear(E, c["vocab_size"])
+        s.activation = ACT[c["hidden_act"]]
+        s.decoder.bias = s.bias
+
+    def forward(s, h):
+        return s.decoder(s.LayerNorm(s.activation(s.dense(h))))
+
+
+class AlbertForMaskedLM(nn.Module):
+    def __init__(s, c):
+        super().__init__()
+        s.albert = AlbertModel(c, add_pooler=False)
+        s.predictions = AlbertMLMHead(c)
+        s.predictions.decoder.weight = s.albert.embeddings.word_embeddings.weight
+
+    def forward(s, ids, mask, tr):
+        h, _ = s.albert(ids, mask, tr)
+        return s.predictions(h)
+
+
+MLM_CLASSES = {"bert": BertForMaskedLM, "distilbert": DistilBertForMaskedLM, "albert": AlbertForMaskedLM}
+# state_dict() keys that alias another tensor (tied); save_pretrained leaves them out
+MLM_TIED = {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias", "vocab_projector.weight",
+            "predictions.decoder.weight", "predictions.decoder.bias"}
+
+
+def hf_mlm_names(family, L):
+    """Parameter names of HF's *ForMaskedLM (named_parameters, tied ones once), written out
+    independently of the modules above."""
+    n = [x for x in hf_names(family, L) if "pooler" not in x and "classifier" not in x]
+    if family == "bert":
+        n += ["cls.predictions.bias", "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias",
+              "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias"]
+    elif family == "distilbert":
+        n += ["vocab_transform.weight", "vocab_transform.bias", "vocab_layer_norm.weight", "vocab_layer_norm.bias",
+              "vocab_projector.bias"]
+    else:
+        n += ["predictions.bias", "predictions.LayerNorm.weight", "predictions.LayerNorm.bias",
+              "predictions.dense.weight", "predictions.dense.bias"]
+    return n
 
 
 # ----------------------------------------------------------------------------
@@ -779,6 +891,72 @@ def make_nohead(family):
     write_vocab(os.path.join(d, "vocab.txt"), V)
 
 
+# masked positions (b, t) of the MLM fixtures: never padding; (0, 0) is [CLS], (2, 1) [SEP]
+MLM_POS = [(0, 0), (0, 2), (0, 5), (1, 1), (1, 3), (2, 1)]
+
+
+def make_mlm(family):
+    """<family>-mlm: a *ForMaskedLM checkpoint (no pooler, no classifier, no id2label) and
+    the masked-LM logits, loss and every parameter gradient on the fixture batch with six
+    masked positions.  The three files spell the tied tensors differently, as checkpoints in
+    the wild do: BERT the whole state_dict (decoder.weight and decoder.bias aliases too),
+    DistilBERT without vocab_projector.weight (save_pretrained), ALBERT with
+    predictions.decoder.bias instead of predictions.bias."""
+    c = FAMILIES[family](0)
+    c["architectures"] = [BASE_ARCH[family]]
+    L = c.get("num_hidden_layers", c.get("n_layers"))
+    V = c["vocab_size"]
+    g = torch.Generator().manual_seed(20 + SEED[family])
+    model = MLM_CLASSES[family](c)
+    randomize(model, g)
+    model.eval()
+    names = [n for n, _ in model.named_parameters()]
+    want = hf_mlm_names(family, L)
+    if sorted(names) != sorted(want):
+        sys.exit("named_parameters differ from HF's for %s-mlm: %s" % (family, sorted(set(names) ^ set(want))))
+    ids, mask, _ = make_batch(family, V, 2, g)
+    B, T = ids.shape
+    pos = torch.tensor([b * T + t for b, t in MLM_POS])
+    labels = ids.view(-1)[pos].clone()
+    labels[1] = 0                                   # one label is [PAD]: its decoder row still learns
+    ids.view(-1)[pos[1:4]] = 103                    # [MASK] at three of them, as the 80% rule would
+    full_labels = torch.full((B * T,), -100, dtype=torch.int64)
+    full_labels[pos] = labels
+
+    def run_mlm():
+        tr = {"hidden": [], "attn": []}
+        model.zero_grad()
+        scores = model(ids, mask, tr)               # (B, T, V), HF computes every position
+        loss = F.cross_entropy(scores.view(-1, V), full_labels)    # ignore_index -100: masked only
+        loss.backward()
+        grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+        return scores.view(-1, V)[pos].detach(), loss.detach(), grads
+
+    sd = state_dict_of(model)
+    lg32, loss32, gr32 = run_mlm()
+    model.double()
+    lg, loss, gr = run_mlm()
+    model.float()
+
+    if family == "distilbert":
+        del sd["vocab_projector.weight"]
+    elif family == "albert":
+        del sd["predictions.decoder.weight"], sd["predictions.bias"]
+    d = os.path.join(OUT, family + "-mlm")
+    os.makedirs(d, exist_ok=True)
+    write_json(os.path.join(d, "config.json"), c)
+    write_safetensors(os.path.join(d, "model.safetensors"), sd, {"format": "pt"})
+    write_vocab(os.path.join(d, "vocab.txt"), V)
+    exp = {"input_ids": ids, "mlm_positions": pos, "mlm_labels": labels, "mlm_logits": lg.float(),
+           "loss": loss.float()}
+    for n, t in gr.items():
+        exp["grad." + n] = t.float()
+    write_safetensors(os.path.join(d, "expected.safetensors"), exp, {"format": "pt"})
+    figs = {"family": family + "-mlm", "mlm_logits": max_abs(lg32, lg), "loss": abs(float(loss32) - float(loss)),
+            "grad": max(max_abs(gr32[n], gr[n]) for n in gr)}
+    print("JSON " + json.dumps({"torch_f32_vs_f64_max_abs_diff": figs}))
+
+
 # ----------------------------------------------------------------------------
 
 def counts():
@@ -905,6 +1083,7 @@ def main():
     for fam in FAMILIES:
         made[fam] = make_family(fam)
         make_nohead(fam)
+        make_mlm(fam)
     c, sd = made["bert"]
     make_converted("bert", c, sd, torch.float16, "f16")
     make_converted("bert", c, sd, torch.bfloat16, "bf16")

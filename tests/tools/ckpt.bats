@@ -253,3 +253,13 @@ n=struct.unpack("<Q",f.read(8))[0]; print(json.dumps(json.loads(f.read(n)),inden
     assert_output --partial '"bert.encoder.layer.1.attention.self.key.weight": {'
     assert_output --partial '"format": "pt"'
 }
+
+@test "ckpt info: a masked-LM checkpoint is described as one" {
+    run --separate-stderr emo ckpt info "$M/bert-mlm" "$M/albert-nohead" "$M/bert"
+    assert_success
+    [[ "${lines[0]}" == *'"num_labels":0'*'"labels":[]'*'"architecture":"BertForMaskedLM"'*'"mlm_head":true'* ]]
+    [[ "${lines[1]}" == *'"num_labels":0'*'"architecture":"AlbertForMaskedLM"'*'"mlm_head":true'* ]]
+    [[ "${lines[2]}" == *'"num_labels":6'*'"architecture":"BertForSequenceClassification"'*'"mlm_head":false'* ]]
+    # bert-mlm: V 110, H 32, L 2, I 64, P 16: base (no pooler) + dense + LayerNorm + decoder bias
+    [[ "${lines[0]}" == *'"base_params":'$((110*32 + 16*32 + 2*32 + 2*32 + 2*(4*(32*32+32) + 2*32 + 32*64+64 + 64*32+32 + 2*32)))*'"params":'$((110*32 + 16*32 + 2*32 + 2*32 + 2*(4*(32*32+32) + 2*32 + 32*64+64 + 64*32+32 + 2*32) + 32*32+32 + 2*32 + 110))* ]]
+}

@@ -98,6 +98,7 @@ static const char *tensor_names[MODEL_NUM_PARAM_TENSORS] = {
     "word_emb", "pos_emb", "type_emb", "emb_ln_w", "emb_ln_b", "emb_proj_w", "emb_proj_b",
     "qkv_w", "qkv_b", "attn_out_w", "attn_out_b", "ln1_w", "ln1_b", "ffn_in_w", "ffn_in_b",
     "ffn_out_w", "ffn_out_b", "ln2_w", "ln2_b", "pool_w", "pool_b", "cls_w", "cls_b",
+    "mlm_dense_w", "mlm_dense_b", "mlm_ln_w", "mlm_ln_b", "mlm_bias",
 };
 
 /* For every parameter tensor: the 3 entries with the largest analytic gradient and 3 random
