@@ -1022,12 +1022,15 @@ def verify_dir(d):
     with open(os.path.join(d, "config.json")) as f:
         c = json.load(f)
     fam = c["model_type"]
-    missing = [k for k in HF_FIELDS[fam] + ["id2label", "label2id", "architectures", "torch_dtype"] if k not in c]
+    mlm = c.get("architectures") == [BASE_ARCH[fam]]
+    # a *ForMaskedLM has no classifier: id2label is optional (HF then defaults to 2 labels)
+    missing = [k for k in HF_FIELDS[fam] + ([] if mlm else ["id2label", "label2id"]) + ["architectures", "torch_dtype"]
+               if k not in c]
     if missing:
         sys.exit("%s: config.json lacks %s" % (d, missing))
-    if c["architectures"] != [ARCH[fam]]:
+    if c["architectures"] != [ARCH[fam]] and not mlm:
         sys.exit("%s: architectures %s" % (d, c["architectures"]))
-    if {v: int(k) for k, v in c["id2label"].items()} != c["label2id"]:
+    if "id2label" in c and {v: int(k) for k, v in c["id2label"].items()} != c["label2id"]:
         sys.exit("%s: label2id does not invert id2label" % d)
     path = os.path.join(d, "model.safetensors")
     with open(path, "rb") as f:
@@ -1035,22 +1038,41 @@ def verify_dir(d):
         meta = json.loads(f.read(n)).get("__metadata__", {})
     if meta.get("format") != "pt":                  # transformers refuses other formats
         sys.exit("%s: __metadata__.format is %r" % (path, meta.get("format")))
-    model = build(fam, c)
+    model = MLM_CLASSES[fam](c) if mlm else build(fam, c)
     sd = read_safetensors(path)
-    model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
+    if mlm:
+        # from_pretrained: the tied aliases may be absent (tie_weights fills them), nothing else
+        res_ = model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+        if res_.unexpected_keys or set(res_.missing_keys) - MLM_TIED:
+            sys.exit("%s: unexpected %s, missing %s" % (path, res_.unexpected_keys, res_.missing_keys))
+    else:
+        model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     model.eval()
     with open(os.path.join(d, "vocab.txt")) as f:
         nvocab = sum(1 for _ in f)
     tok = json.load(open(os.path.join(d, "tokenizer_config.json")))
     res = {"dir": d, "family": fam, "tensors": len(sd), "vocab_lines": nvocab, "vocab_size": c["vocab_size"],
            "tokenizer_class": tok.get("tokenizer_class")}
-    fx = os.path.join(OUT, fam)
+    fx = os.path.join(OUT, fam + ("-mlm" if mlm else ""))
     same = False
     if os.path.exists(os.path.join(fx, "model.safetensors")):
         ref = read_safetensors(os.path.join(fx, "model.safetensors"))
-        same = ref.keys() == sd.keys() and all(torch.equal(ref[k], sd[k].float()) for k in sd)
+        if mlm:
+            # the fixture spells the tied tensors its own way: compare the loaded parameters
+            rm = MLM_CLASSES[fam](c)
+            rm.load_state_dict({k: v.float() for k, v in ref.items()}, strict=False)
+            mine = dict(model.named_parameters())
+            same = all(torch.equal(p, mine[n]) for n, p in rm.named_parameters())
+        else:
+            same = ref.keys() == sd.keys() and all(torch.equal(ref[k], sd[k].float()) for k in sd)
     with torch.no_grad():
-        if same:
+        if same and mlm:
+            exp = read_safetensors(os.path.join(fx, "expected.safetensors"))
+            ids = exp["input_ids"]
+            scores = model(ids, (ids != 0).long(), {"hidden": [], "attn": []})
+            res["mlm_logits_max_abs_diff_vs_fixture"] = max_abs(scores.view(-1, c["vocab_size"])[exp["mlm_positions"]],
+                                                                exp["mlm_logits"])
+        elif same:
             b = json.load(open(os.path.join(fx, "batch.json")))
             exp = read_safetensors(os.path.join(fx, "expected.safetensors"))
             logits = model(torch.tensor(b["input_ids"]), torch.tensor(b["attention_mask"]), {"hidden": [], "attn": []})

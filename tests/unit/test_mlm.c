@@ -517,9 +517,15 @@ static void test_ckpt_family(const char *family)
     CHECK(m != NULL, "%s: %s", fix, err);
     if (!m)
         return;
-    /* round trip: config.json says *ForMaskedLM, no labels; weights bit-identical */
-    snprintf(dir, sizeof dir, "%s/%s", tmpdir, family);
-    CHECK(ckpt_model_save(m, dir, NULL, err, sizeof err) == 0, "%s: save: %s", family, err);
+    /* round trip: config.json says *ForMaskedLM, no labels; weights bit-identical.
+     * EMO_MLM_SAVE=DIR keeps the saved directories for
+     *     /usr/bin/python3 tests/gen/torch_ref.py --verify-dir DIR/<family>
+     * (what from_pretrained checks; the fixture's MLM logits from the reloaded weights). */
+    const char *keep = getenv("EMO_MLM_SAVE");
+    snprintf(dir, sizeof dir, "%s/%s", keep && *keep ? keep : tmpdir, family);
+    char vocab[300];
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", fix);
+    CHECK(ckpt_model_save(m, dir, vocab, err, sizeof err) == 0, "%s: save: %s", family, err);
     snprintf(path, sizeof path, "%s/config.json", dir);
     char cls[64];
     snprintf(cls, sizeof cls, "\"%s\"", model_config_class(model_get_config(m)));
@@ -546,6 +552,16 @@ static void test_ckpt_family(const char *family)
               "%s: classifier has the encoder", srcs[s]);
         CHECK(strstr(notice, "initialised") && strstr(notice, "classifier.weight") && !strstr(notice, "ignored"),
               "%s: notice '%s'", srcs[s], notice);
+        model_free(k);
+        /* teacher-train's and student-distill's own --init path: the config of the init
+         * directory, the data's labels, then ckpt_load_params (lib/train's tools) */
+        model_config tc;
+        CHECK(model_config_resolve(srcs[s], &tc, err, sizeof err) == 0 && !tc.mlm, "%s: resolve", srcs[s]);
+        model_config_set_labels(&tc, 3, labels);
+        k = model_new(&tc);
+        model_params kp = *model_weights(k);
+        CHECK(ckpt_load_params(srcs[s], &tc, &kp, CKPT_INIT_MISSING_HEAD | CKPT_NEW_HEAD, 7, notice, sizeof notice,
+                               err, sizeof err) == 0 && same_body(k, m), "%s: --init path: %s", srcs[s], err);
         model_free(k);
     }
     model_free(m);
