@@ -18,6 +18,7 @@ static const struct { const char *name, *what; } known[] = {
     { "tokenize",        "BERT WordPiece (or SentencePiece) token ids" },
     { "split",           "stratified train/val/test split" },
     { "augment",         "paraphrase minority-class training records with a command" },
+    { "pretrain",        "masked-LM pretraining on unlabelled token records" },
     { "teacher-train",   "fine-tune or train the teacher (focal loss, AdamW)" },
     { "teacher-logits",  "run a checkpoint: logits, embeddings, shard cache" },
     { "student-distill", "distil a DistilBERT/ALBERT student from the teacher" },

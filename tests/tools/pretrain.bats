@@ -23,13 +23,14 @@ setup() {
     ARGS="--train $D/a.rec $D/b.rec --config $TINY --vocab $VOCAB --holdout 40 --lr 3e-3 --batch 16 --threads 1 --seed 5 -q"
 }
 
-tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized
+tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man page's last example
     [ -r "$SHARED/data/emotion/unlabeled.txt" ] || skip "no shared data at $SHARED"
-    head -n "$1" "$SHARED/data/emotion/unlabeled.txt" | emo clean --format lines -q |
-        emo tokenize --vocab "$SHARED/data/bert-base-uncased/vocab.txt" --max-len 64 -o "$2"
+    head -n "$1" "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
+    V=$SHARED/data/bert-base-uncased/vocab.txt
+    emo clean --format lines unlabeled.txt 2>/dev/null | emo tokenize --vocab $V -o "$2"
 }
 
-@test "man example emo-pretrain(1): pretrain from scratch with epoch snapshots, then fine-tune from it" {
+@test "man example emo-pretrain(1): tokenize, pretrain from scratch with epoch snapshots, then fine-tune from it" {
     tweets 300 unlabeled.rec
     head -n 200 "$SHARED/data/emotion/train.txt" | emo clean --format semicolon --keep-stopwords -q |
         emo tokenize --vocab "$SHARED/data/bert-base-uncased/vocab.txt" -o train.rec
