@@ -169,6 +169,16 @@ int main(int argc, char **argv)
     mlm_task_setup(&task, &mt);
     o.pad_id = cfg.pad_token_id;
 
+    /* bench/pretrain.sh: the first epoch's batches, masked, for the PyTorch side; no training */
+    const char *dump = getenv("EMO_PRETRAIN_DUMP_BATCHES");
+    if (dump) {
+        atomic_file af;
+        FILE *f = atomic_open(&af, dump);
+        if (mlm_task_dump_epoch(&mt, &src, 0, f, e, sizeof e) || atomic_commit(&af))
+            errx(EXIT_DATA, "%s: %s", dump, *e ? e : "write error");
+        return 0;
+    }
+
     /* What a --resume must agree on (the data position is replayed from these). */
     json_t *files = json_array();
     for (int i = 0; i < npaths; i++)

@@ -192,6 +192,27 @@ static int mlm_validate(void *ctx, eval_metrics *res, char *err, size_t errn)
     return 0;
 }
 
+int mlm_task_dump_epoch(mlm_task *mt, const train_source *src, uint64_t epoch, FILE *f, char *err, size_t errn)
+{
+    batch b = { 0 };
+    int got, rc = src->begin_epoch(src->ctx, epoch, 0, err, errn);
+    while (rc == 0 && (got = src->next_batch(src->ctx, &b, err, errn)) != 0) {
+        if (got < 0) {
+            rc = -1;
+            break;
+        }
+        int32_t M = mlm_task_mask_batch(mt, &b, epoch), hdr[3] = { b.B, b.T, M };
+        size_t n = (size_t)b.B * (size_t)b.T;
+        if (fwrite(hdr, sizeof hdr, 1, f) != 1 || fwrite(mt->ids, sizeof *mt->ids, n, f) != n ||
+            fwrite(b.lens, sizeof *b.lens, (size_t)b.B, f) != (size_t)b.B ||
+            fwrite(mt->pos, sizeof *mt->pos, (size_t)M, f) != (size_t)M ||
+            fwrite(mt->target, sizeof *mt->target, (size_t)M, f) != (size_t)M)
+            rc = errbuf_fail(err, errn, "write error");
+    }
+    batch_free(&b);
+    return rc;
+}
+
 void mlm_task_setup(train_task *t, mlm_task *mt)
 {
     model_task_setup(t, &mt->base);

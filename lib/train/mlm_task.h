@@ -13,6 +13,8 @@
 #ifndef EMO_TRAIN_MLM_TASK_H
 #define EMO_TRAIN_MLM_TASK_H
 
+#include <stdio.h>
+
 #include "train/dataset.h"
 #include "train/mlm_mask.h"
 #include "train/model_task.h"
@@ -36,6 +38,11 @@ void mlm_task_free(mlm_task *mt);
 /* Corrupt batch b for epoch `epoch` into mt->ids (B, T), with the M chosen flat positions
  * b*T + t in mt->pos and their original ids in mt->target; returns M. */
 int mlm_task_mask_batch(mlm_task *mt, const batch *b, uint64_t epoch);
+
+/* For benchmarks (bench/pretrain.sh): write epoch `epoch` of src as the model would see it,
+ * batch by batch: int32 B, T, M, then ids (B, T) after masking, lens (B), pos (M), target
+ * (M), all little-endian int32.  0, or -1 with a message. */
+int mlm_task_dump_epoch(mlm_task *mt, const train_source *src, uint64_t epoch, FILE *f, char *err, size_t errn);
 
 /* Mean cross-entropy of logits (M, V) against target (M); with dlogits (M, V, overwritten)
  * its gradient (softmax - onehot) / M; *correct (may be NULL) counts rows whose argmax is
