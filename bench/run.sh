@@ -17,12 +17,14 @@ if [ "$mode" = full ]; then
     run bench/metrics.sh
     run bench/engine.sh full 2
     run bench/cache-size.sh
+    run bench/pretrain.sh 12800 2
     SIZES="5000 20000" run bench/tsne.sh
 else
     run bench/foundation.sh 20000
     run bench/tokenize.sh 50000
     run bench/metrics.sh 20000
     run bench/engine.sh quick 2
+    run bench/pretrain.sh 1280 2
     SIZES=5000 run bench/tsne.sh
 fi
 echo "log: $log"
