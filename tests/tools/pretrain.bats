@@ -104,6 +104,21 @@ tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man
     assert_file_exists student/model.safetensors
 }
 
+@test "DistilBERT- and ALBERT-style models pretrain the same way; students start from them" {
+    for fam in distilbert albert; do
+        run --separate-stderr emo pretrain $ARGS --config "$FIXTURES/train/tiny-$fam.json" --epochs 1 -o $fam
+        assert_success
+        grep -qi "\"${fam}ForMaskedLM\"" $fam/config.json
+        grep -q '"val_loss":' $fam/train_log.jsonl
+    done
+    emo teacher-train --train "$D/a.rec" --val "$D/val.rec" --config "$TINY" --epochs 1 --batch 16 --threads 1 \
+        -q -o teacher
+    run --separate-stderr emo student-distill --train "$D/a.rec" --val "$D/val.rec" --teacher teacher \
+        --config "$FIXTURES/train/tiny-albert.json" --init albert --epochs 1 --batch 16 --threads 1 -o student
+    assert_success
+    grep -q '"AlbertForSequenceClassification"' student/config.json
+}
+
 @test "pretraining learns: the held-out masked-LM loss falls below the unigram entropy" {
     "$FIXTURES/train/make-records.sh" 2000 4 | emo pack -o big.rec
     run --separate-stderr emo pretrain --train big.rec --config "$TINY" --vocab "$VOCAB" --holdout 200 \
