@@ -1,4 +1,4 @@
-# emokd: see README.md.  Targets: all check unit bats man-lint install uninstall clean bench demo deps
+# emokd: see README.md.  Targets: all check unit bats man-lint install uninstall clean bench demo fetch-data deps
 include config.mk
 
 # Every tools/<name>.c becomes bin/emo-<name>; every lib/**/*.c{,c} goes into lib/libemo.a;
@@ -47,8 +47,14 @@ bats: all
 man-lint:
 	@set -e; for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -Tlint -Wwarning $$m; done; echo man pages ok
 
+# The paper's experiment at CPU size (pipelines/paper.sh; its knobs are environment
+# variables: make demo CORPUS=path/text.csv).  Reruns redo only what changed.
 demo: all
 	pipelines/paper.sh work/demo
+
+# The public dair-ai emotion corpus into data/emotion (sha256-checked).
+fetch-data:
+	pipelines/fetch-data.sh data/emotion
 
 bench: all
 	bench/run.sh
@@ -73,5 +79,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d)
 
-.PHONY: all check unit bats man-lint demo bench deps install uninstall clean
+.PHONY: all check unit bats man-lint demo fetch-data bench deps install uninstall clean
 .SECONDARY:

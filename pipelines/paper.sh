@@ -1,89 +1,249 @@
 #!/usr/bin/env bash
-# The paper's pipeline at CPU size on the shared emotion corpus, end to end:
-#   clean -> tokenize -> split (70/15/15, seed 42) -> teacher-train -> teacher-logits (cache)
-#   -> student-distill (DistilBERT-style, ALBERT-style) [-> ablations] -> eval, confusion,
-#   t-SNE of the teacher's embeddings -> OUT/RESULTS.md
+# The paper's pipeline at CPU size, end to end:
+#   clean -> tokenize -> split (70/15/15) [-> pretrain] -> teacher-train -> teacher-logits
+#   (cache) -> student-distill (DistilBERT-style, ALBERT-style) [-> ablations] -> eval,
+#   confusion, t-SNE of the teacher's embeddings -> OUT/results/ (RESULTS.md, reports, figures)
 #
 # Usage: pipelines/paper.sh [OUT_DIR]          (default work/paper)
-# Knobs (environment): TEACHER (bert-tiny), STUDENTS ("distilbert-tiny albert-tiny"),
-#   T_EPOCHS (12), S_EPOCHS (12), THREADS (2), ABLATIONS (0; 1 runs the paper's ablations on
-#   the first student), A_EPOCHS (epochs of each ablation run, S_EPOCHS; the ablations include
-#   the default settings at A_EPOCHS as their own baseline), JOBS (1: ablation runs at once,
-#   each with THREADS threads), SHARED (../shared beside the source tree), DATA, VOCAB.
-# Every figure in OUT/RESULTS.md is measured by this run; rerun it to reproduce them.
+#
+# Make-style: every stage records a key in OUT/.stamps/STAGE, the sha256 of its recipe (the
+# stage function's text and arguments, which carry every knob it uses), the content of its
+# input files, the binaries of the tools it runs and the keys of the stages it reads.  A
+# rerun skips a stage whose key is unchanged and redoes it (from scratch) when the key
+# changed, so after a change only the stages downstream of it run again.  A stage
+# interrupted with the same key resumes from its last checkpoint (teacher, students).
+#
+# Knobs (environment):
+#   CORPUS     a directory of `text;label` files (train.txt, val.txt, test.txt: those present
+#              are one corpus, ids numbered across them), or one file: the Kaggle text.csv
+#              (header ",text,label", numeric labels named by LABEL_NAMES) or any format
+#              `emo clean` detects.  Default: data/emotion if present, else
+#              $SHARED/data/emotion.  (DATA is the old name of CORPUS.)
+#   LABEL_NAMES  (sadness,joy,love,anger,fear,surprise) the Kaggle labels 0..5
+#   SHARED (../shared beside the source tree), VOCAB (bert-base-uncased's vocab.txt there)
+#   MAX_LEN (128), SEED (42), THREADS (2)
+#   TEACHER (bert-tiny: a preset, config.json or checkpoint directory), T_EPOCHS (12),
+#   T_OPTS (extra teacher-train flags, e.g. "--max-steps 100")
+#   STUDENTS ("distilbert-tiny albert-tiny"; each PRESET or NAME=CONFIG), S_EPOCHS (12),
+#   S_OPTS (extra student-distill flags), ATTN_LAYERS (all), ATTN_CODEC (f16)
+#   ABLATIONS (0; 1 runs the paper's ablations on the first student), A_EPOCHS (S_EPOCHS;
+#   the ablations include the default settings at A_EPOCHS as their own baseline),
+#   JOBS (1: ablation runs at once, each with THREADS threads)
+#   TSNE_PERPLEXITY (30), LENGTH_BUCKETS (q8: emo eval --length-buckets)
+# Every figure in OUT/results/RESULTS.md is measured by this run; rerun it to reproduce them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
 SHARED=${SHARED:-$here/../shared}
-DATA=${DATA:-$SHARED/data/emotion}
+CORPUS=${CORPUS:-${DATA:-}}
+if [ -z "$CORPUS" ]; then
+    if [ -e "$here/data/emotion/train.txt" ]; then CORPUS=$here/data/emotion; else CORPUS=$SHARED/data/emotion; fi
+fi
+LABEL_NAMES=${LABEL_NAMES:-sadness,joy,love,anger,fear,surprise}
 VOCAB=${VOCAB:-$SHARED/data/bert-base-uncased/vocab.txt}
 OUT=${1:-${OUT:-work/paper}}
-TEACHER=${TEACHER:-bert-tiny}
-STUDENTS=${STUDENTS:-distilbert-tiny albert-tiny}
-T_EPOCHS=${T_EPOCHS:-12}
-S_EPOCHS=${S_EPOCHS:-12}
+MAX_LEN=${MAX_LEN:-128}
+SEED=${SEED:-42}
 THREADS=${THREADS:-2}
+TEACHER=${TEACHER:-bert-tiny}
+T_EPOCHS=${T_EPOCHS:-12}
+T_OPTS=${T_OPTS:-}
+STUDENTS=${STUDENTS:-distilbert-tiny albert-tiny}
+S_EPOCHS=${S_EPOCHS:-12}
+S_OPTS=${S_OPTS:-}
+ATTN_LAYERS=${ATTN_LAYERS:-all}
+ATTN_CODEC=${ATTN_CODEC:-f16}
 ABLATIONS=${ABLATIONS:-0}
 A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
 JOBS=${JOBS:-1}
-SEED=${SEED:-42}
+TSNE_PERPLEXITY=${TSNE_PERPLEXITY:-30}
+LENGTH_BUCKETS=${LENGTH_BUCKETS:-q8}
 
-for f in "$DATA/train.txt" "$DATA/val.txt" "$VOCAB"; do
-    [ -r "$f" ] || { echo "paper.sh: $f: not found (set SHARED, DATA or VOCAB)" >&2; exit 1; }
+me=paper.sh
+die() { echo "$me: $*" >&2; exit 1; }
+log() { printf '%s %s: %s\n' "$(date +%T)" "$me" "$*" >&2; }
+
+# The corpus files, in id order.
+corpus_files=()
+if [ -d "$CORPUS" ]; then
+    for f in train val test; do
+        if [ -e "$CORPUS/$f.txt" ]; then corpus_files+=("$CORPUS/$f.txt"); fi
+    done
+    [ ${#corpus_files[@]} -gt 0 ] || die "$CORPUS: no train.txt, val.txt or test.txt (make fetch-data, or set CORPUS)"
+else
+    corpus_files=("$CORPUS")
+fi
+for f in "${corpus_files[@]}" "$VOCAB"; do
+    [ -r "$f" ] || die "$f: not found (make fetch-data, or set CORPUS, SHARED or VOCAB)"
 done
-mkdir -p "$OUT"
-log() { printf '%s paper.sh: %s\n' "$(date +%T)" "$*" >&2; }
+mkdir -p "$OUT/.stamps"
+OUT=$(cd "$OUT" && pwd)
+STAMPS=$OUT/.stamps
 
-# 1. data: both shared files are one corpus (ids: line numbers; val's offset past train's)
-if [ ! -s "$OUT/split/test.rec" ]; then
-    log "clean | tokenize | split"
-    ntrain=$(wc -l < "$DATA/train.txt")
-    { emo clean -q --format semicolon --keep-stopwords "$DATA/train.txt"
-      emo clean -q --format semicolon --keep-stopwords --id-offset "$ntrain" "$DATA/val.txt"; } \
-        | emo tokenize --vocab "$VOCAB" --max-len 128 \
-        | emo split --seed "$SEED" -o "$OUT/split"
-fi
+# ---- the make-style stage runner ---------------------------------------------------------
 
-# 2. teacher (a .done marker: an interrupted run resumes from its last checkpoint)
-if [ ! -e "$OUT/teacher/.done" ]; then
-    log "teacher-train $TEACHER"
-    resume=; [ -d "$OUT/teacher/last" ] && resume=--resume
-    emo teacher-train --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --config "$TEACHER" \
-        --vocab "$VOCAB" --epochs "$T_EPOCHS" --seed "$SEED" --threads "$THREADS" $resume -o "$OUT/teacher"
-    touch "$OUT/teacher/.done"
-fi
+# dep lines for a stage's key: "stage:NAME" (that stage's key), "file:PATH" (its content,
+# not its name; a directory: every file in it), "tool:NAME" (bin/emo-NAME), "spec:X" (a
+# preset name as it is, or a config file or directory by content)
+dep_lines() {
+    local d p
+    for d; do
+        case $d in
+        stage:*) p=${d#stage:}; [ -s "$STAMPS/$p" ] || die "stage $p has not run"; echo "$d $(cat "$STAMPS/$p")" ;;
+        tool:*) echo "$d $(sha256sum < "$here/bin/emo-${d#tool:}")" ;;
+        file:*|spec:*)   # by content: the same files elsewhere are the same input
+            p=${d#*:}
+            if [ -d "$p" ]; then
+                echo "${d%%:*}:"; (cd "$p" && find . -type f ! -name '.*' -print0 | sort -z | xargs -0r sha256sum)
+            elif [ -f "$p" ]; then
+                echo "${d%%:*}: $(sha256sum < "$p")"
+            elif [ "${d%%:*}" = spec ]; then
+                echo "$d"                        # a preset name
+            else
+                die "$p: not found"
+            fi ;;
+        *) die "internal: bad dependency $d" ;;
+        esac
+    done
+}
 
-# 3. the teacher's soft targets and attention maps, once, for every student
-if [ ! -s "$OUT/cache/shard.manifest.json" ]; then
-    log "teacher-logits -> cache"
+# stage NAME DEP... -- FUNCTION ARG...: run FUNCTION ARG... unless the stamp of NAME holds
+# the same key.  FUNCTION gets RESUME=1 when a run with the same key was interrupted.
+stage() {
+    local name=$1 deps=() key t0
+    shift
+    while [ "$1" != -- ]; do deps+=("$1"); shift; done
+    shift
+    key=$( { printf 'stage %s\n' "$name"; printf 'arg %s\n' "$@"; declare -f "$1"; dep_lines "${deps[@]}"; } |
+           sha256sum | cut -c1-64 )
+    if [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$key" ]; then
+        log "$name: up to date"
+        return 0
+    fi
+    rm -f "$STAMPS/$name"
+    RESUME=0
+    [ "$(cat "$STAMPS/$name.started" 2>/dev/null)" = "$key" ] && RESUME=1
+    echo "$key" > "$STAMPS/$name.started"
+    log "$name: run$([ $RESUME = 1 ] && echo ' (resume)' || true)"
+    t0=$(date +%s)
+    "$@"
+    echo "$key" > "$STAMPS/$name.tmp"
+    mv "$STAMPS/$name.tmp" "$STAMPS/$name"
+    rm -f "$STAMPS/$name.started"
+    log "$name: done in $(( $(date +%s) - t0 )) s"
+}
+
+# ---- the stages --------------------------------------------------------------------------
+
+# 1. clean | tokenize | split: every corpus file into one record stream (ids: line numbers,
+# numbered across the files), WordPiece, stratified 70/15/15
+data_stage() {   # data MAX_LEN SEED LABEL_NAMES BASENAME...: reads "${corpus_files[@]}"
+    local max_len=$1 seed=$2 label_names=$3 offset=0 f
+    rm -rf "$OUT/split"
+    for f in "${corpus_files[@]}"; do
+        if [ "$(head -c 11 "$f")" = ",text,label" ]; then
+            emo clean -q --format kaggle --label-names "$label_names" --keep-stopwords "$f"
+        else
+            emo clean -q --keep-stopwords --id-offset "$offset" "$f"
+            offset=$((offset + $(wc -l < "$f")))
+        fi
+    done | emo tokenize --vocab "$VOCAB" --max-len "$max_len" | emo split --seed "$seed" -o "$OUT/split"
+}
+
+# 2. the teacher
+teacher_stage() {   # teacher CONFIG EPOCHS SEED THREADS EXTRA
+    local resume=
+    if [ "$RESUME" = 1 ] && [ -d "$OUT/teacher/last" ]; then resume=--resume; else rm -rf "$OUT/teacher"; fi
+    # shellcheck disable=SC2086
+    emo teacher-train --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --config "$1" \
+        --vocab "$VOCAB" --epochs "$2" --seed "$3" --threads "$4" $resume $5 -o "$OUT/teacher"
+}
+
+# 3. the teacher's soft targets and attention maps over the training split, once, for every student
+cache_stage() {   # cache ATTN_LAYERS CODEC THREADS
     rm -rf "$OUT/cache"
     mkdir -p "$OUT/cache"
-    emo teacher-logits -m "$OUT/teacher" -o "$OUT/cache" --attn-layers all --threads "$THREADS" \
-        "$OUT/split/train.rec"
-fi
+    emo teacher-logits -m "$OUT/teacher" -o "$OUT/cache" --attn-layers "$1" --attn-codec "$2" \
+        --threads "$3" "$OUT/split/train.rec"
+}
 
-# 4. students, and 5. ablations on the first student
-distill() {   # distill NAME CONFIG EPOCHS [extra flags...]
-    local name=$1 config=$2 epochs=$3
-    shift 3
-    local dir="$OUT/students/$name"
-    [ -e "$dir/.done" ] && return 0
-    [ -d "$dir/last" ] && set -- "$@" --resume
-    log "student-distill $name ($config $*)"
+# 4. a student (and 5. each ablation)
+student_stage() {   # student NAME CONFIG EPOCHS SEED THREADS EXTRA
+    local dir="$OUT/students/$1" resume=
+    if [ "$RESUME" = 1 ] && [ -d "$dir/last" ]; then resume=--resume; else rm -rf "$dir"; fi
+    # shellcheck disable=SC2086
     emo student-distill --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
-        --config "$config" --vocab "$VOCAB" --epochs "$epochs" --seed "$SEED" --threads "$THREADS" \
-        -q -o "$dir" "$@"
-    touch "$dir/.done"
+        --config "$2" --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" -q $resume $6 -o "$dir"
+}
+
+# 6. predictions on the held-out test split (timed: the table's inference speed), report,
+# confusion, figures
+eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS
+    local name=$1 m="$OUT/$2" e="$OUT/eval" start end
+    mkdir -p "$e"
+    rm -rf "$e/$name".{preds.rec,time,figures,report.txt,json,confusion.svg,confusion.txt}
+    start=$(date +%s.%N)
+    emo teacher-logits -m "$m" --threads "$3" "$OUT/split/test.rec" > "$e/$name.preds.rec"
+    end=$(date +%s.%N)
+    echo "$start $end" > "$e/$name.time"
+    emo eval --length-buckets "$4" --figures "$e/$name.figures" "$e/$name.preds.rec" > "$e/$name.report.txt"
+    emo eval --length-buckets "$4" --json "$e/$name.preds.rec" > "$e/$name.json"
+    emo confusion --svg "$e/$name.confusion.svg" "$e/$name.preds.rec" > "$e/$name.confusion.txt"
+}
+
+# 7. t-SNE of the teacher's pooled embeddings of the test split
+tsne_stage() {   # tsne SEED THREADS PERPLEXITY
+    rm -f "$OUT/eval/teacher.tsne".*
+    mkdir -p "$OUT/eval"
+    emo teacher-logits -m "$OUT/teacher" --embeddings --threads "$2" "$OUT/split/test.rec" |
+        emo tsne --seed "$1" --threads "$2" --perplexity "$3" --drop-embedding --svg "$OUT/eval/teacher.tsne.svg" \
+            --title "t-SNE of the teacher's test-split embeddings" \
+            --stats "$OUT/eval/teacher.tsne.stats" -o "$OUT/eval/teacher.tsne.rec"
+}
+
+# 8. the results folder
+results_stage() {   # results SETTINGS MODEL...
+    local settings=$1
+    shift
+    SETTINGS=$settings "$here/pipelines/results.sh" "$OUT" "$@"
+    cp "$OUT/results/RESULTS.md" "$OUT/RESULTS.md"
+}
+
+# ---- the run -----------------------------------------------------------------------------
+
+corpus_deps=()
+for f in "${corpus_files[@]}"; do corpus_deps+=("file:$f"); done
+stage data "${corpus_deps[@]}" "file:$VOCAB" tool:clean tool:tokenize tool:split -- \
+    data_stage "$MAX_LEN" "$SEED" "$LABEL_NAMES" "${corpus_files[@]##*/}"
+# (the key has the files' base names and contents, not their paths: moving the corpus
+# redoes nothing)
+
+stage teacher stage:data "file:$VOCAB" "spec:$TEACHER" tool:teacher-train -- \
+    teacher_stage "$TEACHER" "$T_EPOCHS" "$SEED" "$THREADS" "$T_OPTS"
+
+stage cache stage:teacher tool:teacher-logits -- cache_stage "$ATTN_LAYERS" "$ATTN_CODEC" "$THREADS"
+
+student_names=()
+student() {   # student NAME CONFIG EPOCHS EXTRA
+    stage "student-$1" stage:data stage:cache "file:$VOCAB" "spec:$2" tool:student-distill -- \
+        student_stage "$1" "$2" "$3" "$SEED" "$THREADS" "$4"
 }
 mkdir -p "$OUT/students"
-for s in $STUDENTS; do distill "$s" "$s" "$S_EPOCHS"; done
+for s in $STUDENTS; do
+    name=${s%%=*} config=${s#*=}
+    case $s in *=*) ;; *) name=$(basename "$s" .json) ;; esac
+    student "$name" "$config" "$S_EPOCHS" "$S_OPTS"
+    student_names+=("$name")
+done
 first=${STUDENTS%% *}
+first_name=${student_names[0]} first_config=${first#*=}
 if [ "$ABLATIONS" = 1 ]; then
     ablation() {   # ablation SUFFIX [flags...]: up to JOBS at once
         while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || exit 1; done
         local suffix=$1
         shift
-        distill "$first.abl-$suffix" "$first" "$A_EPOCHS" "$@" &
+        student "$first_name.abl-$suffix" "$first_config" "$A_EPOCHS" "$S_OPTS $*" &
+        student_names+=("$first_name.abl-$suffix")
     }
     ablation default
     ablation alpha0.5 --alpha 0.5
@@ -96,60 +256,22 @@ if [ "$ABLATIONS" = 1 ]; then
     while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || exit 1; done
 fi
 
-# 6. evaluation on the held-out test split
-mkdir -p "$OUT/eval"
-models="teacher"
-for d in "$OUT"/students/*/; do models="$models students/$(basename "$d")"; done
-for m in $models; do
-    name=$(basename "$m")
-    [ -s "$OUT/eval/$name.json" ] && continue
-    log "eval $name"
-    start=$(date +%s.%N)
-    emo teacher-logits -m "$OUT/$m" --threads "$THREADS" "$OUT/split/test.rec" > "$OUT/eval/$name.preds.rec"
-    end=$(date +%s.%N)
-    echo "$start $end" > "$OUT/eval/$name.time"
-    emo eval --figures "$OUT/eval/$name.figures" "$OUT/eval/$name.preds.rec" > "$OUT/eval/$name.report.txt"
-    emo eval --json "$OUT/eval/$name.preds.rec" > "$OUT/eval/$name.json"
-    emo confusion --svg "$OUT/eval/$name.confusion.svg" "$OUT/eval/$name.preds.rec" > "$OUT/eval/$name.confusion.txt"
+models=(teacher)
+stage eval-teacher stage:teacher stage:data tool:teacher-logits tool:eval tool:confusion -- \
+    eval_stage teacher teacher "$THREADS" "$LENGTH_BUCKETS"
+for s in "${student_names[@]}"; do
+    stage "eval-$s" "stage:student-$s" stage:data tool:teacher-logits tool:eval tool:confusion -- \
+        eval_stage "$s" "students/$s" "$THREADS" "$LENGTH_BUCKETS"
+    models+=("students/$s")
 done
-if [ ! -s "$OUT/eval/teacher.tsne.rec" ]; then
-    log "t-SNE of the teacher's test embeddings"
-    emo teacher-logits -m "$OUT/teacher" --embeddings --threads "$THREADS" "$OUT/split/test.rec" \
-        | emo tsne --seed "$SEED" --threads "$THREADS" --drop-embedding --svg "$OUT/eval/teacher.tsne.svg" \
-            --title "t-SNE of the teacher's test-split embeddings" \
-            --stats "$OUT/eval/teacher.tsne.stats" -o "$OUT/eval/teacher.tsne.rec"
-fi
+stage tsne stage:teacher stage:data tool:teacher-logits tool:tsne -- tsne_stage "$SEED" "$THREADS" "$TSNE_PERPLEXITY"
 
-# 7. the table
-export TEACHER STUDENTS T_EPOCHS S_EPOCHS A_EPOCHS ABLATIONS JOBS THREADS
-/usr/bin/env python3 - "$OUT" $models <<'PY' > "$OUT/RESULTS.md" || { echo "paper.sh: python3 needed for the table" >&2; exit 1; }
-import json, os, sys
-out, models = sys.argv[1], sys.argv[2:]
-rows = []
-for m in models:
-    name = os.path.basename(m)
-    ev = json.load(open(f"{out}/eval/{name}.json"))
-    cfg = json.load(open(f"{out}/{m}/config.json"))
-    size = sum(os.path.getsize(f"{out}/{m}/{f}") for f in os.listdir(f"{out}/{m}") if f.endswith(".safetensors"))
-    t0, t1 = map(float, open(f"{out}/eval/{name}.time").read().split())
-    w = ev["weighted_avg"]
-    log = [json.loads(l) for l in open(f"{out}/{m}/train_log.jsonl") if '"val_accuracy"' in l]
-    import subprocess
-    params = json.loads(subprocess.run(["emo", "ckpt", "info", f"{out}/{m}"], capture_output=True, text=True,
-                                       check=True).stdout)["params"]
-    run = json.load(open(f"{out}/{m}/last/trainer_state.json"))["run"] if os.path.exists(f"{out}/{m}/last/trainer_state.json") else {}
-    rows.append((name, cfg.get("model_type"), ev["accuracy"], w["precision"], w["recall"], w["f1"], params, size,
-                 ev["n"] / (t1 - t0), len(log), max((e["val_accuracy"] for e in log), default=float("nan")),
-                 run.get("alpha", ""), run.get("temperature", ""), run.get("loss", ""), run.get("attn_loss", "")))
-print(f"# Results: {len(rows)} models on the held-out test split ({rows[0] and ev['n']} records)\n")
-print("Made by `pipelines/paper.sh` (%s); rerun it to reproduce." % " ".join(
-    f"{k}={os.environ[k]!r}" for k in ("TEACHER", "STUDENTS", "T_EPOCHS", "S_EPOCHS", "A_EPOCHS", "ABLATIONS", "JOBS", "THREADS")
-    if k in os.environ))
-print("Inference samples/s: wall time of `emo teacher-logits` over the test split, including start-up and I/O.\n")
-print("| model | type | alpha | T | label loss | attn loss | accuracy | precision (w) | recall (w) | F1 (w) | parameters | checkpoint MB | infer samples/s | epochs | best val acc |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[11]} | {r[12]} | {r[13]} | {r[14]} | {r[2]:.4f} | {r[3]:.4f} | {r[4]:.4f} | {r[5]:.4f} | {r[6]:,} | {r[7]/1e6:.1f} | {r[8]:.0f} | {r[9]} | {r[10]:.4f} |")
-PY
-log "done: $OUT/RESULTS.md"
+eval_deps=()
+for m in "${models[@]}"; do eval_deps+=("stage:eval-${m#students/}"); done
+settings="CORPUS=${CORPUS##*/} (${corpus_files[*]##*/}); TEACHER=$TEACHER T_EPOCHS=$T_EPOCHS"
+settings="$settings STUDENTS='$STUDENTS' S_EPOCHS=$S_EPOCHS ABLATIONS=$ABLATIONS A_EPOCHS=$A_EPOCHS"
+settings="$settings THREADS=$THREADS SEED=$SEED MAX_LEN=$MAX_LEN${T_OPTS:+ T_OPTS='$T_OPTS'}${S_OPTS:+ S_OPTS='$S_OPTS'}"
+stage results "${eval_deps[@]}" stage:tsne "file:$here/pipelines/results.sh" tool:ckpt -- \
+    results_stage "$settings" "${models[@]}"
+log "results: $OUT/results/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# pipelines/paper.sh on a tiny corpus (300 tweets of the shared corpus, a vocabulary of its
+# words, 32-wide models, one epoch): the results folder, make-style skipping (which stages
+# run again after a change), the Kaggle CSV corpus; and pipelines/fetch-data.sh's checksums.
+load helpers
+
+# paper OUT [VAR=VALUE...]: the tiny experiment, stderr (the stage log) to OUT.log
+paper() {
+    local out=$1
+    shift
+    env CORPUS="$D/corpus" VOCAB="$D/vocab.txt" MAX_LEN=64 TEACHER="$D/tiny-bert.json" \
+        STUDENTS="$D/tiny-distilbert.json $D/tiny-albert.json" T_EPOCHS=1 S_EPOCHS=1 THREADS=1 \
+        TSNE_PERPLEXITY=5 T_OPTS="--lr 3e-3 --batch 16" S_OPTS="--lr 3e-3 --batch 16" "$@" \
+        "${PAPER:-$EMO_ROOT/pipelines/paper.sh}" "$out" > "$out.stdout" 2> "$out.log"
+}
+# ran OUT.log: the stages that ran, sorted, one line
+ran() { sed -n 's/^[0-9:]* paper.sh: \([^ ]*\): run.*/\1/p' "$1" | sort | tr '\n' ' '; }
+
+setup_file() {
+    [ -r "$SHARED/data/emotion/train.txt" ] || return 0
+    D=$BATS_FILE_TMPDIR
+    export D
+    cd "$D"
+    mkdir corpus
+    head -240 "$SHARED/data/emotion/train.txt" > corpus/train.txt
+    head -60 "$SHARED/data/emotion/val.txt" > corpus/val.txt
+    # the corpus' words seen twice or more, after the special tokens
+    { printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'
+      cut -d';' -f1 corpus/*.txt | tr ' ' '\n' | grep -v '^$' | sort | uniq -c | sort -k1,1nr -k2 |
+          awk '$1 >= 2 { print $2 }'; } > vocab.txt
+    local v m
+    v=$(wc -l < vocab.txt)
+    for m in bert distilbert albert; do
+        sed "s/\"vocab_size\": 120/\"vocab_size\": $v/; s/\"max_position_embeddings\": 40/\"max_position_embeddings\": 64/" \
+            "$FIXTURES/train/tiny-$m.json" > "tiny-$m.json"
+    done
+    paper "$D/base"
+}
+
+setup() {
+    [ -r "$SHARED/data/emotion/train.txt" ] || skip "no shared corpus in $SHARED"
+    D=$BATS_FILE_TMPDIR
+    cd "$BATS_TEST_TMPDIR"
+}
+
+@test "paper.sh: every stage runs once; the results folder holds the tables and figures" {
+    assert_equal "$(ran "$D/base.log")" \
+        "cache data eval-teacher eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert teacher tsne "
+    r=$D/base/results
+    for f in RESULTS.md teacher.report.txt tiny-albert.confusion.txt teacher.tsne.stats logs/teacher.train_log.jsonl; do
+        assert_file_exists "$r/$f"
+    done
+    for m in teacher tiny-distilbert tiny-albert; do
+        for f in confusion pr-curves length-error; do assert_file_exists "$r/figures/$m.$f.svg"; done
+    done
+    assert_file_exists "$r/figures/teacher.tsne.svg"
+    rsvg-convert -o le.png "$r/figures/tiny-albert.length-error.svg"
+    [ -s le.png ]
+    for s in "## Teacher vs students" "## Per-class F1" "## Most confused pairs" "## Error rate by length" "## t-SNE"; do
+        grep -q "^$s" "$r/RESULTS.md"
+    done
+    cmp "$r/RESULTS.md" "$D/base/RESULTS.md"
+}
+
+@test "paper.sh: the table's numbers are the eval stage's (accuracy, weighted F1, parameters, size)" {
+    r=$D/base/results/RESULTS.md
+    for m in teacher tiny-distilbert tiny-albert; do
+        j=$D/base/eval/$m.json
+        dir=$D/base/students/$m
+        [ $m = teacher ] && dir=$D/base/teacher
+        acc=$(jq -r '.accuracy * 10000 | round / 10000' "$j")
+        f1=$(jq -r '.weighted_avg.f1 * 10000 | round / 10000' "$j")
+        params=$(emo ckpt info "$dir" | jq .params)
+        row=$(grep "^| $m |" "$r" | head -1)
+        [ -n "$row" ]
+        # columns: model type parameters size accuracy delta P R F1
+        run awk -F' *\\| *' -v acc="$acc" -v f1="$f1" -v p="$params" '{ gsub(",", "", $4); 
+            exit !($4 == p && $6 + 0 == acc + 0 && $10 + 0 == f1 + 0) }' <<< "$row"
+        assert_success
+    done
+    # the per-class delta is student F1 - teacher F1, in points
+    t=$(jq '.per_class[] | select(.label == "joy") | .f1' "$D/base/eval/teacher.json")
+    s=$(jq '.per_class[] | select(.label == "joy") | .f1' "$D/base/eval/tiny-albert.json")
+    want=$(awk -v t="$t" -v s="$s" 'BEGIN { d = (s - t) * 100; printf "%s%.2f", (d > 0.0049 ? "+" : ""), d }')
+    grep "^| joy |" "$r" | grep -q -- "($want) |\$"
+}
+
+@test "paper.sh: a rerun with nothing changed runs no stage and rewrites nothing; moving OUT changes nothing" {
+    cp -a "$D/base" out
+    find out -newer "$D/base.log" > before
+    paper "$PWD/out"
+    assert_equal "$(ran out.log)" ""
+    [ "$(grep -c ': up to date$' out.log)" -eq 10 ]
+    find out -newer "$D/base.log" | diff before -
+    cmp out/RESULTS.md out.stdout
+}
+
+@test "paper.sh: changing S_EPOCHS redoes the students, their evals and the results only" {
+    cp -a "$D/base" out
+    paper "$PWD/out" S_EPOCHS=2
+    assert_equal "$(ran out.log)" \
+        "eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert "
+    [ "$(grep -c '"val_accuracy"' out/students/tiny-albert/train_log.jsonl)" -eq 2 ]
+    grep -q 'S_EPOCHS=2' out/results/RESULTS.md
+    # and back: the students run again (one stamp per stage, not a history)
+    paper "$PWD/out"
+    assert_equal "$(ran out.log)" \
+        "eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert "
+}
+
+@test "paper.sh: changing the teacher's options redoes the teacher and everything after it, not the data" {
+    cp -a "$D/base" out
+    paper "$PWD/out" T_OPTS="--lr 2e-3 --batch 16"
+    assert_equal "$(ran out.log)" \
+        "cache eval-teacher eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert teacher tsne "
+}
+
+@test "paper.sh: the corpus' content counts, not its time stamp" {
+    cp -a "$D/base" out
+    cp -a "$D/corpus" corpus
+    touch corpus/train.txt
+    paper "$PWD/out" CORPUS="$PWD/corpus"
+    assert_equal "$(ran out.log)" ""
+    echo "i feel wonderful today;joy" >> corpus/val.txt
+    paper "$PWD/out" CORPUS="$PWD/corpus"
+    assert_equal "$(ran out.log)" \
+        "cache data eval-teacher eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert teacher tsne "
+    [ "$(emo dump out/split/*.rec | wc -l)" -eq 301 ]
+}
+
+@test "paper.sh: a rebuilt tool redoes the stages that run it" {
+    # a source tree whose emo-eval differs by one byte (still the same program)
+    mkdir -p root/pipelines root/bin
+    cp "$EMO_ROOT"/pipelines/*.sh root/pipelines/
+    for b in "$EMO_ROOT"/bin/*; do ln -s "$b" root/bin/; done
+    rm root/bin/emo-eval
+    cp "$EMO_ROOT/bin/emo-eval" root/bin/
+    cp -a "$D/base" out
+    PAPER=root/pipelines/paper.sh paper "$PWD/out"
+    assert_equal "$(ran out.log)" ""
+    printf '\0' >> root/bin/emo-eval
+    PAPER=root/pipelines/paper.sh paper "$PWD/out"
+    assert_equal "$(ran out.log)" "eval-teacher eval-tiny-albert eval-tiny-distilbert results "
+}
+
+@test "paper.sh: a failing stage stops the run and leaves no stamp; the rerun does it" {
+    cp -a "$D/base" out
+    run paper "$PWD/out" S_OPTS="--lr -1"
+    assert_failure
+    assert_file_not_exists out/.stamps/student-tiny-distilbert
+    assert_file_exists out/.stamps/teacher
+    # the rerun redoes that student only: its key is the one its evaluation was made from,
+    # and with the same seed and threads it trains the same weights again
+    paper "$PWD/out"
+    assert_equal "$(ran out.log)" "student-tiny-distilbert "
+    cmp out/students/tiny-distilbert/model.safetensors "$D/base/students/tiny-distilbert/model.safetensors"
+}
+
+@test "paper.sh: CORPUS=text.csv reads the Kaggle CSV (index ids, numeric labels named)" {
+    # the first 300 shared tweets in the Kaggle layout: ,text,label with labels 0..5
+    awk -F';' 'BEGIN { print ",text,label"; split("sadness joy love anger fear surprise", n, " ");
+                       for (i = 1; i <= 6; i++) k[n[i]] = i - 1 }
+               { printf "%d,%s,%d\n", 1000 + NR, $1, k[$2] }' "$D"/corpus/train.txt "$D"/corpus/val.txt > text.csv
+    paper "$PWD/out" CORPUS="$PWD/text.csv" STUDENTS="$D/tiny-albert.json"
+    assert_file_exists out/results/RESULTS.md
+    run bash -c 'emo dump out/split/train.rec out/split/val.rec out/split/test.rec | jq -r .label | sort | uniq -c | wc -l'
+    assert_output 6
+    run bash -c 'emo dump out/split/*.rec | jq .id | sort -n | sed -n "1p;\$p"'
+    assert_output $'1001\n1300'
+    grep -q 'CORPUS=text.csv' out/results/RESULTS.md
+}
+
+@test "paper.sh: a missing corpus is one clear error" {
+    run --separate-stderr paper "$PWD/out" CORPUS="$PWD/nowhere"
+    assert_failure 1
+    run cat out.log
+    assert_output --partial "nowhere"
+}
+
+# ---- fetch-data ----------------------------------------------------------------------------
+
+# a mirror of three small files and their checksum list
+mirror() {
+    mkdir -p mirror
+    printf 'i feel fine;joy\n' > mirror/train.txt
+    printf 'i feel low;sadness\n' > mirror/val.txt
+    printf 'i am scared;fear\n' > mirror/test.txt
+    (cd mirror && sha256sum train.txt val.txt test.txt) > sums
+}
+
+@test "fetch-data: downloads from EMOTION_URL, checks every sha256, then skips what is there" {
+    mirror
+    run env EMOTION_URL="file://$PWD/mirror" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    assert_success
+    (cd data/emotion && sha256sum -c ../../sums)
+    assert_equal "$(ls data)" "emotion"
+    # present and right: nothing is downloaded (the mirror is gone)
+    run env EMOTION_URL="file://$PWD/gone" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    assert_success
+    assert_output --partial "up to date"
+}
+
+@test "fetch-data: a checksum mismatch fails and leaves nothing, not even the good files" {
+    mirror
+    printf 'tampered;joy\n' > mirror/test.txt
+    run --separate-stderr env EMOTION_URL="file://$PWD/mirror" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    assert_failure 1
+    [[ "$stderr" == *"test.txt: sha256 "*", expected "* ]]
+    assert_equal "$(ls data)" ""
+}
+
+@test "fetch-data: a failed download fails and leaves nothing" {
+    mirror
+    rm mirror/val.txt
+    run --separate-stderr env EMOTION_URL="file://$PWD/mirror" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    assert_failure 1
+    [[ "$stderr" == *"val.txt: download failed"* ]]
+    assert_equal "$(ls data)" ""
+}
+
+@test "fetch-data: the built-in checksums are those of the shared train and val files" {
+    run env EMOTION_URL="file://$SHARED/data/emotion" "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    # test.txt is not in ../shared: the run fails on it, after train and val passed their check
+    assert_failure 1
+    [[ "$output" == *"test.txt: download failed"* ]]
+    [[ "$output" != *"train.txt: sha256"* ]]
+    [[ "$output" != *"val.txt: sha256"* ]]
+    assert_equal "$(ls data)" ""
+    grep -q '^3ab03d945a6cb783d818ccd06dafd52d2ed8b4f62f0f85a09d7d11870865b190  train.txt$' "$EMO_ROOT/data/emotion.sha256"
+    grep -q '^60f531690d20127339e7f054edc299a82c627b5ec0dd5d552d53d544e0cfcc17  test.txt$' "$EMO_ROOT/data/emotion.sha256"
+}
