@@ -1,57 +1,123 @@
 #!/bin/sh
-# teacher-logits-parallel.sh: build one teacher cache (emo-cache(5)) from several record
-# files with GNU parallel, one emo teacher-logits job per file, locally (-j) or on other
-# machines (-S).  Each job writes its own part (prefix = the file's base name); readers
-# merge the parts' indexes when they open the directory, so there is no merge step.
+# teacher-logits-parallel.sh: emo teacher-logits over several record files (shards) with GNU
+# parallel, one job per file, on local job slots (-j) or other machines (-S / -s).
 #
-#   teacher-logits-parallel.sh -m CKPT -o CACHE [-j JOBS] [-S HOST,...] [-t THREADS]
-#                              [-a 'TEACHER-LOGITS OPTIONS'] FILE...
+#   teacher-logits-parallel.sh -m CKPT (-o CACHE | -p PREDS) [-j JOBS] [-S HOST,... | -s SSHLOGINFILE]
+#                              [-t THREADS] [-a 'TEACHER-LOGITS OPTIONS'] FILE...
 #
-# Split the input by file, not by bytes: a record stream has no resync point
-# (`emo split`, or one file per input chunk).  With -S, the checkpoint directory must be at
-# the same path on every machine (a shared file system, or copy it first); every job's part
-# is written in a scratch directory on its machine and copied back (--return), so CACHE
-# need not be shared.  A failed job stops the run (--halt now,fail=1) and leaves no part;
-# rerunning the script redoes only the files whose part is missing.
+# -o CACHE: one teacher cache (emo-cache(5)).  Each job writes its own part (prefix = the
+# file's base name); readers merge the parts' indexes when they open the directory, so there
+# is no merge step.  A rerun redoes only the files whose part is missing.
+# -p PREDS: plain mode, the records with their logits (and with -a --embeddings, their
+# embeddings), every file's in the order of the arguments, into the file PREDS (written
+# whole, then renamed) or standard output (-p -): the input of emo eval, confusion, tsne.
+# teacher-logits runs windows of 16 x --batch records (1,024 by default) sorted by length,
+# so shards of a multiple of that many records (pipelines/shard.sh) get the batches of a
+# single run, and the same logits to the bit (at the same --threads).
+#
+# Split the input by records, not by bytes: pipelines/shard.sh, `emo split`, or one file per
+# input chunk.  With -S or -s, `emo` must be on the machines' PATH and the checkpoint
+# directory at the same path on every machine (a shared file system, or copy it first);
+# each shard is copied there (--transferfile), its output copied back (--return) and both
+# removed (--cleanup); GNU parallel uses ssh and rsync ($PARALLEL_SSH replaces ssh).
+# A failed job stops the run (--halt now,fail=1) and leaves no part and no PREDS.
 set -eu
-usage() { echo "usage: teacher-logits-parallel.sh -m CKPT -o CACHE [-j JOBS] [-S HOST,...] [-t THREADS] [-a OPTIONS] FILE..." >&2; exit 2; }
-ckpt= out= jobs= hosts= threads=1 extra=
-while getopts a:m:o:j:S:t:h opt; do
+# this tree's tools first (remote jobs use the machines' PATH)
+bin=$(cd "$(dirname "$0")/.." && pwd)/bin
+[ ! -x "$bin/emo" ] || PATH="$bin:$PATH"
+me=teacher-logits-parallel.sh
+usage() { echo "usage: $me -m CKPT (-o CACHE | -p PREDS) [-j JOBS] [-S HOST,... | -s SSHLOGINFILE] [-t THREADS] [-a OPTIONS] FILE..." >&2; exit 2; }
+ckpt= out= preds= jobs= hosts= loginfile= threads=1 extra=
+while getopts a:m:o:p:j:S:s:t:h opt; do
     case $opt in
     a) extra=$OPTARG ;;
     m) ckpt=$OPTARG ;;
     o) out=$OPTARG ;;
+    p) preds=$OPTARG ;;
     j) jobs=$OPTARG ;;
     S) hosts=$OPTARG ;;
+    s) loginfile=$OPTARG ;;
     t) threads=$OPTARG ;;
-    h) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    h) sed -n '2,/^set -eu/{/^set -eu/d;s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) usage ;;
     esac
 done
 shift $((OPTIND - 1))
-[ -n "$ckpt" ] && [ -n "$out" ] && [ $# -gt 0 ] || usage
+case $loginfile in ''|/*) ;; *) loginfile=$PWD/$loginfile ;; esac   # the jobs start elsewhere
+[ -n "$ckpt" ] && [ $# -gt 0 ] || usage
+case "${out:+o}${preds:+p}" in o|p) ;; *) usage ;; esac   # exactly one of -o, -p
+[ "$preds" != - ] || [ ! -t 1 ] || { echo "$me: records are binary: redirect stdout" >&2; exit 2; }
+[ -d "$ckpt" ] || { echo "$me: $ckpt: not a checkpoint directory" >&2; exit 1; }
 case $ckpt in /*) ;; *) ckpt=$(cd "$ckpt" && pwd) ;; esac
-mkdir -p "$out"
-# One part per input file, named after it; skip files whose part is finished.
-todo=$(mktemp)
-trap 'rm -f "$todo"' EXIT
 for f in "$@"; do
-    [ -r "$f" ] || { echo "teacher-logits-parallel.sh: $f: cannot read" >&2; exit 1; }
-    p=$(basename "$f" | sed 's/\.[^.]*$//; s/[^A-Za-z0-9_.-]/_/g')
-    [ -e "$out/$p.manifest.json" ] || printf '%s\n' "$f" >> "$todo"
+    [ -r "$f" ] || { echo "$me: $f: cannot read" >&2; exit 1; }
 done
-[ -s "$todo" ] || { echo "teacher-logits-parallel.sh: every part is already in $out" >&2; exit 0; }
-prefix='$(basename {} | sed "s/\.[^.]*$//; s/[^A-Za-z0-9_.-]/_/g")'
-if [ -z "$hosts" ]; then
+part_of() { basename "$1" | sed 's/\.[^.]*$//; s/[^A-Za-z0-9_.-]/_/g'; }
+
+# The jobs see their shard as TAG/NAME.rec under a scratch directory (a link to the file), by
+# a relative path: on another machine it lands in TAG/ under the login's home.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/emo-tl.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+trap 'exit 1' HUP INT TERM
+tag=$(basename "$scratch")
+for f in "$@"; do
+    p=$(part_of "$f")
+    [ ! -e "$scratch/$p.rec" ] || { echo "$me: $f: two inputs named $p" >&2; exit 1; }
+    case $f in /*) ln -s "$f" "$scratch/$p.rec" ;; *) ln -s "$PWD/$f" "$scratch/$p.rec" ;; esac
+    if [ -n "$out" ] && [ -e "$out/$p.manifest.json" ]; then continue; fi   # part done
+    echo "$tag/$p.rec" >> "$scratch/todo"
+done
+if [ -n "$out" ]; then
+    mkdir -p "$out"
+    case $out in /*) ;; *) out=$(cd "$out" && pwd) ;; esac
+    [ -s "$scratch/todo" ] || { echo "$me: every part is already in $out" >&2; exit 0; }
+fi
+
+remote=
+[ -z "$hosts$loginfile" ] || remote=1
+cd "$scratch/.."
+if [ -n "$out" ] && [ -z "$remote" ]; then
     parallel --halt now,fail=1 ${jobs:+-j "$jobs"} \
-        "emo teacher-logits -m '$ckpt' -o '$out' --prefix $prefix --threads $threads $extra {}" ::::  "$todo"
-else
-    # remote: write the part into {/.}.part in the job's work dir and bring it back
-    parallel --halt now,fail=1 ${jobs:+-j "$jobs"} -S "$hosts" --transferfile {} --return {/.}.part --cleanup \
-        "mkdir -p {/.}.part && emo teacher-logits -m '$ckpt' -o {/.}.part --prefix $prefix --threads $threads $extra {}" \
-        ::::  "$todo"
+        "emo teacher-logits -m '$ckpt' -o '$out' --prefix {/.} --threads $threads $extra {}" :::: "$tag/todo"
+elif [ -n "$out" ]; then
+    # each part is written into {.}.part in the job's home and comes back as one tar file
+    parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
+        --transferfile {} --return {.}.tar --cleanup \
+        "mkdir -p {.}.part && emo teacher-logits -m '$ckpt' -o {.}.part --prefix {/.} --threads $threads $extra {} &&
+         tar -C {.}.part -cf {.}.tar . && rm -rf {.}.part" :::: "$tag/todo"
+    # unpacked beside the cache, the manifest (what readers look for) moved in last
     while read -r f; do
-        d=$(basename "$f" | sed 's/\.[^.]*$//').part
-        mv "$d"/* "$out"/ && rmdir "$d"
-    done < "$todo"
+        p=$(basename "$f" .rec)
+        rm -rf "$out/.$p.tmp"
+        mkdir "$out/.$p.tmp"
+        tar -C "$out/.$p.tmp" -xf "${f%.rec}.tar"
+        for x in "$out/.$p.tmp"/*; do
+            case $x in *.manifest.json) ;; *) mv "$x" "$out"/ ;; esac
+        done
+        mv "$out/.$p.tmp"/*.manifest.json "$out"/
+        rmdir "$out/.$p.tmp"
+    done < "$tag/todo"
+else
+    cmd="emo teacher-logits -m '$ckpt' --threads $threads $extra {} > {.}.logits"
+    if [ -z "$remote" ]; then
+        parallel --halt now,fail=1 ${jobs:+-j "$jobs"} "$cmd" :::: "$tag/todo"
+    else
+        parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
+            --transferfile {} --return {.}.logits --cleanup "$cmd" :::: "$tag/todo"
+    fi
+    set --
+    while read -r f; do
+        [ -s "${f%.rec}.logits" ] || { echo "$me: $f: no records came back" >&2; exit 1; }
+        set -- "$@" "$scratch/$(basename "$f" .rec).logits"
+    done < "$tag/todo"
+    cd - > /dev/null
+    if [ "$preds" = - ]; then
+        cat "$@"
+    else   # beside PREDS, then renamed: PREDS appears complete or not at all
+        tmpo=$(mktemp "$(dirname "$preds")/.$(basename "$preds").XXXXXX")
+        trap 'rm -rf "$scratch" "$tmpo"' EXIT
+        cat "$@" > "$tmpo"
+        chmod "$(printf '%03o' $((0666 & ~$(umask))))" "$tmpo"
+        mv "$tmpo" "$preds"
+    fi
 fi
