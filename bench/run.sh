@@ -1,30 +1,69 @@
 #!/usr/bin/env bash
-# Every benchmark, one after another, each beside its anchor in the same run; the output
-# (JSON lines and tables) is kept in bench/out/run-<date>.log.  Run on a quiet machine:
-# the VM's timings drift +-10-15% between runs and any other load distorts them.
-#   bench/run.sh [quick|full]     quick: smoke sizes (~10 min); full: the sizes the issues name (~2 h)
-# Needs the reference packages: .ci/install-deps --reference (and npm for the tokenizer anchor).
+# Every benchmark, one after another, each beside its anchor in the same run, then the table
+# of ratios (bench/ratios.sh over the run's JSON lines).  The whole output is kept in
+# bench/out/run-<date>.log.  Run quick and full on a quiet machine: the VM's timings drift
+# +-10-15% between runs and any other load distorts them.
+#   bench/run.sh [smoke|quick|full]   (make bench = quick)
+#     smoke  tiny sizes, under a minute or two: exercises every script and the table, no figures
+#     quick  smoke-test sizes of the real thing (~10 min)
+#     full   the sizes the issues name (~2 h): the figures of bench/README.md
+# Needs the reference packages (.ci/install-deps --reference); the tokenizer anchor also
+# needs HF_NODE_DIR (see bench/tokenize.sh), else its rows are skipped.
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-quick}
+case $mode in smoke|quick|full) ;; *) echo "usage: bench/run.sh [smoke|quick|full]" >&2; exit 2 ;; esac
 mkdir -p bench/out
-log=bench/out/run-$(date +%Y%m%d-%H%M%S).log
-run() { echo "== $*" | tee -a "$log"; "$@" 2>&1 | tee -a "$log"; }
+log=bench/out/run-$mode-$(date +%Y%m%d-%H%M%S).log
+failed=
+run() {
+    echo "== $*" | tee -a "$log"
+    "$@" 2>&1 | tee -a "$log"
+    [ "${PIPESTATUS[0]}" = 0 ] || { failed="$failed $1"; echo "== FAILED: $*" | tee -a "$log"; }
+}
 make -s all
-if [ "$mode" = full ]; then
-    run bench/foundation.sh
-    run bench/tokenize.sh
-    run bench/metrics.sh
-    run bench/engine.sh full 2
-    run bench/cache-size.sh
-    run bench/pretrain.sh 12800 2
-    SIZES="5000 20000" run bench/tsne.sh
-else
+# A teacher for the cache benchmarks: smoke and quick take a bert-tiny initialised at
+# random (speed and size, not quality); full lets cache-size.sh train its own.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+S=${SHARED:-../shared}/data
+bin/emo clean -q --format semicolon "$S/emotion/val.txt" | bin/emo tokenize --vocab "$S/bert-base-uncased/vocab.txt" > "$tmp/val.rec"
+bin/emo ckpt init --labels sadness,joy,love,anger,fear,surprise --vocab "$S/bert-base-uncased/vocab.txt" -o "$tmp/teacher" bert-tiny
+case $mode in
+smoke)
+    run bench/foundation.sh 2000
+    run env THREADS=2 bench/tokenize.sh 2000
+    run bench/metrics.sh 2000
+    run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 MODES="infer latency" bench/engine.sh quick 2
+    run bench/pretrain.sh 640 2
+    run bench/tsne.sh 300
+    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
+    ;;
+quick)
     run bench/foundation.sh 20000
     run bench/tokenize.sh 50000
     run bench/metrics.sh 20000
     run bench/engine.sh quick 2
     run bench/pretrain.sh 1280 2
-    SIZES=5000 run bench/tsne.sh
-fi
+    run bench/tsne.sh 5000
+    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
+    ;;
+full)
+    run bench/foundation.sh
+    run bench/tokenize.sh
+    run bench/metrics.sh
+    run bench/engine.sh full 2
+    run bench/pretrain.sh 12800 2
+    run bench/tsne.sh "5000 20000"
+    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
+    run bench/cache-size.sh
+    ;;
+esac
+{ echo
+  echo "## Ratios ($mode run, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo
+  bench/ratios.sh "$log"; } | tee -a "$log.table"
+cat "$log.table" >> "$log"
+rm -f "$log.table"
 echo "log: $log"
+[ -z "$failed" ] || { echo "bench/run.sh: failed:$failed" >&2; exit 1; }

@@ -35,13 +35,13 @@ for n in $SIZES; do
                n, T, a[1], a[2], k[1], k[2], ke, nn }')
     echo "JSON $c_line"
     echo "JSON {\"tag\":\"sklearn-score\",\"n\":$n,${s_sc#JSON \{}"
-    awk -v c="$c_line" -v s="${sk#JSON }" -v ss="${s_sc#JSON }" 'BEGIN {
+    awk -v n="$n" -v c="$c_line" -v s="${sk#JSON }" -v ss="${s_sc#JSON }" 'BEGIN {
         match(c, /"seconds":[0-9.]+/); tc = substr(c, RSTART + 10, RLENGTH - 10);
         match(s, /"seconds": [0-9.]+/); ts = substr(s, RSTART + 11, RLENGTH - 11);
         match(c, /"kl_divergence":[0-9.]+/); kc = substr(c, RSTART + 16, RLENGTH - 16);
         match(s, /"kl_divergence": [0-9.]+/); ks = substr(s, RSTART + 17, RLENGTH - 17);
         match(c, /"kl_exact_sklearn_P":[0-9.]+/); ec = substr(c, RSTART + 21, RLENGTH - 21);
         match(ss, /"kl_exact_sklearn_P": [0-9.]+/); es = substr(ss, RSTART + 22, RLENGTH - 22);
-        printf "JSON {\"tag\":\"ratio\",\"bench\":\"tsne\",\"sklearn_s\":%s,\"c_s\":%s,\"speedup\":%.2f,\"kl_sklearn\":%s,\"kl_c\":%s,\"kl_exact_sklearn\":%s,\"kl_exact_c\":%s}\n",
-               ts, tc, ts / tc, ks, kc, es, ec }'
+        printf "JSON {\"tag\":\"ratio\",\"bench\":\"tsne\",\"n\":%d,\"sklearn_s\":%s,\"c_s\":%s,\"speedup\":%.2f,\"kl_sklearn\":%s,\"kl_c\":%s,\"kl_exact_sklearn\":%s,\"kl_exact_c\":%s}\n",
+               n, ts, tc, ts / tc, ks, kc, es, ec }'
 done

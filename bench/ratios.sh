@@ -1,0 +1,63 @@
+#!/bin/sh
+# ratios.sh [LOG...]: the table of ratios at the end of bench/run.sh, from the `JSON {...}`
+# lines of the benchmarks' output (files, or standard input); other lines are ignored.
+# One row per comparison made in the run, ours beside its anchor measured in the same run:
+#   engine (bench/engine.sh)      C engine vs PyTorch 1.13 "tuned", per mode/config/batch/seq/threads
+#                                 (train and infer: samples/s; latency: ms per batch-1 call)
+#   pretrain (bench/pretrain.sh)  emo pretrain vs PyTorch 1.13 on the same batches, real tokens/s
+#   tsne (bench/tsne.sh)          emo tsne vs scikit-learn 1.2 TSNE, seconds, with both final KLs
+#   metrics (bench/metrics.sh)    emo eval + confusion vs scikit-learn, seconds
+#   tokenize (bench/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
+#   foundation (bench/foundation.sh)  clean and split vs the Python anchor (wall speedup only),
+#                                 and the clean|tokenize|split pipeline against its 20 s budget
+#   cache (bench/cache-overhead.sh, cache-size.sh)  cache mode vs plain inference (seconds),
+#                                 full-corpus cache size vs the naive fp32 layout (GB)
+# "ratio" is always oriented so that > 1 means ours is better (faster, or smaller):
+# anchor time / our time, our rate / anchor rate, anchor size / our size.
+set -eu
+command -v jq > /dev/null || { echo "ratios.sh: jq not found" >&2; exit 1; }
+cat "$@" | sed -n 's/^JSON //p' | jq -r -s '
+def r2: if . == null then "" else (. * 100 | round / 100 | tostring | if test("\\.") then . + "00" | .[0:(index(".") + 3)] else . + ".00" end) end;
+def num: if . == null then "" elif . >= 100 then (round | tostring) else r2 end;
+def row(b; p; o; a; r; n): "| \(b) | \(p) | \(o) | \(a) | \(if r == null then "" else (r | r2) + "x" end) | \(n) |";
+# the engine pairs: a C point and the torch "tuned" point with the same key
+def key: "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads)";
+def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
+. as $all
+| ([ $all[] | select(.tag == "tuned" and .t_med != null) | {key: key, value: .} ] | from_entries) as $torch
+| "| benchmark | point | ours | anchor | ratio | note |",
+  "|---|---|--:|--:|--:|---|",
+  ( $all[] |
+    if .tag == "c" and .impl == "c" and .t_med != null then
+        (key as $k | $torch[$k]) as $t
+        | if $t == null then row("engine \(.mode)"; point; "\(.samples_s | num) samples/s"; "(no PyTorch point)"; null; "")
+          elif .mode == "latency" then
+              row("engine latency"; point; "\(.t_med * 1000 | r2) ms"; "\($t.t_med * 1000 | r2) ms"; $t.t_med / .t_med; "vs PyTorch 1.13")
+          else
+              row("engine \(.mode)"; point; "\(.samples_s | num) samples/s"; "\($t.samples_s | num) samples/s"; $t.t_med / .t_med; "vs PyTorch 1.13")
+          end
+    elif .tag == "ratio" and .mode == "mlm-train" then
+        (. as $r | [$all[] | select(.tag == "c" and .mode == "mlm-train" and .config == $r.config
+                                    and .threads == $r.threads and .batch == $r.batch)] | last) as $c
+        | row("pretrain (masked LM)"; "\(.config) b\(.batch) t\(.threads), \(.steps) steps";
+              if $c == null then "" else "\($c.tokens_s | num) tokens/s" end;
+              if $c == null then "" else "\($c.tokens_s / .speedup | num) tokens/s" end; .speedup; "vs PyTorch 1.13, real tokens")
+    elif .tag == "ratio" and .bench == "tsne" then
+        row("tsne"; "n \(.n // "?")"; "\(.c_s | r2) s"; "\(.sklearn_s | r2) s"; .speedup;
+            "vs scikit-learn; KL \(.kl_c) vs \(.kl_sklearn)")
+    elif .tag == "ratio" and .bench == "metrics" then
+        row("metrics"; "eval + confusion"; "\(.c_t | r2) s"; "\(.sklearn_t | r2) s"; .speedup; "vs scikit-learn")
+    elif .tag == "tokenize" and .impl == "ratio" then
+        row("tokenize"; "best of emo threads"; "\(.emo_best_mb_s) MB/s"; "\(.hf_best_mb_s) MB/s"; .speedup; "vs HF tokenizers (Rust)")
+    elif .tag == "foundation" and .impl == "ratio" then
+        row("foundation \(.mode)"; "\(.rows) rows"; ""; ""; .speedup_wall; "vs Python anchor (wall\(if .speedup_cpu == null then "" else "; CPU \(.speedup_cpu | r2)x" end))")
+    elif .tag == "foundation" and .mode == "pipeline" then
+        row("foundation pipeline"; "\(.rows) rows, \(.stages | gsub("[|]"; " \\| "))"; "\(.t_wall | r2) s"; "budget \(.budget_s) s"; .budget_s / .t_wall;
+            if .within_budget then "within budget" else "OVER budget" end)
+    elif .bench == "cache-overhead" then
+        row("cache write"; "\(.records) records, layers \(.layers), \(.codec)"; "\(.cache_s | r2) s"; "plain \(.plain_s | r2) s";
+            .plain_s / .cache_s; "target >= 0.83x (at most +20%)")
+    elif .bench == "cache-size" then
+        row("cache size"; "416,809 records, \(.codec)"; "\(.full_corpus_GB) GB"; "naive \(.naive_fp32_pad128_GB) GB";
+            .naive_fp32_pad128_GB / .full_corpus_GB; if .full_corpus_GB < 10 then "under 10 GB" else "OVER 10 GB" end)
+    else empty end )'

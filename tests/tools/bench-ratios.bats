@@ -1,0 +1,45 @@
+#!/usr/bin/env bats
+# bench/ratios.sh, the table at the end of bench/run.sh, on canned JSON lines
+# (tests/fixtures/bench/run.log: one line of each kind the benchmarks print, with round
+# numbers, human lines and lines to ignore between them).
+load helpers
+
+@test "bench/ratios.sh: one row per comparison, ratio oriented ours-better > 1" {
+    run --separate-stderr "$EMO_ROOT/bench/ratios.sh" "$FIXTURES/bench/run.log"
+    assert_success
+    assert_line --index 0 "| benchmark | point | ours | anchor | ratio | note |"
+    [ "${#lines[@]}" -eq 13 ]
+    assert_line "| pretrain (masked LM) | bert-mini b64 t2, 200 steps | 3000 tokens/s | 2000 tokens/s | 1.50x | vs PyTorch 1.13, real tokens |"
+    # engine: PyTorch t_med / C t_med, paired on mode, config, batch, seq, threads
+    assert_line "| engine infer | bert-tiny b64 s32 t2 | 3200 samples/s | 2560 samples/s | 1.25x | vs PyTorch 1.13 |"
+    assert_line "| engine latency | bert-tiny b1 s32 t2 | 0.50 ms | 0.90 ms | 1.80x | vs PyTorch 1.13 |"
+    assert_line "| engine train | bert-mini b32 s128 t1 | 64.00 samples/s | (no PyTorch point) |  |  |"
+    assert_line --partial "| tsne | n 5000 | 15.50 s | 62.00 s | 4.00x |"
+    assert_line --partial "| metrics | eval + confusion | 0.80 s | 3.20 s | 4.00x |"
+    assert_line --partial "| tokenize | best of emo threads | 10.8 MB/s | 3.6 MB/s | 3.00x |"
+    assert_line --partial "| foundation clean | 416809 rows |  |  | 12.50x |"
+    assert_line "| foundation pipeline | 416809 rows, clean \| tokenize \| split | 8.00 s | budget 20 s | 2.50x | within budget |"
+    # cache: plain / cache time (below 1: the cache costs), naive / ours size
+    assert_line --partial "| cache write | 2700 records, layers all, f16 | 11.50 s | plain 10.00 s | 0.87x |"
+    assert_line --partial "| cache size | 416,809 records, u8 | 6 GB | naive 120 GB | 20.00x | under 10 GB |"
+}
+
+@test "bench/ratios.sh: reads standard input; no JSON lines gives the header alone" {
+    run bash -c "grep 'bench\":\"metrics' '$FIXTURES/bench/run.log' | '$EMO_ROOT/bench/ratios.sh'"
+    assert_success
+    [ "${#lines[@]}" -eq 3 ]
+    run bash -c "echo 'nothing here' | '$EMO_ROOT/bench/ratios.sh'"
+    assert_success
+    [ "${#lines[@]}" -eq 2 ]
+}
+
+@test "bench/ratios.sh: an engine point slower than its anchor; the other thread count is not its pair" {
+    printf '%s\n' \
+        'JSON {"tag":"c","impl":"c","mode":"train","config":"bert-mini","batch":32,"seq":32,"threads":2,"t_med":0.4,"samples_s":80}' \
+        'JSON {"tag":"tuned","mode":"train","config":"bert-mini","batch":32,"seq":32,"threads":2,"t_med":0.3,"samples_s":106.7}' \
+        'JSON {"tag":"tuned","mode":"train","config":"bert-mini","batch":32,"seq":32,"threads":1,"t_med":0.8,"samples_s":40}' > log
+    run "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    assert_line "| engine train | bert-mini b32 s32 t2 | 80.00 samples/s | 107 samples/s | 0.75x | vs PyTorch 1.13 |"
+    [ "${#lines[@]}" -eq 3 ]
+}
