@@ -44,7 +44,7 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
               if $c == null then "" else "\($c.tokens_s / .speedup | num) tokens/s" end; .speedup; "vs PyTorch 1.13, real tokens")
     elif .tag == "ratio" and .bench == "tsne" then
         row("tsne"; "n \(.n // "?")"; "\(.c_s | r2) s"; "\(.sklearn_s | r2) s"; .speedup;
-            "vs scikit-learn; KL \(.kl_c) vs \(.kl_sklearn)")
+            "vs scikit-learn; final KL \(.kl_c * 10000 | round / 10000) vs \(.kl_sklearn * 10000 | round / 10000)")
     elif .tag == "ratio" and .bench == "metrics" then
         row("metrics"; "eval + confusion"; "\(.c_t | r2) s"; "\(.sklearn_t | r2) s"; .speedup; "vs scikit-learn")
     elif .tag == "tokenize" and .impl == "ratio" then
