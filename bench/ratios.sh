@@ -5,6 +5,8 @@
 #   engine (bench/engine.sh)      C engine vs PyTorch 1.13 "tuned", per mode/config/batch/seq/threads
 #                                 (train and infer: samples/s; latency: ms per batch-1 call)
 #   pretrain (bench/pretrain.sh)  emo pretrain vs PyTorch 1.13 on the same batches, real tokens/s
+#   masked-LM step (bench/mlm.sh) the engine's MLM step vs PyTorch's (HF all-position and
+#                                 gathered heads), real tokens/s
 #   tsne (bench/tsne.sh)          emo tsne vs scikit-learn 1.2 TSNE, seconds, with both final KLs
 #   metrics (bench/metrics.sh)    emo eval + confusion vs scikit-learn, seconds
 #   tokenize (bench/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
@@ -28,7 +30,7 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
 | "| benchmark | point | ours | anchor | ratio | note |",
   "|---|---|--:|--:|--:|---|",
   ( $all[] |
-    if .tag == "c" and .impl == "c" and .t_med != null then
+    if .tag == "c" and .impl == "c" and .t_med != null and (.mode | IN("train", "infer", "latency")) then
         (key as $k | $torch[$k]) as $t
         | if $t == null then row("engine \(.mode)"; point; "\(.samples_s | num) samples/s"; "(no PyTorch point)"; null; "")
           elif .mode == "latency" then
@@ -42,6 +44,11 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
         | row("pretrain (masked LM)"; "\(.config) b\(.batch) t\(.threads), \(.steps) steps";
               if $c == null then "" else "\($c.tokens_s | num) tokens/s" end;
               if $c == null then "" else "\($c.tokens_s / .speedup | num) tokens/s" end; .speedup; "vs PyTorch 1.13, real tokens")
+    elif .mlm_speedup != null then
+        .mlm_speedup as $m | ($m | keys[] | select(startswith("speedup_vs_torch_"))) as $k
+        | row("engine masked-LM step"; "\($m.config) s\($m.seq) t\($m.threads), PyTorch head \($k | ltrimstr("speedup_vs_torch_"))";
+              "\($m.c_real_tokens_s | num) tokens/s"; "\($m.c_real_tokens_s / $m[$k] | num) tokens/s"; $m[$k];
+              "vs PyTorch 1.13, real tokens")
     elif .tag == "ratio" and .bench == "tsne" then
         row("tsne"; "n \(.n // "?")"; "\(.c_s | r2) s"; "\(.sklearn_s | r2) s"; .speedup;
             "vs scikit-learn; final KL \(.kl_c * 10000 | round / 10000) vs \(.kl_sklearn * 10000 | round / 10000)")

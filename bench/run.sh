@@ -36,6 +36,7 @@ smoke)
     run bench/metrics.sh 2000
     run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 MODES="infer latency" bench/engine.sh quick 2
     run bench/pretrain.sh 640 2
+    run bench/mlm.sh 1 2
     run bench/tsne.sh 300
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
     ;;
@@ -45,6 +46,7 @@ quick)
     run bench/metrics.sh 20000
     run bench/engine.sh quick 2
     run bench/pretrain.sh 1280 2
+    run bench/mlm.sh 3 2
     run bench/tsne.sh 5000
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
     ;;
@@ -54,6 +56,7 @@ full)
     run bench/metrics.sh
     run bench/engine.sh full 2
     run bench/pretrain.sh 12800 2
+    run bench/mlm.sh
     run bench/tsne.sh "5000 20000"
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
     run bench/cache-size.sh

@@ -8,7 +8,9 @@ load helpers
     run --separate-stderr "$EMO_ROOT/bench/ratios.sh" "$FIXTURES/bench/run.log"
     assert_success
     assert_line --index 0 "| benchmark | point | ours | anchor | ratio | note |"
-    [ "${#lines[@]}" -eq 13 ]
+    [ "${#lines[@]}" -eq 15 ]
+    assert_line "| engine masked-LM step | bert-mini s64 t2, PyTorch head gather | 690 tokens/s | 460 tokens/s | 1.50x | vs PyTorch 1.13, real tokens |"
+    assert_line "| engine masked-LM step | bert-mini s64 t2, PyTorch head hf | 690 tokens/s | 230 tokens/s | 3.00x | vs PyTorch 1.13, real tokens |"
     assert_line "| pretrain (masked LM) | bert-mini b64 t2, 200 steps | 3000 tokens/s | 2000 tokens/s | 1.50x | vs PyTorch 1.13, real tokens |"
     # engine: PyTorch t_med / C t_med, paired on mode, config, batch, seq, threads
     assert_line "| engine infer | bert-tiny b64 s32 t2 | 3200 samples/s | 2560 samples/s | 1.25x | vs PyTorch 1.13 |"
@@ -34,6 +36,7 @@ load helpers
 }
 
 @test "bench/ratios.sh: an engine point slower than its anchor; the other thread count is not its pair" {
+    cd "$BATS_TEST_TMPDIR"
     printf '%s\n' \
         'JSON {"tag":"c","impl":"c","mode":"train","config":"bert-mini","batch":32,"seq":32,"threads":2,"t_med":0.4,"samples_s":80}' \
         'JSON {"tag":"tuned","mode":"train","config":"bert-mini","batch":32,"seq":32,"threads":2,"t_med":0.3,"samples_s":106.7}' \
