@@ -92,6 +92,33 @@ static void parity(const char *family)
     CHECK(notice[0] == 0, "%s-mlm: notice '%s'", family, notice);
     const model_config *c = model_get_config(m);
     CHECK(c->mlm == 1 && c->K == 0, "%s-mlm: mlm %d K %d", family, c->mlm, c->K);
+    /* the torch-written state_dict loads exactly: every model tensor bit-identical to the
+     * file's tensor of that HF name (or its decoder.bias alias) */
+    {
+        st_file w;
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        CHECK(st_open(&w, path, err, sizeof err) == 0, "%s", err);
+        size_t n = ckpt_num_entries(c), exact = 0;
+        ckpt_entry *es = xmalloc(n * sizeof *es);
+        ckpt_entries(c, es);
+        for (size_t i = 0; i < n; i++) {
+            char alias[CKPT_NAME_MAX + 16];
+            snprintf(alias, sizeof alias, "%s", es[i].name);
+            char *pb = strstr(alias, "predictions.bias");
+            if (pb)
+                strcpy(pb, "predictions.decoder.bias");
+            const char *nm = st_find(&w, es[i].name) ? es[i].name : alias;
+            float *t = get(&w, nm, es[i].numel);
+            if (t && !memcmp(t, ckpt_field(model_weights(m), es[i].field) + es[i].offset, es[i].numel * sizeof *t))
+                exact++;
+            else
+                CHECK(0, "%s-mlm: %s not loaded exactly", family, es[i].name);
+            free(t);
+        }
+        CHECK(exact == n, "%s-mlm: %zu of %zu tensors exact", family, exact, n);
+        free(es);
+        st_close(&w);
+    }
     snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     st_file f;
     if (st_open(&f, path, err, sizeof err) != 0) {
