@@ -325,3 +325,28 @@ tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man
     assert_failure 2
     [[ "$stderr" == *"nothing to resume"* ]]
 }
+
+@test "EMO_PRETRAIN_DUMP_BATCHES (bench/pretrain.sh): the first epoch's masked batches, no training" {
+    run --separate-stderr env EMO_PRETRAIN_DUMP_BATCHES=b.bin emo pretrain $ARGS -o t
+    assert_success
+    assert_file_not_exists t
+    # int32 B, T, M, ids (B*T), lens (B), pos (M), target (M) per batch: 360 training records
+    # in 23 batches; masked ids only at the positions; about 15% of the real tokens chosen
+    run bash -c "od -An -v -t d4 b.bin | tr -s ' ' '\n' | grep -v '^$' | awk '
+        function take() { return v[++i] }
+        { v[NR] = \$1 } END {
+            while (i < NR) {
+                B = take(); T = take(); M = take(); nb++; recs += B
+                for (k = 0; k < B * T; k++) id[k] = take()
+                for (k = 0; k < B; k++) { len = take(); real += len }
+                for (k = 0; k < M; k++) p[k] = take()
+                for (k = 0; k < M; k++) { y = take(); if (id[p[k]] != 103 && id[p[k]] != y) random++ }
+                chosen += M
+            }
+            printf \"%d %d %.3f\\n\", nb, recs, chosen / real }'"
+    assert_success
+    read -r nb recs share <<< "$output"
+    assert_equal "$nb" 23
+    assert_equal "$recs" 360
+    awk -v s="$share" 'BEGIN { exit !(s > 0.10 && s < 0.18) }'
+}
