@@ -11,6 +11,7 @@
 #include "check.h"
 #include "nn/optim.h"
 #include "util/rng.h"
+#include "util/util.h"
 
 static float *json_floats(json_t *a, size_t *n)
 {
@@ -244,10 +245,98 @@ static void test_decay_ranges(void)
     CHECK(nr == 7 && r[0].n == (size_t)(30 + 16) * 8, "DistilBERT: no token types %zu", nr);
 }
 
+/* The update as optim.h states it, one element at a time in plain C (the vectorised and
+ * threaded adamw_step must give exactly these bits). */
+static void adamw_scalar_ref(float *p, const float *g, float *m, float *v, size_t n,
+                             uint64_t step, double lr, const adamw_cfg *cfg,
+                             const optim_range *r, size_t nr)
+{
+    double bc1 = 1.0 - pow(cfg->beta1, (double)step), bc2 = 1.0 - pow(cfg->beta2, (double)step);
+    float decay = (float)(1.0 - lr * cfg->weight_decay), b1 = (float)cfg->beta1;
+    float one_b1 = (float)(1.0 - cfg->beta1), b2 = (float)cfg->beta2;
+    float one_b2 = (float)(1.0 - cfg->beta2), bc2_sqrt = (float)sqrt(bc2);
+    float eps = (float)cfg->eps, nss = (float)(-(lr / bc1));
+    for (size_t i = 0; i < n; i++) {
+        int dec = 0;
+        for (size_t q = 0; q < nr; q++)
+            dec |= i >= r[q].off && i < r[q].off + r[q].n;
+        float pi = dec ? p[i] * decay : p[i];
+        float mi = m[i] * b1 + one_b1 * g[i];
+        float vi = v[i] * b2 + one_b2 * g[i] * g[i];
+        p[i] = pi + nss * mi / (sqrtf(vi) / bc2_sqrt + eps);
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
+/* Bit-identity: the vectorised, threaded update equals the scalar reference for 1 and 2
+ * threads, with ranges at odd offsets (vector tails) and more ranges than a model has
+ * (the batched path); the clipping norm equals the four-partial-sum formula. */
+static void test_vectorised_bits(void)
+{
+    const size_t n = 200003;   // > 2 * 32768: the threaded split really happens
+    optim_range r[60];
+    size_t nr = 0;
+    for (size_t off = 7; nr < 60; nr++, off += 3001)
+        r[nr] = (optim_range){ off, 1000 + 13 * nr };
+    float *p0 = malloc(n * 4), *g = malloc(n * 4), *want = malloc(n * 4);
+    float *wm = calloc(n, 4), *wv = calloc(n, 4);
+    rng_t rng;
+    rng_seed(&rng, 11);
+    for (size_t i = 0; i < n; i++) {
+        p0[i] = (float)rng_normal(&rng);
+        g[i] = (float)(rng_normal(&rng) * 1e-3);
+    }
+    adamw_cfg cfg = ADAMW_DEFAULTS;
+    for (int t = 1; t <= 2; t++) {
+        threads_setup(t);
+        for (size_t use = 10; use <= nr; use += nr - 10) {   // one batch of runs, then several
+            memcpy(want, p0, n * 4);
+            memset(wm, 0, n * 4);
+            memset(wv, 0, n * 4);
+            for (uint64_t k = 1; k <= 3; k++)
+                adamw_scalar_ref(want, g, wm, wv, n, k, 1e-3, &cfg, r, use);
+            float *p = malloc(n * 4);
+            memcpy(p, p0, n * 4);
+            adamw_state st;
+            adamw_init(&st, n);
+            memset(st.m, 0, n * 4);
+            memset(st.v, 0, n * 4);
+            for (int k = 0; k < 3; k++)
+                CHECK(adamw_step(&st, p, g, 1e-3, &cfg, r, use) == 0, "step");
+            CHECK(!memcmp(p, want, n * 4) && !memcmp(st.m, wm, n * 4) && !memcmp(st.v, wv, n * 4),
+                  "%d threads, %zu ranges: not bit-identical to the scalar update", t, use);
+            adamw_free(&st);
+            free(p);
+        }
+        /* clipping: norm as four interleaved double sums, scaling elementwise */
+        double acc[4] = { 0, 0, 0, 0 };
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4)
+            for (int l = 0; l < 4; l++)
+                acc[l] += (double)g[i + l] * g[i + l];
+        for (; i < n; i++)
+            acc[0] += (double)g[i] * g[i];
+        double want_norm = sqrt((acc[0] + acc[1]) + (acc[2] + acc[3]));
+        float *gc = malloc(n * 4);
+        memcpy(gc, g, n * 4);
+        double norm = clip_grad_norm(gc, n, 0.01);
+        float c = (float)(0.01 / (want_norm + 1e-6));
+        int same = norm == want_norm;
+        for (i = 0; i < n; i++)
+            same &= gc[i] == g[i] * c;
+        CHECK(same, "%d threads: clip_grad_norm differs from the scalar formula", t);
+        free(gc);
+    }
+    threads_setup(1);
+    free(p0), free(g), free(want), free(wm), free(wv);
+}
+
 int main(void)
 {
     test_torch_goldens();
     test_determinism_and_resume();
+    test_vectorised_bits();
     test_clip();
     test_decay_ranges();
     return check_done("test_optim");
