@@ -41,14 +41,14 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: engine [--mode train|infer|latency] [--configs a,b] [--seqs 32,128]\n"
                "              [--threads N] [--batch N] [--min-time S] [--max-iters N] [--tag T]\n"
-               "              [--arch bert|distilbert|albert]\n");
+               "              [--arch bert|distilbert|albert] [--full-length]\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *mode = "train", *configs = "bert-base,distil,bert-mini,bert-tiny";
     const char *seqs = "32,128", *tag = "c", *arch_s = "bert";
-    int threads = 2, batch = 0, max_iters = -1, warmup = -1, min_iters = -1;
+    int threads = 2, batch = 0, max_iters = -1, warmup = -1, min_iters = -1, full_len = 0;
     double min_time = -1;
     static const struct option opts[] = {
         { "mode", required_argument, 0, 'm' }, { "configs", required_argument, 0, 'c' },
@@ -56,7 +56,8 @@ int main(int argc, char **argv)
         { "batch", required_argument, 0, 'b' }, { "min-time", required_argument, 0, 'T' },
         { "max-iters", required_argument, 0, 'x' }, { "min-iters", required_argument, 0, 'n' },
         { "warmup", required_argument, 0, 'w' }, { "tag", required_argument, 0, 'g' },
-        { "arch", required_argument, 0, 'a' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+        { "arch", required_argument, 0, 'a' }, { "help", no_argument, 0, 'h' },
+        { "full-length", no_argument, 0, 'F' }, { 0, 0, 0, 0 },
     };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
         case 'a': arch_s = optarg; break;
         case 'b': batch = (int)xparse_ll("batch", optarg, 1, 4096); break;
         case 'c': configs = optarg; break;
+        case 'F': full_len = 1; break;
         case 'g': tag = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'm': mode = optarg; break;
@@ -145,7 +147,10 @@ int main(int argc, char **argv)
             long real = 0;
             int T = 0;
             for (int b = 0; b < B; b++) {
+                // --full-length: every sequence seq long (no dynamic-padding saving)
                 lens[b] = B > 1 ? S / 2 + (int)rng_below(&r, (uint64_t)(S - S / 2 + 1)) : S;
+                if (full_len)
+                    lens[b] = S;
                 T = lens[b] > T ? lens[b] : T;
                 real += lens[b];
                 for (int t = 0; t < lens[b]; t++)
@@ -172,8 +177,10 @@ int main(int argc, char **argv)
                     crossentropy_loss_and_grad(dlogits, 1.0f, model_logits(m), labels,
                                                (size_t)B, (size_t)c.K, 0.0);
                     model_backward(m, dlogits, NULL);
+                    // weight decay on every tensor, as the anchor's AdamW(model.parameters())
+                    optim_range all = { 0, model_num_params(m) };
                     adamw_step(&opt, model_param_block(m), model_grad_block(m), 5e-5, &acfg,
-                               NULL, 0);
+                               &all, 1);
                 } else if (model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) != 0) {
                     return fprintf(stderr, "engine: %s\n", model_error(m)), 1;
                 }
