@@ -30,6 +30,7 @@
 #   the ablations include the default settings at A_EPOCHS as their own baseline),
 #   JOBS (1: ablation runs at once, each with THREADS threads)
 #   TSNE_PERPLEXITY (30), LENGTH_BUCKETS (q8: emo eval --length-buckets)
+#   UNTIL      stop after this stage (data, teacher, cache, student-NAME, ...)
 # Every figure in OUT/results/RESULTS.md is measured by this run; rerun it to reproduce them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,6 +58,7 @@ ABLATIONS=${ABLATIONS:-0}
 A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
 JOBS=${JOBS:-1}
 TSNE_PERPLEXITY=${TSNE_PERPLEXITY:-30}
+UNTIL=${UNTIL:-}
 LENGTH_BUCKETS=${LENGTH_BUCKETS:-q8}
 
 me=paper.sh
@@ -118,6 +120,7 @@ stage() {
            sha256sum | cut -c1-64 )
     if [ -f "$STAMPS/$name" ] && [ "$(cat "$STAMPS/$name")" = "$key" ]; then
         log "$name: up to date"
+        until_here "$name"
         return 0
     fi
     rm -f "$STAMPS/$name"
@@ -131,7 +134,9 @@ stage() {
     mv "$STAMPS/$name.tmp" "$STAMPS/$name"
     rm -f "$STAMPS/$name.started"
     log "$name: done in $(( $(date +%s) - t0 )) s"
+    until_here "$name"
 }
+until_here() { if [ "$1" = "$UNTIL" ]; then log "stopping after $1 (UNTIL=$UNTIL)"; exit 0; fi; }
 
 # ---- the stages --------------------------------------------------------------------------
 

@@ -170,6 +170,15 @@ setup() {
     grep -q 'CORPUS=text.csv' out/results/RESULTS.md
 }
 
+@test "paper.sh: UNTIL=STAGE stops after that stage" {
+    cp -a "$D/base" out
+    paper "$PWD/out" UNTIL=cache S_EPOCHS=3
+    assert_equal "$(ran out.log)" ""
+    grep -q 'stopping after cache' out.log
+    run grep -c 'up to date' out.log
+    assert_output 3
+}
+
 @test "paper.sh: a missing corpus is one clear error" {
     run --separate-stderr paper "$PWD/out" CORPUS="$PWD/nowhere"
     assert_failure 1
