@@ -133,15 +133,18 @@ tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man
     awk -v a="$first" -v b="$last" -v c="$acc" 'BEGIN { exit !(b < a && b < 3.9 && c > 0.04) }'
 }
 
-@test "kill -9 mid-epoch, then --resume: final weights equal an uninterrupted run" {
-    emo pretrain $ARGS --epochs 3 -o whole
+@test "kill -9 mid-epoch, then --resume: final weights and epoch snapshots equal an uninterrupted run" {
+    emo pretrain $ARGS --epochs 3 --keep-epochs -o whole
     # step 30 is inside epoch 2: the last complete checkpoint is the end of epoch 1 (23 steps)
-    run env EMO_TEST_KILL_AT_STEP=30 emo pretrain $ARGS --epochs 3 -o cut
+    run env EMO_TEST_KILL_AT_STEP=30 emo pretrain $ARGS --epochs 3 --keep-epochs -o cut
     assert_failure 137
     grep -q '"global_step": 23' cut/last/trainer_state.json
-    run --separate-stderr emo pretrain $ARGS --epochs 3 -o cut --resume
+    assert_file_exists cut/epoch-1/model.safetensors
+    assert_file_not_exists cut/epoch-2
+    run --separate-stderr emo pretrain $ARGS --epochs 3 --keep-epochs -o cut --resume
     assert_success
     [[ "$stderr" == *"resuming from step 23"* ]]
+    for e in 1 2 3; do cmp whole/epoch-$e/model.safetensors cut/epoch-$e/model.safetensors; done
     cmp whole/model.safetensors cut/model.safetensors
     cmp whole/last/model.safetensors cut/last/model.safetensors
     cmp whole/last/optimizer.bin cut/last/optimizer.bin
