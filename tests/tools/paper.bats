@@ -179,6 +179,18 @@ setup() {
     assert_output 3
 }
 
+@test "paper.sh: the default corpus is data/emotion when present, else \$SHARED/data/emotion" {
+    mkdir -p root/pipelines root/data/emotion shared/data/emotion
+    cp "$EMO_ROOT"/pipelines/*.sh root/pipelines/
+    ln -s "$EMO_ROOT/bin" root/bin
+    head -150 "$D/corpus/train.txt" > shared/data/emotion/train.txt
+    PAPER=root/pipelines/paper.sh paper "$PWD/out1" CORPUS= SHARED="$PWD/shared" UNTIL=data
+    [ "$(emo dump out1/split/*.rec | wc -l)" -eq 150 ]
+    cp "$D/corpus/train.txt" "$D/corpus/val.txt" root/data/emotion/
+    PAPER=root/pipelines/paper.sh paper "$PWD/out2" CORPUS= SHARED="$PWD/shared" UNTIL=data
+    [ "$(emo dump out2/split/*.rec | wc -l)" -eq 300 ]
+}
+
 @test "paper.sh: a missing corpus is one clear error" {
     run --separate-stderr paper "$PWD/out" CORPUS="$PWD/nowhere"
     assert_failure 1
