@@ -6,7 +6,7 @@
 # moved in, so a failed download or a checksum mismatch leaves DIR as it was.  Files already
 # in DIR with the right checksum are not downloaded again.
 #
-# Environment: EMOTION_URL  a base URL (or file:// directory) holding the three files,
+# Environment: EMOTION_URL  a base URL (or an absolute directory) holding the three files,
 #                           instead of the dataset's original Dropbox links (a mirror);
 #              EMOTION_SHA256  the checksum list (default data/emotion.sha256).
 set -eu
@@ -20,7 +20,7 @@ command -v curl > /dev/null || { echo "$me: curl not found (apt-get install curl
 
 url_of() {   # the original links of the dataset (the Hugging Face loader used them)
     if [ -n "${EMOTION_URL:-}" ]; then
-        echo "${EMOTION_URL%/}/$1"
+        case $EMOTION_URL in /*) echo "file://${EMOTION_URL%/}/$1" ;; *) echo "${EMOTION_URL%/}/$1" ;; esac
         return
     fi
     case $1 in

@@ -224,7 +224,7 @@ mirror() {
 @test "fetch-data: a checksum mismatch fails and leaves nothing, not even the good files" {
     mirror
     printf 'tampered;joy\n' > mirror/test.txt
-    run --separate-stderr env EMOTION_URL="file://$PWD/mirror" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
+    run --separate-stderr env EMOTION_URL="$PWD/mirror" EMOTION_SHA256=sums "$EMO_ROOT/pipelines/fetch-data.sh" data/emotion
     assert_failure 1
     [[ "$stderr" == *"test.txt: sha256 "*", expected "* ]]
     assert_equal "$(ls data)" ""
