@@ -9,14 +9,19 @@
 #include "nn/par.h"
 
 /* Elementwise and row kernels are compiled at -O3 without FP trapping (so that GCC's
- * vectoriser may if-convert the selects), in two clones picked at load time by CPU
- * feature: AVX2 and the baseline.  ISO C mode keeps -ffp-contract=off, so both clones
- * round op for op alike; no result depends on the thread count. */
+ * vectoriser may if-convert the selects), in clones picked at load time by CPU feature:
+ * AVX2 and the baseline (VEC), plus AVX-512 (VEC_WIDE).  ISO C mode keeps
+ * -ffp-contract=off, so all clones round op for op alike; no result depends on the
+ * thread count. */
 #pragma GCC optimize("O3", "no-trapping-math")
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define VEC __attribute__((target_clones("avx2", "default")))
+/* The transcendental activations also get an AVX-512 clone (25% faster GELU here); not
+ * the row kernels, whose 8-partial-sum loops GCC turns slower at 16 lanes. */
+#define VEC_WIDE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VEC
+#define VEC_WIDE
 #endif
 #define INLINE static inline __attribute__((always_inline))
 
@@ -44,7 +49,9 @@ INLINE float vexp(float x)
  * PyTorch's vectorised CPU erf; e = exp(-z^2) is passed in (GELU's backward reuses it). */
 INLINE float verf(float z, float e)
 {
-    float az = z < 0.0f ? -z : z;
+    // fabsf (one AND), not z < 0 ? -z : z, which GCC if-converts by evaluating the
+    // polynomial for both signs; the two differ only at z = -0, where t = 1 either way
+    float az = fabsf(z);
     float t = 1.0f / (1.0f + 0.3275911f * az);
     float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t
                   + 0.254829592f) * t;
@@ -55,7 +62,7 @@ INLINE float verf(float z, float e)
 /* tanh(u) = 1 - 2 / (exp(2|u|) + 1) with the sign restored (absolute error ~1e-7) */
 INLINE float vtanh(float u)
 {
-    float au = u < 0.0f ? -u : u;
+    float au = fabsf(u);   // as in verf
     float t = 1.0f - 2.0f / (vexp(2.0f * au) + 1.0f);
     return u < 0.0f ? -t : t;
 }
@@ -365,7 +372,7 @@ void gelu_tanh_backward_ref(float *dinp, const float *dout, const float *inp, si
     }
 }
 
-VEC static void gelu_erf_forward_seq(float *out, const float *inp, size_t n)
+VEC_WIDE static void gelu_erf_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i], z = x * INV_SQRT2;
@@ -373,7 +380,7 @@ VEC static void gelu_erf_forward_seq(float *out, const float *inp, size_t n)
     }
 }
 
-VEC static void gelu_erf_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
+VEC_WIDE static void gelu_erf_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
 {
     // d/dx [x Phi(x)] = Phi(x) + x phi(x); phi and erf share exp(-x^2 / 2)
     for (size_t i = 0; i < n; i++) {
@@ -383,7 +390,7 @@ VEC static void gelu_erf_backward_seq(float *dinp, const float *dout, const floa
     }
 }
 
-VEC static void gelu_tanh_forward_seq(float *out, const float *inp, size_t n)
+VEC_WIDE static void gelu_tanh_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -392,7 +399,7 @@ VEC static void gelu_tanh_forward_seq(float *out, const float *inp, size_t n)
     }
 }
 
-VEC static void gelu_tanh_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
+VEC_WIDE static void gelu_tanh_backward_seq(float *dinp, const float *dout, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -403,7 +410,7 @@ VEC static void gelu_tanh_backward_seq(float *dinp, const float *dout, const flo
     }
 }
 
-VEC static void tanh_forward_seq(float *out, const float *inp, size_t n)
+VEC_WIDE static void tanh_forward_seq(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = vtanh(inp[i]);
