@@ -515,6 +515,12 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
     if (albert)
         matmul_forward(m->h0, m->emb_out, p->emb_proj_w, p->emb_proj_b, N, E, H);
 
+    // Inference without a masked-LM head needs only the [CLS] rows of the last layer's
+    // output: after its attention (which reads every token's keys and values), the rest of
+    // that layer runs on B rows instead of N.  Every kernel below computes a row the same
+    // way whatever the number of rows, so the logits keep their bits.
+    int cls_only = mode == MODEL_INFER && !c->mlm;
+    size_t cls_stride = 0;   // 0: [CLS] of sequence b at token row tok_off[b]; 1: at row b
     const float *x = m->h0;
     for (int l = 0; l < c->L; l++) {
         layer_acts *a = &m->layers[grad ? l : 0];
@@ -524,6 +530,28 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
         attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
         if (m->kept_attn[l])
             expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
+        if (cls_only && l == c->L - 1) {
+            // (B, H) rows: ctx and the residual input gathered into buffers free until the
+            // FFN (ln1, res2); a->out (== x in inference) is written last, after x is read
+            for (int b = 0; b < B; b++) {
+                memcpy(a->ln1 + (size_t)b * H, a->ctx + m->tok_off[b] * H, H * sizeof(float));
+                memcpy(a->res2 + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
+            }
+            size_t R = (size_t)B;
+            matmul_forward(a->res1, a->ln1, p->attn_out_w + s * H * H, p->attn_out_b + s * H, R, H, H);
+            residual_forward(a->res1, a->res1, a->res2, R * H);
+            layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
+                              p->ln1_b + s * H, R, H, c->ln_eps);
+            matmul_forward(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, p->ffn_in_b + s * I, R, H, I);
+            act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
+            matmul_forward(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, R, I, H);
+            residual_forward(a->res2, a->res2, a->ln1, R * H);
+            layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
+                              p->ln2_b + s * H, R, H, c->ln_eps);
+            x = a->out;
+            cls_stride = 1;
+            break;
+        }
         matmul_forward(a->res1, a->ctx, p->attn_out_w + s * H * H, p->attn_out_b + s * H, N, H, H);
         if (!distil && p_hid > 0.0f)
             dropout_forward(a->res1, a->mask1, a->res1, p_hid, N * H, rng);
@@ -544,10 +572,11 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
         x = a->out;
     }
 
-    m->hid = x;
+    m->hid = cls_stride ? NULL : x;   // (N, H) for the masked-LM head; never NULL with mlm
     // head on the [CLS] rows
     for (int b = 0; b < B; b++)
-        memcpy(m->cls + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
+        memcpy(m->cls + (size_t)b * H, x + (cls_stride ? (size_t)b : m->tok_off[b]) * H,
+               H * sizeof(float));
     if (K == 0) {        // masked-LM-only model: no pooler, no classifier
         m->valid = 1;
         return 0;

@@ -114,8 +114,11 @@ void model_params_point(model_params *p, const model_config *c, float *block);
 typedef struct model model;
 
 /* Forward modes.  MODEL_INFER keeps no activations for backward (one layer of scratch,
- * fast, small); MODEL_TRAIN applies dropout and keeps activations; MODEL_EVAL_GRAD keeps
- * activations without dropout (gradients of the eval-mode function, parity tests). */
+ * fast, small) and, without a masked-LM head, runs the last layer after its attention on
+ * the [CLS] rows only (all the heads read), so its logits equal MODEL_EVAL_GRAD's to
+ * rounding, not always in every bit; MODEL_TRAIN applies dropout and keeps activations;
+ * MODEL_EVAL_GRAD keeps activations without dropout (gradients of the eval-mode function,
+ * parity tests). */
 enum { MODEL_INFER = 0, MODEL_TRAIN = 1, MODEL_EVAL_GRAD = 2 };
 
 /* Allocates the parameter block (zeroed) for config c (copied).  NULL (message on stderr)
