@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper's pipeline at CPU size, end to end:
-#   clean -> tokenize -> split (70/15/15) [-> pretrain] -> teacher-train -> teacher-logits
+#   clean -> tokenize -> split (70/15/15) [-> pretrain (masked LM)] -> teacher-train -> teacher-logits
 #   (cache) -> student-distill (DistilBERT-style, ALBERT-style) [-> ablations] -> eval,
 #   confusion, t-SNE of the teacher's embeddings -> OUT/results/ (RESULTS.md, reports, figures)
 #
@@ -24,6 +24,12 @@
 #   MAX_LEN (128), SEED (42), THREADS (2)
 #   TEACHER (bert-tiny: a preset, config.json or checkpoint directory), T_EPOCHS (12),
 #   T_OPTS (extra teacher-train flags, e.g. "--max-steps 100")
+#   PRETRAIN (0; 1: `emo pretrain` a TEACHER-shaped masked-LM model on UNLABELED plus the
+#   training split's texts, never val or test, then teacher-train --init from it, with
+#   teacher-train's fine-tuning defaults unless T_OPTS says otherwise), UNLABELED (one tweet
+#   a line: CORPUS/unlabeled.txt if CORPUS is a directory holding it, else
+#   $SHARED/data/emotion/unlabeled.txt; "none": the training split alone), P_EPOCHS (3),
+#   P_OPTS (extra emo pretrain flags)
 #   STUDENTS ("distilbert-tiny albert-tiny"; each PRESET or NAME=CONFIG), S_EPOCHS (12),
 #   S_OPTS (extra student-distill flags), ATTN_LAYERS (all), ATTN_CODEC (f16)
 #   ABLATIONS (0; 1 runs the paper's ablations on the first student), A_EPOCHS (S_EPOCHS;
@@ -49,6 +55,9 @@ THREADS=${THREADS:-2}
 TEACHER=${TEACHER:-bert-tiny}
 T_EPOCHS=${T_EPOCHS:-12}
 T_OPTS=${T_OPTS:-}
+PRETRAIN=${PRETRAIN:-0}
+P_EPOCHS=${P_EPOCHS:-3}
+P_OPTS=${P_OPTS:-}
 STUDENTS=${STUDENTS:-distilbert-tiny albert-tiny}
 S_EPOCHS=${S_EPOCHS:-12}
 S_OPTS=${S_OPTS:-}
@@ -78,6 +87,14 @@ fi
 for f in "${corpus_files[@]}" "$VOCAB"; do
     [ -r "$f" ] || die "$f: not found (make fetch-data, or set CORPUS, SHARED or VOCAB)"
 done
+case $PRETRAIN in 0|1) ;; *) die "PRETRAIN=$PRETRAIN: 0 or 1" ;; esac
+if [ "$PRETRAIN" = 1 ] && [ -z "${UNLABELED:-}" ]; then
+    if [ -d "$CORPUS" ] && [ -e "$CORPUS/unlabeled.txt" ]; then UNLABELED=$CORPUS/unlabeled.txt
+    else UNLABELED=$SHARED/data/emotion/unlabeled.txt; fi
+fi
+UNLABELED=${UNLABELED:-none}
+[ "$PRETRAIN" = 0 ] || [ "$UNLABELED" = none ] || [ -r "$UNLABELED" ] ||
+    die "$UNLABELED: not found (set UNLABELED, or UNLABELED=none)"
 mkdir -p "$OUT/.stamps"
 OUT=$(cd "$OUT" && pwd)
 STAMPS=$OUT/.stamps
@@ -155,13 +172,29 @@ data_stage() {   # data MAX_LEN SEED LABEL_NAMES BASENAME...: reads "${corpus_fi
     done | emo tokenize --vocab "$VOCAB" --max-len "$max_len" | emo split --seed "$seed" -o "$OUT/split"
 }
 
-# 2. the teacher
-teacher_stage() {   # teacher CONFIG EPOCHS SEED THREADS EXTRA
-    local resume=
-    if [ "$RESUME" = 1 ] && [ -d "$OUT/teacher/last" ]; then resume=--resume; else rm -rf "$OUT/teacher"; fi
+# 2a. optional: masked-LM pretraining of the teacher's shape on the unlabelled tweets and
+# the training split's texts (never val or test: they are evaluated on)
+pretrain_stage() {   # pretrain CONFIG UNLABELED(yes|none) EPOCHS SEED THREADS MAX_LEN EXTRA
+    local resume= files=("$OUT/split/train.rec")
+    if [ "$RESUME" = 1 ] && [ -d "$OUT/pretrain/last" ]; then resume=--resume; else rm -rf "$OUT/pretrain"; fi
+    if [ "$2" = yes ]; then
+        emo clean -q --format lines --keep-stopwords "$UNLABELED" |
+            emo tokenize --vocab "$VOCAB" --max-len "$6" -o "$OUT/unlabeled.rec"
+        files=("$OUT/unlabeled.rec" "${files[@]}")
+    fi
     # shellcheck disable=SC2086
-    emo teacher-train --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --config "$1" \
-        --vocab "$VOCAB" --epochs "$2" --seed "$3" --threads "$4" $resume $5 -o "$OUT/teacher"
+    emo pretrain --train "${files[@]}" --config "$1" --vocab "$VOCAB" --epochs "$3" --seed "$4" \
+        --threads "$5" -q $resume $7 -o "$OUT/pretrain"
+}
+
+# 2. the teacher, from CONFIG, or from the pretrained model (INIT=pretrain, a directory in OUT)
+teacher_stage() {   # teacher CONFIG INIT EPOCHS SEED THREADS EXTRA
+    local resume= model=(--config "$1")
+    if [ "$RESUME" = 1 ] && [ -d "$OUT/teacher/last" ]; then resume=--resume; else rm -rf "$OUT/teacher"; fi
+    [ -z "$2" ] || model=(--init "$OUT/$2")
+    # shellcheck disable=SC2086
+    emo teacher-train --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" "${model[@]}" \
+        --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" $resume $6 -o "$OUT/teacher"
 }
 
 # 3. the teacher's soft targets and attention maps over the training split, once, for every student
@@ -207,10 +240,10 @@ tsne_stage() {   # tsne SEED THREADS PERPLEXITY
 }
 
 # 8. the results folder
-results_stage() {   # results SETTINGS MODEL...
-    local settings=$1
-    shift
-    SETTINGS=$settings "$here/pipelines/results.sh" "$OUT" "$@"
+results_stage() {   # results SETTINGS PRETRAINED(0|1) MODEL...
+    local settings=$1 pretrained=$2
+    shift 2
+    SETTINGS=$settings PRETRAINED=$pretrained "$here/pipelines/results.sh" "$OUT" "$@"
     cp "$OUT/results/RESULTS.md" "$OUT/RESULTS.md"
 }
 
@@ -223,8 +256,16 @@ stage data "${corpus_deps[@]}" "file:$VOCAB" tool:clean tool:tokenize tool:split
 # (the key has the files' base names and contents, not their paths: moving the corpus
 # redoes nothing)
 
-stage teacher stage:data "file:$VOCAB" "spec:$TEACHER" tool:teacher-train -- \
-    teacher_stage "$TEACHER" "$T_EPOCHS" "$SEED" "$THREADS" "$T_OPTS"
+init= init_deps=()
+if [ "$PRETRAIN" = 1 ]; then
+    unl=yes unl_deps=("file:$UNLABELED")
+    [ "$UNLABELED" != none ] || unl=none unl_deps=()
+    stage pretrain stage:data "${unl_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:clean tool:tokenize tool:pretrain -- \
+        pretrain_stage "$TEACHER" "$unl" "$P_EPOCHS" "$SEED" "$THREADS" "$MAX_LEN" "$P_OPTS"
+    init=pretrain init_deps=(stage:pretrain)
+fi
+stage teacher stage:data "${init_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:teacher-train -- \
+    teacher_stage "$TEACHER" "$init" "$T_EPOCHS" "$SEED" "$THREADS" "$T_OPTS"
 
 stage cache stage:teacher tool:teacher-logits -- cache_stage "$ATTN_LAYERS" "$ATTN_CODEC" "$THREADS"
 
@@ -276,7 +317,8 @@ for m in "${models[@]}"; do eval_deps+=("stage:eval-${m#students/}"); done
 settings="CORPUS=${CORPUS##*/} (${corpus_files[*]##*/}); TEACHER=$TEACHER T_EPOCHS=$T_EPOCHS"
 settings="$settings STUDENTS='$STUDENTS' S_EPOCHS=$S_EPOCHS ABLATIONS=$ABLATIONS A_EPOCHS=$A_EPOCHS"
 settings="$settings THREADS=$THREADS SEED=$SEED MAX_LEN=$MAX_LEN${T_OPTS:+ T_OPTS='$T_OPTS'}${S_OPTS:+ S_OPTS='$S_OPTS'}"
-stage results "${eval_deps[@]}" stage:tsne "file:$here/pipelines/results.sh" tool:ckpt -- \
-    results_stage "$settings" "${models[@]}"
+[ "$PRETRAIN" = 0 ] || settings="$settings PRETRAIN=1 UNLABELED=${UNLABELED##*/} P_EPOCHS=$P_EPOCHS${P_OPTS:+ P_OPTS='$P_OPTS'}"
+stage results "${eval_deps[@]}" stage:tsne "${init_deps[@]}" "file:$here/pipelines/results.sh" tool:ckpt -- \
+    results_stage "$settings" "$PRETRAIN" "${models[@]}"
 log "results: $OUT/results/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -7,7 +7,7 @@
 #                  cluster statistics, and the figures
 #   NAME.report.txt, NAME.confusion.txt, teacher.tsne.stats   the tools' text reports
 #   figures/       NAME.{confusion,pr-curves,length-error}.svg, teacher.tsne.svg
-#   logs/          NAME.train_log.jsonl
+#   logs/          NAME.train_log.jsonl (and pretrain.train_log.jsonl with PRETRAINED=1)
 # MODEL is a checkpoint directory relative to OUT (teacher, students/NAME); the first is the
 # teacher.  Reads OUT/eval/NAME.{json,time,report.txt,confusion.txt,confusion.svg,figures/}
 # written by paper.sh's eval stage.  SETTINGS (environment) is quoted in RESULTS.md.
@@ -102,6 +102,17 @@ def opt: if . == null then "" else tostring end;
   ($main[] | "- \(.name): [confusion](figures/\(.name).confusion.svg), [PR curves](figures/\(.name).pr-curves.svg), [length vs error](figures/\(.name).length-error.svg)"),
   "- teacher: [t-SNE of the test-split embeddings](figures/teacher.tsne.svg)"
 ' "$tmp/models.jsonl" > "$tmp/RESULTS.md"
+if [ "${PRETRAINED:-0}" = 1 ] && [ -r "$out/pretrain/train_log.jsonl" ]; then
+    # the teacher started from paper.sh's pretrain stage: what the masked-LM training reached
+    cp "$out/pretrain/train_log.jsonl" "$tmp/logs/pretrain.train_log.jsonl"
+    jq -r -s --slurpfile st "$out/pretrain/last/trainer_state.json" '
+        map(select(has("val_loss"))) as $e | ($st[0].run // {}) as $r
+        | "\n## Masked-LM pretraining of the teacher\n",
+          "`emo pretrain` (\($r.config // "?")) on \([$r.files[]? | "\(.path | split("/") | last) (\(.records) records)"] | join(" + ")), \($e | length) epochs; the teacher was fine-tuned from it (`teacher-train --init`).\n",
+          "| epoch | train loss | val MLM loss | masked-token accuracy |", "|--:|--:|--:|--:|",
+          ($e[] | "| \(.epoch) | \(.train_loss * 10000 | round / 10000) | \(.val_loss * 10000 | round / 10000) | \(.val_accuracy * 10000 | round / 10000) |")' \
+        "$out/pretrain/train_log.jsonl" >> "$tmp/RESULTS.md"
+fi
 if [ -r "$tmp/teacher.tsne.stats" ]; then
     # the TSV of emo tsne --stats: class n centroid_x centroid_y density silhouette d:CLASS...
     printf '\n## t-SNE of the teacher'"'"'s test-split embeddings: clusters (2-D)\n\n' >> "$tmp/RESULTS.md"

@@ -170,6 +170,32 @@ setup() {
     grep -q 'CORPUS=text.csv' out/results/RESULTS.md
 }
 
+@test "paper.sh: PRETRAIN=1 pretrains the teacher's shape (masked LM), then fine-tunes from it; cached like the rest" {
+    cp -a "$D/base" out
+    head -200 "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1
+    assert_equal "$(ran out.log)" \
+        "cache eval-teacher eval-tiny-albert eval-tiny-distilbert pretrain results student-tiny-albert student-tiny-distilbert teacher tsne "
+    # the pretraining read the unlabelled tweets and the training split, not val or test
+    run jq -c '[.run.files[] | .records]' out/pretrain/last/trainer_state.json
+    assert_output "[200,210]"
+    [ "$(jq -r .run.init out/teacher/last/trainer_state.json)" = "$PWD/out/pretrain" ]
+    grep -q '^## Masked-LM pretraining of the teacher' out/results/RESULTS.md
+    grep -q 'PRETRAIN=1 UNLABELED=unlabeled.txt P_EPOCHS=1' out/results/RESULTS.md
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1
+    assert_equal "$(ran out.log)" ""
+    # the unlabelled file's content is an input of the pretrain stage
+    echo "one more tweet about nothing" >> unlabeled.txt
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 UNTIL=teacher
+    assert_equal "$(ran out.log)" "pretrain teacher "
+    # and back to no pretraining: the teacher from scratch again, no pretraining section
+    paper "$PWD/out"
+    assert_equal "$(ran out.log)" \
+        "cache eval-teacher eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert teacher tsne "
+    ! grep -q 'Masked-LM' out/results/RESULTS.md
+    cmp out/teacher/model.safetensors "$D/base/teacher/model.safetensors"
+}
+
 @test "paper.sh: UNTIL=STAGE stops after that stage" {
     cp -a "$D/base" out
     paper "$PWD/out" UNTIL=cache S_EPOCHS=3
