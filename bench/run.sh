@@ -10,7 +10,7 @@
 # Needs the reference packages (.ci/install-deps --reference); the tokenizer anchor also
 # needs HF_NODE_DIR (see bench/tokenize.sh), else its rows are skipped.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 mode=${1:-quick}
 case $mode in smoke|quick|full) ;; *) echo "usage: bench/run.sh [smoke|quick|full]" >&2; exit 2 ;; esac
 mkdir -p bench/out
