@@ -98,6 +98,9 @@ UNLABELED=${UNLABELED:-none}
 mkdir -p "$OUT/.stamps"
 OUT=$(cd "$OUT" && pwd)
 STAMPS=$OUT/.stamps
+# one run at a time in OUT (the lock goes with the process)
+exec 9>> "$STAMPS/lock"
+flock -n 9 || die "$OUT: another paper.sh is running there"
 
 # ---- the make-style stage runner ---------------------------------------------------------
 

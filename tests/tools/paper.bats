@@ -226,6 +226,18 @@ setup() {
     [ "$(emo dump out2/split/*.rec | wc -l)" -eq 300 ]
 }
 
+@test "paper.sh: a second run in the same OUT is refused while the first runs" {
+    cp -a "$D/base" out
+    exec 8>> out/.stamps/lock
+    flock -n 8
+    run paper "$PWD/out"
+    exec 8>&-
+    assert_failure 1
+    grep -q 'another paper.sh is running there' out.log
+    paper "$PWD/out"
+    grep -q 'results: up to date' out.log
+}
+
 @test "paper.sh: a missing corpus is one clear error" {
     run --separate-stderr paper "$PWD/out" CORPUS="$PWD/nowhere"
     assert_failure 1
