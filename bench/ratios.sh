@@ -14,6 +14,9 @@
 #                                 and the clean|tokenize|split pipeline against its 20 s budget
 #   cache (bench/cache-overhead.sh, cache-size.sh)  cache mode vs plain inference (seconds),
 #                                 full-corpus cache size vs the naive fp32 layout (GB)
+#   epoch (bench/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
+#   train peak RSS (bench/memory.sh)  C engine vs PyTorch, MB
+#   AdamW (bench/optim.sh)        adamw_step vs the scalar loop it replaced (not an anchor)
 # "ratio" is always oriented so that > 1 means ours is better (faster, or smaller):
 # anchor time / our time, our rate / anchor rate, anchor size / our size.
 set -eu
@@ -67,4 +70,13 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
     elif .bench == "cache-size" then
         row("cache size"; "416,809 records, \(.codec)"; "\(.full_corpus_GB) GB"; "naive \(.naive_fp32_pad128_GB) GB";
             .naive_fp32_pad128_GB / .full_corpus_GB; if .full_corpus_GB < 10 then "under 10 GB" else "OVER 10 GB" end)
+    elif .bench == "epoch" and .summary == true then
+        row("epoch \(.mode)"; "\(.config) b32, real corpus, \(.reps) reps"; ""; ""; .speedup_median;
+            "C dynamic padding vs PyTorch padded to 128 (median)")
+    elif .bench == "memory" and .ratio != null then
+        row("train peak RSS"; "\(.config) b32 s\(.seq), \(.ratio | split("/")[0])"; "\(.c_mb | num) MB";
+            "\(.torch_mb | num) MB"; .torch_mb / .c_mb; "vs PyTorch 1.13 (lower malloc setting)")
+    elif .bench == "adamw" then
+        row("AdamW step"; "\(.config) t\(.threads)"; "\(.t_adamw_ms | r2) ms"; "scalar \(.t_scalar_ms | r2) ms";
+            .speedup; if .same_bits then "same bits" else "BITS DIFFER" end)
     else empty end )'

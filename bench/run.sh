@@ -39,6 +39,8 @@ smoke)
     run bench/mlm.sh 1 2
     run bench/tsne.sh 300
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
+    run bench/optim.sh 2 2
+    run bench/epoch.sh bert-tiny 4 1 2 "train infer"
     ;;
 quick)
     run bench/foundation.sh 20000
@@ -49,6 +51,8 @@ quick)
     run bench/mlm.sh 3 2
     run bench/tsne.sh 5000
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
+    run bench/optim.sh 2 10
+    run bench/epoch.sh bert-mini,bert-tiny 20 1 2 "train infer"
     ;;
 full)
     run bench/foundation.sh
@@ -60,6 +64,9 @@ full)
     run bench/tsne.sh "5000 20000"
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
     run bench/cache-size.sh
+    run bench/optim.sh 2 10
+    run bench/epoch.sh bert-mini,bert-tiny 50 3 2 "train infer"
+    run bench/memory.sh bert-base 128 2 3
     ;;
 esac
 { echo

@@ -46,3 +46,19 @@ load helpers
     assert_line "| engine train | bert-mini b32 s32 t2 | 80.00 samples/s | 107 samples/s | 0.75x | vs PyTorch 1.13 |"
     [ "${#lines[@]}" -eq 3 ]
 }
+
+@test "bench/ratios.sh: epoch, training peak RSS and AdamW rows" {
+    cd "$BATS_TEST_TMPDIR"
+    printf '%s\n' \
+        'JSON {"bench": "epoch", "summary": true, "config": "bert-mini", "mode": "train", "reps": 3, "speedup_median": 16.0, "speedup_min": 12.0, "speedup_max": 20.0}' \
+        'JSON {"bench": "epoch", "ratio": "torch_pad128/c_dynamic", "config": "bert-mini", "mode": "train", "rep": "rep1", "speedup": 12.0}' \
+        'JSON {"bench":"memory","impl":"c","mode":"train","config":"bert-base","seq":128,"maxrss_mb":3000.0}' \
+        'JSON {"bench":"memory","ratio":"c-full/torch-min","config":"bert-base","seq":128,"c_mb":4000.0,"torch_mb":6000.0,"ratio_rss":0.667}' \
+        'JSON {"bench":"adamw","config":"bert-mini","params":11172102,"threads":2,"reps":10,"t_scalar_ms":50.0,"t_adamw_ms":8.0,"speedup":6.25,"same_bits":false}' > log
+    run --separate-stderr "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    [ "${#lines[@]}" -eq 5 ]
+    assert_line "| epoch train | bert-mini b32, real corpus, 3 reps |  |  | 16.00x | C dynamic padding vs PyTorch padded to 128 (median) |"
+    assert_line "| train peak RSS | bert-base b32 s128, c-full | 4000 MB | 6000 MB | 1.50x | vs PyTorch 1.13 (lower malloc setting) |"
+    assert_line "| AdamW step | bert-mini t2 | 8.00 ms | scalar 50.00 ms | 6.25x | BITS DIFFER |"
+}
