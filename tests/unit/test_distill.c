@@ -6,24 +6,16 @@
 #include <string.h>
 
 #include "check.h"
+#include "model_fixtures.h"
 #include "train/distill_task.h"
 #include "util/rng.h"
 
+/* the tiny config with L layers of NH heads, dropouts 0.1 and 3 labels */
 static model_config tiny(model_arch arch, int L, int NH)
 {
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    c.V = 23;
-    c.P = 12;
-    c.TV = arch == ARCH_DISTILBERT ? 0 : 2;
-    c.H = 8;
-    c.E = arch == ARCH_ALBERT ? 6 : 8;
+    model_config c = tiny_config(arch);
     c.L = L;
     c.NH = NH;
-    c.I = 12;
-    c.act = arch == ARCH_ALBERT ? ACT_GELU_TANH : ACT_GELU_ERF;
-    c.ln_eps = 1e-12f;
     c.hidden_dropout = 0.1f;
     c.attn_dropout = 0.1f;
     c.classifier_dropout = 0.1f;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "check.h"
+#include "model_fixtures.h"
 #include "io/safetensors.h"
 #include "model/ckpt.h"
 #include "model/config.h"
@@ -33,19 +34,6 @@
 #define TOL 1e-5
 
 static char tmpdir[] = "/tmp/test_mlm.XXXXXX";
-
-static float *get(st_file *f, const char *name, size_t want)
-{
-    char err[512];
-    const st_tensor *t = st_find(f, name);
-    CHECK(t && t->numel == want, "%s: %s missing or %llu values, want %zu", f->path, name,
-          t ? (unsigned long long)t->numel : 0ull, want);
-    if (!t || t->numel != want)
-        return NULL;
-    float *v = xmalloc(want * sizeof *v + 1);
-    CHECK(st_to_f32(f, t, v, err, sizeof err) == 0, "%s", err);
-    return v;
-}
 
 static int64_t *get_i64(st_file *f, const char *name, size_t *n)
 {
@@ -108,7 +96,7 @@ static void parity(const char *family)
             if (pb)
                 strcpy(pb, "predictions.decoder.bias");
             const char *nm = st_find(&w, es[i].name) ? es[i].name : alias;
-            float *t = get(&w, nm, es[i].numel);
+            float *t = fixture_f32(&w, nm, es[i].numel);
             if (t && !memcmp(t, ckpt_field(model_weights(m), es[i].field) + es[i].offset, es[i].numel * sizeof *t))
                 exact++;
             else
@@ -147,7 +135,7 @@ static void parity(const char *family)
         pos[i] = (int32_t)pos64[i];
     CHECK(lens[0] == 7 && lens[1] == 5 && lens[2] == 2 && M == 6 && n_lab == M_, "%s: batch", family);
 
-    float *want = get(&f, "mlm_logits", (size_t)M * V);
+    float *want = fixture_f32(&f, "mlm_logits", (size_t)M * V);
     /* inference mode */
     CHECK(model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) == 0, "%s: %s", family, model_error(m));
     CHECK(model_logits(m) == NULL, "%s: no classifier logits with K 0", family);
@@ -169,41 +157,17 @@ static void parity(const char *family)
     free(want);
     float *dl = xmalloc((size_t)M * V * sizeof *dl);
     double loss = mlm_ce(dl, lg, lab, M, V);
-    float *wl = get(&f, "loss", 1);
+    float *wl = fixture_f32(&f, "loss", 1);
     if (wl)
         CHECK(fabs(loss - *wl) <= TOL, "%s: loss %.9g vs torch %.9g", family, loss, (double)*wl);
     free(wl);
 
     CHECK(model_mlm_backward(m, dl, NULL, NULL) == 0, "%s: backward: %s", family, model_error(m));
-    size_t n = ckpt_num_entries(c);
-    ckpt_entry *es = xmalloc(n * sizeof *es);
-    ckpt_entries(c, es);
     const model_params *g = model_grads(m);
-    int checked = 0;
+    char label[64];
+    snprintf(label, sizeof label, "%s-mlm", family);
     double worst_all = 0;
-    for (size_t i = 0; i < n; i++) {
-        char name[CKPT_NAME_MAX + 8];
-        snprintf(name, sizeof name, "grad.%s", es[i].name);
-        float *w = get(&f, name, es[i].numel);
-        if (!w)
-            continue;
-        const float *mg = ckpt_field(g, es[i].field) + es[i].offset;
-        double worst = 0;
-        size_t at = 0;
-        for (size_t j = 0; j < es[i].numel; j++) {
-            double d = fabs((double)mg[j] - w[j]);
-            if (!(d <= worst)) {
-                worst = d;
-                at = j;
-            }
-        }
-        CHECK(worst <= TOL, "%s-mlm: %s max abs diff %.3g at %zu (%.9g vs torch %.9g)", family, name, worst, at,
-              (double)mg[at], (double)w[at]);
-        worst_all = fmax(worst_all, worst);
-        checked++;
-        free(w);
-    }
-    CHECK((size_t)checked == n, "%s: %d of %zu gradients checked", family, checked, n);
+    size_t n = fixture_check_grads(&f, c, g, label, TOL, &worst_all);
     /* the fixture's label 0 is [PAD]: its word-embedding row learns through the decoder only */
     float pad_norm = 0;
     for (int e = 0; e < c->E; e++)
@@ -211,7 +175,6 @@ static void parity(const char *family)
     CHECK(pad_norm > 0, "%s: the tied decoder's gradient reaches the pad row", family);
     fprintf(stderr, "test_mlm: parity %s-mlm: logits max abs diff %.3g, worst gradient diff %.3g, %zu tensors\n",
             family, worst_logit, worst_all, n);
-    free(es);
     free(dl);
     free(ids);
     free(lens);
@@ -225,42 +188,15 @@ static void parity(const char *family)
 
 /* ---- finite differences -------------------------------------------------------------- */
 
+/* the tiny config with the MLM head and K labels (0: none) */
 static model_config tiny(model_arch arch, int K)
 {
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    c.V = 23;
-    c.P = 12;
-    c.TV = arch == ARCH_DISTILBERT ? 0 : 2;
-    c.H = 8;
-    c.E = arch == ARCH_ALBERT ? 6 : 8;
-    c.L = arch == ARCH_ALBERT ? 3 : 2;
-    c.NH = 2;
-    c.I = 12;
-    c.act = arch == ARCH_ALBERT ? ACT_GELU_TANH : ACT_GELU_ERF;
-    c.ln_eps = 1e-12f;
-    c.hidden_dropout = 0.2f;
-    c.attn_dropout = 0.15f;
-    c.classifier_dropout = 0.25f;
-    c.pad_token_id = 0;
+    model_config c = tiny_config(arch);
     c.mlm = 1;
     if (K)
         model_config_set_labels(&c, K, NULL);
     return c;
 }
-
-static const char *arch_name(model_arch a)
-{
-    return a == ARCH_BERT ? "bert" : a == ARCH_DISTILBERT ? "distilbert" : "albert";
-}
-
-static const char *tensor_names[MODEL_NUM_PARAM_TENSORS] = {
-    "word_emb", "pos_emb", "type_emb", "emb_ln_w", "emb_ln_b", "emb_proj_w", "emb_proj_b",
-    "qkv_w", "qkv_b", "attn_out_w", "attn_out_b", "ln1_w", "ln1_b", "ffn_in_w", "ffn_in_b",
-    "ffn_out_w", "ffn_out_b", "ln2_w", "ln2_b", "pool_w", "pool_b", "cls_w", "cls_b",
-    "mlm_dense_w", "mlm_dense_b", "mlm_ln_w", "mlm_ln_b", "mlm_bias",
-};
 
 struct probe {
     model *m;
@@ -286,6 +222,11 @@ static double run_probe(struct probe *q)
     return s;
 }
 
+static double probe_fn(void *q)
+{
+    return run_probe(q);
+}
+
 /* Every tensor: the 3 largest analytic gradients, 3 random entries and, for word_emb, the
  * pad row, against the 4-point central stencil. */
 static void fd_model(struct probe *q, const char *label)
@@ -295,64 +236,10 @@ static void fd_model(struct probe *q, const char *label)
     model_zero_grad(m);
     run_probe(q);
     CHECK(model_mlm_backward(m, q->rm, c->K ? q->rl : NULL, NULL) == 0, "backward: %s", model_error(m));
-    float *w = model_param_block(m), *g = model_grad_block(m);
-    size_t sizes[MODEL_NUM_PARAM_TENSORS], off = 0;
-    model_param_sizes(c, sizes);
-    rng_t pick;
-    rng_seed(&pick, 77);
-    double worst_all = 0;
-    for (int t = 0; t < MODEL_NUM_PARAM_TENSORS; t++) {
-        size_t n = sizes[t];
-        if (n == 0)
-            continue;
-        size_t idx[8];
-        int k = 0;
-        for (int top = 0; top < 3; top++) {
-            size_t best = 0;
-            float bv = -1;
-            for (size_t i = 0; i < n; i++) {
-                int seen = 0;
-                for (int j = 0; j < k; j++)
-                    seen |= idx[j] == i;
-                if (!seen && fabsf(g[off + i]) > bv) {
-                    bv = fabsf(g[off + i]);
-                    best = i;
-                }
-            }
-            idx[k++] = best;
-        }
-        while (k < 6)
-            idx[k++] = (size_t)rng_below(&pick, n);
-        if (t == 0) {               /* word_emb row pad_token_id (0): decoder gradient only */
-            idx[k++] = 1;
-            idx[k++] = 3;
-            CHECK(g[off + 1] != 0.0f, "%s: pad row of word_emb has no gradient", label);
-        }
-        double worst = 0, fd_at = 0;
-        size_t at = 0;
-        for (int j = 0; j < k; j++) {
-            float *x = w + off + idx[j];
-            float x0 = *x, eps = 1e-2f;
-            double f[4];
-            const float st[4] = { -2, -1, 1, 2 };
-            for (int s = 0; s < 4; s++) {
-                *x = x0 + st[s] * eps;
-                f[s] = run_probe(q);
-            }
-            *x = x0;
-            double fd = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12.0 * eps);
-            double err = fabs(fd - g[off + idx[j]]) / (5e-2 + fabs(fd));
-            if (err > worst) {
-                worst = err;
-                at = idx[j];
-                fd_at = fd;
-            }
-        }
-        CHECK(worst < 1e-2, "%s %s[%zu]: fd %.7g vs analytic %.7g (rel %.3g)", label, tensor_names[t], at, fd_at,
-              (double)g[off + at], worst);
-        worst_all = fmax(worst_all, worst);
-        off += n;
-    }
+    /* word_emb row pad_token_id (0): decoder gradient only */
+    CHECK(model_grad_block(m)[1] != 0.0f, "%s: pad row of word_emb has no gradient", label);
+    const size_t pad_row[2] = { 1, 3 };
+    double worst_all = fd_check_params(m, probe_fn, q, label, pad_row, 2);
     fprintf(stderr, "test_mlm: %s: worst FD relative error %.2g\n", label, worst_all);
 }
 
@@ -361,19 +248,7 @@ static void fd_model(struct probe *q, const char *label)
  * over the stencil (at 0.4 ALBERT's thrice-applied layer makes eps 1e-2 too coarse). */
 static void big_init(model *m, uint64_t seed)
 {
-    rng_t r;
-    rng_seed(&r, seed);
-    float *w = model_param_block(m);
-    for (size_t i = 0; i < model_num_params(m); i++)
-        w[i] = (float)(rng_normal(&r) * 0.3);
-    const model_params *p = model_weights(m);
-    const model_config *c = model_get_config(m);
-    int Lp = model_layer_sets(c);
-    float *lnw[4] = { p->emb_ln_w, p->ln1_w, p->ln2_w, p->mlm_ln_w };
-    size_t lnn[4] = { (size_t)c->E, (size_t)Lp * c->H, (size_t)Lp * c->H, (size_t)c->E };
-    for (int k = 0; k < 4; k++)
-        for (size_t i = 0; i < lnn[k]; i++)
-            lnw[k][i] += 1.0f;
+    fd_init_weights(m, seed, 0.3);
 }
 
 static void test_fd(model_arch arch, int K)

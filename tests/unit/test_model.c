@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model_fixtures.h"
 #include "io/safetensors.h"
 #include "model/ckpt.h"
 #include "model/model.h"
@@ -17,52 +18,19 @@
 #include "util/rng.h"
 #include "util/util.h"
 
+/* the tiny config with a 3-label classifier */
 static model_config tiny(model_arch arch)
 {
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    c.V = 23;
-    c.P = 12;
-    c.TV = arch == ARCH_DISTILBERT ? 0 : 2;
-    c.H = 8;
-    c.E = arch == ARCH_ALBERT ? 6 : 8;
-    c.L = arch == ARCH_ALBERT ? 3 : 2;
-    c.NH = 2;
-    c.I = 12;
-    c.act = arch == ARCH_ALBERT ? ACT_GELU_TANH : ACT_GELU_ERF;
-    c.ln_eps = 1e-12f;
-    c.hidden_dropout = 0.2f;
-    c.attn_dropout = 0.15f;
-    c.classifier_dropout = 0.25f;
-    c.pad_token_id = 0;
+    model_config c = tiny_config(arch);
     c.K = 3;
     return c;
-}
-
-static const char *arch_name(model_arch a)
-{
-    return a == ARCH_BERT ? "bert" : a == ARCH_DISTILBERT ? "distilbert" : "albert";
 }
 
 /* Larger-than-HF random weights so the FD signal stands well above float rounding. */
 static void big_init(model *m, uint64_t seed)
 {
     model_init_weights(m, seed);
-    rng_t r;
-    rng_seed(&r, seed + 1);
-    float *w = model_param_block(m);
-    size_t n = model_num_params(m);
-    for (size_t i = 0; i < n; i++)
-        w[i] = (float)(rng_normal(&r) * 0.4);
-    const model_params *p = model_weights(m);
-    const model_config *c = model_get_config(m);
-    int Lp = model_layer_sets(c);
-    float *lnw[3] = { p->emb_ln_w, p->ln1_w, p->ln2_w };
-    size_t lnn[3] = { (size_t)c->E, (size_t)Lp * c->H, (size_t)Lp * c->H };
-    for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < lnn[k]; i++)
-            lnw[k][i] += 1.0f;
+    fd_init_weights(m, seed + 1, 0.4);
 }
 
 struct probe {
@@ -95,19 +63,16 @@ static double run_probe(struct probe *q)
     return s;
 }
 
-static const char *tensor_names[MODEL_NUM_PARAM_TENSORS] = {
-    "word_emb", "pos_emb", "type_emb", "emb_ln_w", "emb_ln_b", "emb_proj_w", "emb_proj_b",
-    "qkv_w", "qkv_b", "attn_out_w", "attn_out_b", "ln1_w", "ln1_b", "ffn_in_w", "ffn_in_b",
-    "ffn_out_w", "ffn_out_b", "ln2_w", "ln2_b", "pool_w", "pool_b", "cls_w", "cls_b",
-    "mlm_dense_w", "mlm_dense_b", "mlm_ln_w", "mlm_ln_b", "mlm_bias",
-};
+static double probe_fn(void *q)
+{
+    return run_probe(q);
+}
 
 /* For every parameter tensor: the 3 entries with the largest analytic gradient and 3 random
  * ones, against the 4-point central stencil. */
 static void fd_model(struct probe *q, const char *label)
 {
     model *m = q->m;
-    const model_config *c = model_get_config(m);
     model_zero_grad(m);
     run_probe(q);
     float *dattn_l = NULL;
@@ -117,62 +82,7 @@ static void fd_model(struct probe *q, const char *label)
         dattn[q->al] = dattn_l;
     }
     CHECK(model_backward(m, q->r, q->ra ? dattn : NULL) == 0, "backward: %s", model_error(m));
-    float *w = model_param_block(m), *g = model_grad_block(m);
-    size_t sizes[MODEL_NUM_PARAM_TENSORS], off = 0;
-    model_param_sizes(c, sizes);
-    rng_t pick;
-    rng_seed(&pick, 77);
-    double worst_all = 0;
-    for (int t = 0; t < MODEL_NUM_PARAM_TENSORS; t++) {
-        size_t n = sizes[t];
-        if (n == 0)
-            continue;
-        size_t idx[6];
-        int k = 0;
-        for (int top = 0; top < 3; top++) {   // largest |grad| not yet chosen
-            size_t best = 0;
-            float bv = -1;
-            for (size_t i = 0; i < n; i++) {
-                int seen = 0;
-                for (int j = 0; j < k; j++)
-                    seen |= idx[j] == i;
-                if (!seen && fabsf(g[off + i]) > bv) {
-                    bv = fabsf(g[off + i]);
-                    best = i;
-                }
-            }
-            idx[k++] = best;
-        }
-        while (k < 6)
-            idx[k++] = (size_t)rng_below(&pick, n);
-        double worst = 0;
-        size_t at = 0;
-        double fd_at = 0;
-        for (int j = 0; j < 6; j++) {
-            float *x = w + off + idx[j];
-            float x0 = *x, eps = 1e-2f;
-            double f[4];
-            const float st[4] = { -2, -1, 1, 2 };
-            for (int s = 0; s < 4; s++) {
-                *x = x0 + st[s] * eps;
-                f[s] = run_probe(q);
-            }
-            *x = x0;
-            double fd = (f[0] - 8 * f[1] + 8 * f[2] - f[3]) / (12.0 * eps);
-            // floor 0.05: some gradients are exactly 0 (key bias: softmax is shift-invariant)
-            double err = fabs(fd - g[off + idx[j]]) / (5e-2 + fabs(fd));
-            if (err > worst) {
-                worst = err;
-                at = idx[j];
-                fd_at = fd;
-            }
-        }
-        CHECK(worst < 1e-2, "%s %s[%zu]: fd %.7g vs analytic %.7g (rel %.3g)", label,
-              tensor_names[t], at, fd_at, (double)g[off + at], worst);
-        if (worst > worst_all)
-            worst_all = worst;
-        off += n;
-    }
+    double worst_all = fd_check_params(m, probe_fn, q, label, NULL, 0);
     fprintf(stderr, "test_model: %s: worst FD relative error %.2g\n", label, worst_all);
 }
 
@@ -484,10 +394,10 @@ static void test_parity(const char *family)
             // relative to the tensor's largest gradient, floor 1: float32 vs float64 reference
             double rel = e / (scale > 1 ? scale : 1);
             CHECK(rel <= 1e-5, "%s grad %s: max abs diff %.3g (largest |grad| %.3g)", family,
-                  tensor_names[t], e, scale);
+                  param_tensor_name(t), e, scale);
             if (rel > worst) {
                 worst = rel;
-                worst_name = tensor_names[t];
+                worst_name = param_tensor_name(t);
             }
             off += sizes[t];
         }

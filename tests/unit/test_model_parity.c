@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model_fixtures.h"
 #include "io/safetensors.h"
 #include "model/ckpt.h"
 #include "model/config.h"
@@ -25,19 +26,6 @@
 /* torch float32 differs from the float64 reference by <= 6e-7 on these tensors
  * (torch_ref.py prints the figures); the engine must stay within a small multiple. */
 #define TOL 1e-5
-
-static float *get(st_file *f, const char *name, size_t want)
-{
-    char err[512];
-    const st_tensor *t = st_find(f, name);
-    CHECK(t && t->numel == want, "%s: %s missing or %llu values, want %zu", f->path, name,
-          t ? (unsigned long long)t->numel : 0ull, want);
-    if (!t || t->numel != want)
-        return NULL;
-    float *v = xmalloc(want * sizeof *v + 1);
-    CHECK(st_to_f32(f, t, v, err, sizeof err) == 0, "%s", err);
-    return v;
-}
 
 static void parity(const char *family)
 {
@@ -74,7 +62,7 @@ static void parity(const char *family)
 
     /* inference mode: logits only */
     CHECK(model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) == 0, "%s: %s", family, model_error(m));
-    float *want = get(&f, "logits", (size_t)B * K);
+    float *want = fixture_f32(&f, "logits", (size_t)B * K);
     if (want)
         CHECK_CLOSE("infer logits", model_logits(m), want, B * K, TOL);
 
@@ -100,7 +88,7 @@ static void parity(const char *family)
             dl[b * K + k] = (float)((exp(lg[b * K + k] - mx) / s - (k == lab[b])) / B);
         loss -= (lg[b * K + lab[b]] - mx - log(s)) / B;
     }
-    float *wl = get(&f, "loss", 1);
+    float *wl = fixture_f32(&f, "loss", 1);
     if (wl)
         CHECK(fabs(loss - *wl) <= TOL, "%s: loss %.9g vs torch %.9g", family, loss, (double)*wl);
     free(wl);
@@ -109,7 +97,7 @@ static void parity(const char *family)
     for (int l = 0; l < c->L; l++) {
         char name[32];
         snprintf(name, sizeof name, "attn.%d", l);
-        float *a = get(&f, name, (size_t)B * NH * T * T);
+        float *a = fixture_f32(&f, name, (size_t)B * NH * T * T);
         const float *ma = model_attn_probs(m, l);
         CHECK(ma != NULL, "%s: attention of layer %d not kept", family, l);
         if (!a || !ma) {
@@ -132,14 +120,14 @@ static void parity(const char *family)
     if (c->arch == ARCH_DISTILBERT) {
         char name[32];
         snprintf(name, sizeof name, "hidden.%d", c->L);
-        float *h = get(&f, name, (size_t)B * T * H);
+        float *h = fixture_f32(&f, name, (size_t)B * T * H);
         if (h) {
             for (int b = 0; b < B; b++)
                 CHECK_CLOSE("distilbert [CLS] hidden", model_embedding(m) + (size_t)b * H, h + (size_t)b * T * H, H, TOL);
         }
         free(h);
     } else {
-        float *pooled = get(&f, "pooled", (size_t)B * H);
+        float *pooled = fixture_f32(&f, "pooled", (size_t)B * H);
         if (pooled)
             CHECK_CLOSE("pooled", model_embedding(m), pooled, B * H, TOL);
         free(pooled);
@@ -147,33 +135,8 @@ static void parity(const char *family)
 
     /* every parameter's gradient, by HF name */
     CHECK(model_backward(m, dl, NULL) == 0, "%s: backward: %s", family, model_error(m));
-    size_t n = ckpt_num_entries(c);
-    ckpt_entry *es = xmalloc(n * sizeof *es);
-    ckpt_entries(c, es);
     const model_params *g = model_grads(m);
-    int checked = 0;
-    for (size_t i = 0; i < n; i++) {
-        char name[CKPT_NAME_MAX + 8];
-        snprintf(name, sizeof name, "grad.%s", es[i].name);
-        float *w = get(&f, name, es[i].numel);
-        if (!w)
-            continue;
-        const float *mg = ckpt_field(g, es[i].field) + es[i].offset;
-        double worst = 0;
-        size_t at = 0;
-        for (size_t j = 0; j < es[i].numel; j++) {
-            double d = fabs((double)mg[j] - w[j]);
-            if (!(d <= worst)) {
-                worst = d;
-                at = j;
-            }
-        }
-        CHECK(worst <= TOL, "%s: %s max abs diff %.3g at %zu (%.9g vs torch %.9g)", family, name, worst, at,
-              (double)mg[at], (double)w[at]);
-        checked++;
-        free(w);
-    }
-    CHECK((size_t)checked == n, "%s: %d of %zu gradients checked", family, checked, n);
+    fixture_check_grads(&f, c, g, family, TOL, NULL);
 
     const char *state = getenv("EMO_PARITY_STATE");
     if (state && *state) {
@@ -191,7 +154,6 @@ static void parity(const char *family)
         snprintf(out, sizeof out, "%s/%s.safetensors", state, family);
         CHECK(ckpt_save_tensors(out, c, g, "grad.", extra, ne, err, sizeof err) == 0, "state: %s", err);
     }
-    free(es);
     free(dl);
     free(ids);
     free(lens);
