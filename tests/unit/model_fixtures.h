@@ -162,6 +162,20 @@ static inline float *fixture_f32(st_file *f, const char *name, size_t want)
     return v;
 }
 
+/* The fixture's (B, T) int64 input ids, padded with id 0 (real ids are never 0), as int32
+ * ids and the (B) lengths that follow from them. */
+static inline void fixture_ids_lens(const int64_t *ids64, int B, int T, int32_t *ids, int32_t *lens)
+{
+    for (int b = 0; b < B; b++) {
+        lens[b] = 0;
+        for (int t = 0; t < T; t++) {
+            ids[b * T + t] = (int32_t)ids64[b * T + t];
+            if (ids[b * T + t] != 0)
+                lens[b] = t + 1;
+        }
+    }
+}
+
 /* Every parameter gradient g against the fixture's grad.<HF name> tensor, max abs diff
  * within tol, named on failure.  Returns how many were checked; *worst_all (if not NULL)
  * gets the worst difference over all of them. */

@@ -123,14 +123,7 @@ static void parity(const char *family)
     int M = (int)M_;
     int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *lens = xmalloc((size_t)B * sizeof *lens);
     int32_t *pos = xmalloc(M_ * sizeof *pos);
-    for (int b = 0; b < B; b++) {
-        lens[b] = 0;
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = (int32_t)ids64[b * T + t];
-            if (ids[b * T + t] != 0)
-                lens[b] = t + 1;
-        }
-    }
+    fixture_ids_lens(ids64, B, T, ids, lens);
     for (int i = 0; i < M; i++)
         pos[i] = (int32_t)pos64[i];
     CHECK(lens[0] == 7 && lens[1] == 5 && lens[2] == 2 && M == 6 && n_lab == M_, "%s: batch", family);

@@ -308,15 +308,9 @@ static void test_parity(const char *family)
     int32_t *ids = calloc((size_t)B * T, 4), lens[64], labels[64];
     st_to_i64(&f, ti, ids64, err, sizeof err);
     st_to_i64(&f, tl, lab64, err, sizeof err);
-    for (int b = 0; b < B; b++) {
-        lens[b] = 0;
+    fixture_ids_lens(ids64, B, T, ids, lens);
+    for (int b = 0; b < B; b++)
         labels[b] = (int32_t)lab64[b];
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = (int32_t)ids64[b * T + t];
-            if (ids[b * T + t] != 0)
-                lens[b] = t + 1;
-        }
-    }
     model_keep_attn(m, ~(uint64_t)0);
     model_zero_grad(m);
     CHECK(model_forward(m, ids, lens, B, T, MODEL_EVAL_GRAD, NULL) == 0, "%s forward: %s",

@@ -50,14 +50,7 @@ static void parity(const char *family)
     st_to_i64(&f, ti, ids64, err, sizeof err);
     st_to_i64(&f, tl, lab, err, sizeof err);
     int32_t *ids = xmalloc((size_t)B * T * sizeof *ids), *lens = xmalloc((size_t)B * sizeof *lens);
-    for (int b = 0; b < B; b++) {
-        lens[b] = 0;
-        for (int t = 0; t < T; t++) {
-            ids[b * T + t] = (int32_t)ids64[b * T + t];
-            if (ids[b * T + t] != 0)
-                lens[b] = t + 1;               /* the batch is padded with id 0 */
-        }
-    }
+    fixture_ids_lens(ids64, B, T, ids, lens);
     CHECK(lens[0] == 7 && lens[1] == 5 && lens[2] == 2, "%s: lengths", family);
 
     /* inference mode: logits only */
