@@ -21,21 +21,10 @@
 #include "util/rng.h"
 #include "util/util.h"
 
+#include "bench_common.h"
+
 /* from OpenBLAS; cblas.h is not included because its <complex.h> defines I */
 char *openblas_get_corename(void);
-
-static const struct { const char *name; int L, H, NH, I; } CONFIGS[] = {
-    { "bert-base", 12, 768, 12, 3072 },
-    { "distil", 6, 768, 12, 3072 },
-    { "bert-mini", 4, 256, 4, 1024 },
-    { "bert-tiny", 2, 128, 2, 512 },
-};
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void usage(FILE *f)
 {
@@ -105,29 +94,12 @@ int main(int argc, char **argv)
 
     char *cfgs = xstrdup(configs), *save = NULL;
     for (char *name = strtok_r(cfgs, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
-        int ci = -1;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(CONFIGS[i].name, name))
-                ci = i;
-        if (ci < 0) {
+        const bench_preset *preset = bench_preset_find(name);
+        if (!preset) {
             fprintf(stderr, "engine: unknown config %s\n", name);
             return 2;
         }
-        model_config c;
-        memset(&c, 0, sizeof c);
-        c.arch = arch;
-        c.V = 30522;
-        c.P = 512;
-        c.TV = arch == ARCH_DISTILBERT ? 0 : 2;
-        c.H = CONFIGS[ci].H;
-        c.E = arch == ARCH_ALBERT ? 128 : c.H;
-        c.L = CONFIGS[ci].L;
-        c.NH = CONFIGS[ci].NH;
-        c.I = CONFIGS[ci].I;
-        c.act = arch == ARCH_ALBERT ? ACT_GELU_TANH : ACT_GELU_ERF;
-        c.ln_eps = 1e-12f;
-        c.hidden_dropout = c.attn_dropout = c.classifier_dropout = 0.1f;
-        c.K = 6;
+        model_config c = bench_model_config(arch, preset);
         model *m = model_new(&c);
         if (!m)
             return 1;
@@ -153,10 +125,7 @@ int main(int argc, char **argv)
                     lens[b] = S;
                 T = lens[b] > T ? lens[b] : T;
                 real += lens[b];
-                for (int t = 0; t < lens[b]; t++)
-                    ids[(size_t)b * S + t] = 1000 + (int)rng_below(&r, (uint64_t)(c.V - 1000));
-                ids[(size_t)b * S] = 101;
-                ids[(size_t)b * S + lens[b] - 1] = 102;
+                bench_random_row(&r, ids + (size_t)b * S, lens[b], c.V);
                 labels[b] = (int32_t)rng_below(&r, 6);
             }
             // the anchor pads to S; so do we for the ids layout, the engine reads lens only
@@ -194,8 +163,7 @@ int main(int argc, char **argv)
                     (iters >= min_iters && now_seconds() - t_start >= min_time))
                     break;
             }
-            qsort(ts, (size_t)iters, sizeof(double), cmp_double);
-            double med = iters % 2 ? ts[iters / 2] : 0.5 * (ts[iters / 2 - 1] + ts[iters / 2]);
+            double med = bench_sort_median(ts, iters);
             double fl = model_flops_forward(&c, B, S) * (m_train ? 3 : 1);
             double fill = (double)real / ((double)B * S);
             if (m_lat)

@@ -20,29 +20,12 @@
 #include "util/rng.h"
 #include "util/util.h"
 
-static const struct { const char *name; int L, H, NH, I; } CONFIGS[] = {
-    { "bert-base", 12, 768, 12, 3072 },
-    { "distil", 6, 768, 12, 3072 },
-    { "bert-mini", 4, 256, 4, 1024 },
-    { "bert-tiny", 2, 128, 2, 512 },
-};
+#include "bench_common.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: epoch --sample FILE [--mode train|infer] [--config NAME] [--batch N]\n"
                "             [--threads N] [--warmup N] [--tag T]\n");
-}
-
-static double load1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 int main(int argc, char **argv)
@@ -74,11 +57,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    int ci = -1;
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(CONFIGS[i].name, config))
-            ci = i;
-    if (ci < 0) {
+    const bench_preset *preset = bench_preset_find(config);
+    if (!preset) {
         fprintf(stderr, "epoch: unknown config %s\n", config);
         return 2;
     }
@@ -130,20 +110,7 @@ int main(int argc, char **argv)
     }
 
     threads = threads_setup(threads);
-    model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = ARCH_BERT;
-    c.V = 30522;
-    c.P = 512;
-    c.TV = 2;
-    c.H = c.E = CONFIGS[ci].H;
-    c.L = CONFIGS[ci].L;
-    c.NH = CONFIGS[ci].NH;
-    c.I = CONFIGS[ci].I;
-    c.act = ACT_GELU_ERF;
-    c.ln_eps = 1e-12f;
-    c.hidden_dropout = c.attn_dropout = c.classifier_dropout = 0.1f;
-    c.K = 6;
+    model_config c = bench_model_config(ARCH_BERT, preset);
     model *m = model_new(&c);
     if (!m)
         return 1;
@@ -211,7 +178,7 @@ int main(int argc, char **argv)
            "\"t_epoch_est\":%.6g,\"load1\":%.2f}\n",
            tag, mode, config, B, threads, nb, real, batchmax, (long)nb * B * 128, t_total,
            per_batch, (double)nb * B / t_total, epoch_records, epoch_batches,
-           per_batch * (double)epoch_batches, load1());
+           per_batch * (double)epoch_batches, bench_load1());
     free(bids);
     free(dlogits);
     free(ids);

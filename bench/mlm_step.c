@@ -24,16 +24,12 @@
 #include "util/rng.h"
 #include "util/util.h"
 
+#include "bench_common.h"
+
 typedef struct {
     int32_t *lens, *ids, *pos, *labels;
     int M;
 } mbatch;
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void wr(FILE *f, const void *p, size_t n)
 {
@@ -99,10 +95,7 @@ int main(int argc, char **argv)
                 /* tweet-like lengths: uniform in [S/4, S] */
                 lens[b] = S / 4 + (int)rng_below(&r, (uint64_t)(S - S / 4 + 1));
                 int32_t *row = ids + (size_t)b * S;
-                for (int t = 0; t < lens[b]; t++)
-                    row[t] = 1000 + (int)rng_below(&r, (uint64_t)(c.V - 1000));
-                row[0] = 101;
-                row[lens[b] - 1] = 102;
+                bench_random_row(&r, row, lens[b], c.V);
                 int n = lens[b] - 2, want = (int)(0.15 * n + 0.5), got = 0;
                 if (want < 1)
                     want = 1;
@@ -196,8 +189,7 @@ int main(int argc, char **argv)
     double total = 0;
     for (int i = 0; i < iters; i++)
         total += ts[i];
-    qsort(ts, (size_t)iters, sizeof *ts, cmp_double);
-    double med = iters % 2 ? ts[iters / 2] : 0.5 * (ts[iters / 2 - 1] + ts[iters / 2]);
+    double med = bench_sort_median(ts, iters);
     printf("%s %s b%d s%d: MLM step median %.1f ms (min %.1f max %.1f n=%d), %.0f real tokens/s, "
            "%.1f masked/batch, last loss %.3f\n", tag, config, B, S, med * 1e3, ts[0] * 1e3, ts[iters - 1] * 1e3,
            iters, tok_timed / total, (double)masked / nb, loss);

@@ -12,6 +12,8 @@
 #include "nn/optim.h"
 #include "util/util.h"
 
+#include "bench_common.h"
+
 /* the pre-vectorisation loop (lib/nn/optim.c before 2026-11-26 12:40) */
 static void scalar_step(float *p, const float *g, float *m, float *v, size_t n, uint64_t step,
                         double lr, const adamw_cfg *cfg)
@@ -51,16 +53,12 @@ int main(int argc, char **argv)
             return 2;
     }
     threads = threads_setup(threads);
-    static const struct { const char *name; int L, H, NH, I; } CFG[] = {
-        { "bert-tiny", 2, 128, 2, 512 }, { "bert-mini", 4, 256, 4, 1024 },
-        { "bert-base", 12, 768, 12, 3072 },
-    };
+    static const char *const presets[] = { "bert-tiny", "bert-mini", "bert-base" };
     adamw_cfg cfg = ADAMW_DEFAULTS;
-    for (size_t k = 0; k < sizeof CFG / sizeof CFG[0]; k++) {
+    for (size_t k = 0; k < sizeof presets / sizeof presets[0]; k++) {
         // the parameter block of that BERT (bench/engine.c's configs, 6 classes)
-        model_config c = { .arch = ARCH_BERT, .V = 30522, .P = 512, .TV = 2, .E = CFG[k].H,
-                           .H = CFG[k].H, .L = CFG[k].L, .NH = CFG[k].NH, .I = CFG[k].I,
-                           .K = 6 };
+        const bench_preset *preset = bench_preset_find(presets[k]);
+        model_config c = bench_model_config(ARCH_BERT, preset);
         size_t sizes[MODEL_NUM_PARAM_TENSORS];
         size_t n = model_param_sizes(&c, sizes);
         float *p1 = xaligned_alloc(n * 4), *p2 = xaligned_alloc(n * 4), *g = xaligned_alloc(n * 4);
@@ -88,17 +86,11 @@ int main(int argc, char **argv)
             t_old = t < t_old ? t : t_old;
         }
         int same = !memcmp(p1, p2, n * 4) && !memcmp(st.m, m2, n * 4) && !memcmp(st.v, v2, n * 4);
-        double load = -1;
-        FILE *f = fopen("/proc/loadavg", "r");
-        if (f) {
-            if (fscanf(f, "%lf", &load) != 1)
-                load = -1;
-            fclose(f);
-        }
+        double load = bench_load1();
         printf("JSON {\"bench\":\"adamw\",\"config\":\"%s\",\"params\":%zu,\"threads\":%d,"
                "\"reps\":%d,\"t_scalar_ms\":%.3f,\"t_adamw_ms\":%.3f,\"gbytes_s\":%.1f,"
                "\"speedup\":%.2f,\"same_bits\":%s,\"load1\":%.2f}\n",
-               CFG[k].name, n, threads, reps, t_old * 1e3, t_new * 1e3, 28.0 * n / t_new / 1e9,
+               preset->name, n, threads, reps, t_old * 1e3, t_new * 1e3, 28.0 * n / t_new / 1e9,
                t_old / t_new, same ? "true" : "false", load);
         fflush(stdout);
         adamw_free(&st);
