@@ -147,6 +147,19 @@ static inline double fd_check_params(model *m, double (*probe)(void *), void *ct
     return worst_all;
 }
 
+/* Opens dir/expected.safetensors (the reference torch_ref.py stored); CHECKs and returns
+ * -1 if it cannot. */
+static inline int fixture_open_expected(st_file *f, const char *dir)
+{
+    char path[1100], err[512];
+    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+    if (st_open(f, path, err, sizeof err) != 0) {
+        CHECK(0, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Tensor `name` of a fixture file as n float32 values (CHECKs it exists with want values);
  * NULL if not.  The caller frees. */
 static inline float *fixture_f32(st_file *f, const char *name, size_t want)

@@ -107,10 +107,8 @@ static void parity(const char *family)
         free(es);
         st_close(&w);
     }
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     st_file f;
-    if (st_open(&f, path, err, sizeof err) != 0) {
-        CHECK(0, "%s", err);
+    if (fixture_open_expected(&f, dir) != 0) {
         model_free(m);
         return;
     }

@@ -276,7 +276,7 @@ static double max_abs_diff(const float *a, const float *b, size_t n, double *sca
 static void test_parity(const char *family)
 {
     const char *root = getenv("EMO_ROOT") ? getenv("EMO_ROOT") : ".";
-    char dir[512], path[600], err[512], notice[512];
+    char dir[512], err[512], notice[512];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/models/%s", root, family);
     model_config c;
     float *block = NULL;
@@ -288,10 +288,8 @@ static void test_parity(const char *family)
     model *m = model_new(&c);
     memcpy(model_param_block(m), block, model_num_params(m) * sizeof(float));
     free(block);
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     st_file f;
-    if (st_open(&f, path, err, sizeof err) != 0) {
-        CHECK(0, "%s", err);
+    if (fixture_open_expected(&f, dir) != 0) {
         model_free(m);
         return;
     }

@@ -29,17 +29,15 @@
 
 static void parity(const char *family)
 {
-    char dir[256], path[300], err[512], notice[512];
+    char dir[256], err[512], notice[512];
     snprintf(dir, sizeof dir, FIX "%s", family);
     model *m = ckpt_model_open(dir, 0, NULL, 0, 0, notice, sizeof notice, err, sizeof err);
     CHECK(m != NULL, "%s: %s", family, err);
     if (!m)
         return;
     const model_config *c = model_get_config(m);
-    snprintf(path, sizeof path, "%s/expected.safetensors", dir);
     st_file f;
-    if (st_open(&f, path, err, sizeof err) != 0) {
-        CHECK(0, "%s", err);
+    if (fixture_open_expected(&f, dir) != 0) {
         model_free(m);
         return;
     }
