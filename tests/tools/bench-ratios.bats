@@ -16,7 +16,7 @@ load helpers
     assert_line "| engine infer | bert-tiny b64 s32 t2 | 3200 samples/s | 2560 samples/s | 1.25x | vs PyTorch 1.13 |"
     assert_line "| engine latency | bert-tiny b1 s32 t2 | 0.50 ms | 0.90 ms | 1.80x | vs PyTorch 1.13 |"
     assert_line "| engine train | bert-mini b32 s128 t1 | 64.00 samples/s | (no PyTorch point) |  |  |"
-    assert_line "| tsne | n 5000 | 15.50 s | 62.00 s | 4.00x | vs scikit-learn; final KL 1.49 vs 1.5 |"
+    assert_line "| tsne | n 5000 | 15.50 s | 62.00 s | 4.00x | vs scikit-learn; exact KL under the sklearn P 1.51 vs 1.52 |"
     assert_line --partial "| metrics | eval + confusion | 0.80 s | 3.20 s | 4.00x |"
     assert_line --partial "| tokenize | best of emo threads | 10.8 MB/s | 3.6 MB/s | 3.00x |"
     assert_line --partial "| foundation clean | 416809 rows |  |  | 12.50x |"
