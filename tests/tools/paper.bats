@@ -173,20 +173,22 @@ setup() {
 @test "paper.sh: PRETRAIN=1 pretrains the teacher's shape (masked LM), then fine-tunes from it; cached like the rest" {
     cp -a "$D/base" out
     head -200 "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
-    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16"
     assert_equal "$(ran out.log)" \
         "cache eval-teacher eval-tiny-albert eval-tiny-distilbert pretrain results student-tiny-albert student-tiny-distilbert teacher tsne "
     # the pretraining read the unlabelled tweets and the training split, not val or test
     run jq -c '[.run.files[] | .records]' out/pretrain/last/trainer_state.json
     assert_output "[200,210]"
     [ "$(jq -r .run.init out/teacher/last/trainer_state.json)" = "$PWD/out/pretrain" ]
+    # fine-tuned at the pretrained teacher's peak lr (1e-4) when T_OPTS names none
+    [ "$(jq -r .run.lr out/teacher/last/trainer_state.json)" = 0.0001 ]
     grep -q '^## Masked-LM pretraining of the teacher' out/results/RESULTS.md
     grep -q 'PRETRAIN=1 UNLABELED=unlabeled.txt P_EPOCHS=1' out/results/RESULTS.md
-    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16"
     assert_equal "$(ran out.log)" ""
     # the unlabelled file's content is an input of the pretrain stage
     echo "one more tweet about nothing" >> unlabeled.txt
-    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 UNTIL=teacher
+    paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16" UNTIL=teacher
     assert_equal "$(ran out.log)" "pretrain teacher "
     # and back to no pretraining: the teacher from scratch again, no pretraining section
     paper "$PWD/out"
