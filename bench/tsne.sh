@@ -7,7 +7,7 @@
 # agreement).  Prints the anchor's JSON line, ours, the scores, and the ratio.
 # emo's time is the whole tool (reading the record stream and writing it back included).
 # Environment:
-#   EMO_TSNE_ARGS="..."  options for emo tsne, default "--iter 1250": sklearn's schedule plus 250
+#   EMO_TSNE_ARGS="..."  options for emo tsne, default "--iter 1250" (also the tool default): sklearn's schedule plus 250
 #                        momentum-0.8 iterations (bench/README.md, t-SNE, says why); set it to ""
 #                        for sklearn's exact 1000.  The JSON says how many ran.
 #   SK_CACHE=DIR         keep the anchor's JSON line and embedding in DIR, keyed by the sha256 of

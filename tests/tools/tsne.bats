@@ -30,7 +30,7 @@ with_first() {
 @test "man example: emo tsne --seed 1 --svg tsne.svg --stats stats.tsv < emb.rec > tsne.rec" {
     run --separate-stderr bash -c 'emo tsne --seed 1 --svg tsne.svg --stats stats.tsv < emb.rec > tsne.rec'
     assert_success
-    [[ "$stderr" == *"150 points, dim 8, perplexity 30, 1000 iterations: KL "* ]]
+    [[ "$stderr" == *"150 points, dim 8, perplexity 30, 1250 iterations: KL "* ]]
     [[ "$stderr" == *"exact KL"* ]]
     # the table: header and one row per class plus "all"
     [[ "$stderr" == *"silhouette"* && "$stderr" == *"anger"* && "$stderr" == *"all"* ]]
