@@ -33,15 +33,11 @@ STAGES=${STAGES:-scratch mlm finetune}
 mkdir -p "$OUT"
 log() { printf '%s pretrain-accuracy: %s\n' "$(date +%T)" "$*" >&2; }
 
-# Data: the labelled corpus split exactly as pipelines/paper.sh splits it; the unlabeled
+# Data: the labelled corpus split by pipelines/paper.sh's own data stage; the unlabeled
 # tweets cleaned the same way (stopwords kept) and tokenized.
 if [ ! -s "$OUT/split/test.rec" ]; then
-    log "clean | tokenize | split"
-    ntrain=$(wc -l < "$DATA/train.txt")
-    { emo clean -q --format semicolon --keep-stopwords "$DATA/train.txt"
-      emo clean -q --format semicolon --keep-stopwords --id-offset "$ntrain" "$DATA/val.txt"; } \
-        | emo tokenize --vocab "$VOCAB" --max-len 128 \
-        | emo split --seed "$SEED" -o "$OUT/split"
+    log "clean | tokenize | split (pipelines/paper.sh's data stage)"
+    CORPUS=$DATA VOCAB=$VOCAB SEED=$SEED UNTIL=data "$here/pipelines/paper.sh" "$OUT"
 fi
 if [ ! -s "$OUT/unlabeled.rec" ]; then
     emo clean -q --format lines --keep-stopwords "$DATA/unlabeled.txt" \
