@@ -23,7 +23,9 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "nn/gemm.h"
 #include "nn/kernels.h"
+#include "nn/par.h"
 
 /* Activations of one layer application, packed rows (N real tokens, A packed attention). */
 typedef struct layer_acts {
@@ -85,6 +87,15 @@ struct model {
     float *kept_block;
 
     const float *hid;             /* (N, H) final hidden states of the last forward */
+
+    /* Inference weights packed for gemm_packed (nn/gemm.h), made on the first MODEL_INFER
+     * forward after the weights may have changed: model_param_block(), model_init_weights()
+     * and every forward that can precede an optimiser step clear packed_valid. */
+    int packed_valid;
+    float *packed_block;
+    float *pk_qkv, *pk_ao, *pk_fi, *pk_fo;   /* per layer set, pk_*_n floats apart */
+    size_t pk_qkv_n, pk_ao_n, pk_fi_n, pk_fo_n;
+    float *pk_proj, *pk_pool, *pk_cls;        /* ALBERT projection, pooler, classifier */
 
     /* masked-LM head at M masked rows (own block, grown on demand to cap_M rows) */
     int M, mlm_valid, cap_M;
@@ -175,6 +186,7 @@ void model_free(model *m)
     free(m->mlm_block);
     free(m->mlm_rows);
     free(m->kept_block);
+    free(m->packed_block);
     free(m->kept_attn);
     free(m->params);
     free(m->grads);
@@ -183,7 +195,11 @@ void model_free(model *m)
 
 const model_config *model_get_config(const model *m) { return &m->c; }
 size_t model_num_params(const model *m) { return m->nparams; }
-float *model_param_block(model *m) { return m->params; }
+float *model_param_block(model *m)
+{
+    m->packed_valid = 0;   // the caller may write the weights
+    return m->params;
+}
 const model_params *model_weights(const model *m) { return &m->p; }
 const char *model_error(const model *m) { return m->err; }
 void model_keep_attn(model *m, uint64_t layer_mask) { m->keep_mask = layer_mask; }
@@ -226,6 +242,7 @@ void model_init_weights(model *m, uint64_t seed)
     model_param_sizes(c, s);
     rng_t r;
     rng_seed(&r, seed);
+    m->packed_valid = 0;
     memset(m->params, 0, m->nparams * sizeof(float));   // every bias 0
     const double std = 0.02;   // HF initializer_range default
     normal_fill(p->word_emb, s[0], std, &r);
@@ -415,6 +432,65 @@ int model_reserve(model *m, int B, int T, int mode)
 }
 
 /* ------------------------------------------------------------------------------------
+ * packed inference weights */
+
+static int ensure_packed(model *m)
+{
+    if (m->packed_valid)
+        return 0;
+    const model_config *c = &m->c;
+    const model_params *p = &m->p;
+    size_t H = (size_t)c->H, E = (size_t)c->E, I = (size_t)c->I, K = (size_t)c->K;
+    size_t sets = c->arch == ARCH_ALBERT ? 1 : (size_t)c->L;
+    m->pk_qkv_n = gemm_packed_floats(3 * H, H);
+    m->pk_ao_n = gemm_packed_floats(H, H);
+    m->pk_fi_n = gemm_packed_floats(I, H);
+    m->pk_fo_n = gemm_packed_floats(H, I);
+    size_t proj_n = c->arch == ARCH_ALBERT ? gemm_packed_floats(H, E) : 0;
+    size_t pool_n = K ? gemm_packed_floats(H, H) : 0, cls_n = K ? gemm_packed_floats(K, H) : 0;
+    size_t total = sets * (m->pk_qkv_n + m->pk_ao_n + m->pk_fi_n + m->pk_fo_n) + proj_n +
+                   pool_n + cls_n;
+    if (!m->packed_block) {
+        m->packed_block = zalloc(total * sizeof(float));
+        if (!m->packed_block)
+            return set_err(m, "cannot allocate packed inference weights: %s", strerror(ENOMEM));
+    }
+    float *q = m->packed_block;
+    m->pk_qkv = q, q += sets * m->pk_qkv_n;
+    m->pk_ao = q, q += sets * m->pk_ao_n;
+    m->pk_fi = q, q += sets * m->pk_fi_n;
+    m->pk_fo = q, q += sets * m->pk_fo_n;
+    m->pk_proj = proj_n ? q : NULL, q += proj_n;
+    m->pk_pool = pool_n ? q : NULL, q += pool_n;
+    m->pk_cls = cls_n ? q : NULL;
+    for (size_t s = 0; s < sets; s++) {
+        gemm_pack(m->pk_qkv + s * m->pk_qkv_n, p->qkv_w + s * 3 * H * H, 3 * H, H);
+        gemm_pack(m->pk_ao + s * m->pk_ao_n, p->attn_out_w + s * H * H, H, H);
+        gemm_pack(m->pk_fi + s * m->pk_fi_n, p->ffn_in_w + s * I * H, I, H);
+        gemm_pack(m->pk_fo + s * m->pk_fo_n, p->ffn_out_w + s * H * I, H, I);
+    }
+    if (m->pk_proj)
+        gemm_pack(m->pk_proj, p->emb_proj_w, H, E);
+    if (m->pk_pool) {
+        gemm_pack(m->pk_pool, p->pool_w, H, H);
+        gemm_pack(m->pk_cls, p->cls_w, K, H);
+    }
+    m->packed_valid = 1;
+    return 0;
+}
+
+/* out (N, OC) = inp (N, C) w^T + bias: through the packed copy wp when there is one
+ * (inference), else OpenBLAS */
+static void linear(float *out, const float *inp, const float *w, const float *wp,
+                   const float *bias, size_t N, size_t C, size_t OC)
+{
+    if (wp)
+        gemm_packed(out, inp, C, wp, bias, N, C, OC);
+    else
+        matmul_forward(out, inp, w, bias, N, C, OC);
+}
+
+/* ------------------------------------------------------------------------------------
  * forward */
 
 static inline size_t lset(const model *m, int l) { return m->c.arch == ARCH_ALBERT ? 0 : (size_t)l; }
@@ -436,8 +512,30 @@ static void expand_attn(model *m, int l, const float *att)
     }
 }
 
+static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
+                       const int32_t *lens, int B, int T, int mode, rng_t *rng);
+
+/* How long idle pool threads spin between the kernels of an inference forward (par_spin):
+ * about one small GEMM of a one-tweet bert-mini forward. */
+#define INFER_SPIN_NS 200000L
+
 int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
                         const int32_t *lens, int B, int T, int mode, rng_t *rng)
+{
+    if (mode != MODEL_INFER) {
+        m->packed_valid = 0;   // an optimiser step may follow
+        return forward_run(m, ids, type_ids, lens, B, T, mode, rng);
+    }
+    long spin = par_spin(INFER_SPIN_NS);
+    int rc = ensure_packed(m);
+    if (rc == 0)
+        rc = forward_run(m, ids, type_ids, lens, B, T, mode, rng);
+    par_spin(spin);
+    return rc;
+}
+
+static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
+                       const int32_t *lens, int B, int T, int mode, rng_t *rng)
 {
     const model_config *c = &m->c;
     m->valid = 0;
@@ -502,6 +600,9 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
     float p_att = train ? c->attn_dropout : 0.0f;
     float p_cls = train ? c->classifier_dropout : 0.0f;
     int distil = c->arch == ARCH_DISTILBERT, albert = c->arch == ARCH_ALBERT;
+    int packed = mode == MODEL_INFER;   // ensure_packed() has run
+    size_t nqkv = packed ? m->pk_qkv_n : 0, nao = packed ? m->pk_ao_n : 0;
+    size_t nfi = packed ? m->pk_fi_n : 0, nfo = packed ? m->pk_fo_n : 0;
 
     // embeddings (N, E)
     embedding_forward(m->emb_sum, m->tok_ids, p->word_emb, N, E, 0);
@@ -513,7 +614,7 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
     if (p_hid > 0.0f)
         dropout_forward(m->emb_out, m->emb_mask, m->emb_out, p_hid, N * E, rng);
     if (albert)
-        matmul_forward(m->h0, m->emb_out, p->emb_proj_w, p->emb_proj_b, N, E, H);
+        linear(m->h0, m->emb_out, p->emb_proj_w, packed ? m->pk_proj : NULL, p->emb_proj_b, N, E, H);
 
     // Inference without a masked-LM head needs only the [CLS] rows of the last layer's
     // output: after its attention (which reads every token's keys and values), the rest of
@@ -526,7 +627,8 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
         layer_acts *a = &m->layers[grad ? l : 0];
         size_t s = lset(m, l);
         // self-attention
-        matmul_forward(a->qkv, x, p->qkv_w + s * 3 * H * H, p->qkv_b + s * 3 * H, N, H, 3 * H);
+        linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * nqkv : NULL,
+               p->qkv_b + s * 3 * H, N, H, 3 * H);
         attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
         if (m->kept_attn[l])
             expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
@@ -538,13 +640,16 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
                 memcpy(a->res2 + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
             }
             size_t R = (size_t)B;
-            matmul_forward(a->res1, a->ln1, p->attn_out_w + s * H * H, p->attn_out_b + s * H, R, H, H);
+            linear(a->res1, a->ln1, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * nao : NULL,
+                   p->attn_out_b + s * H, R, H, H);
             residual_forward(a->res1, a->res1, a->res2, R * H);
             layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
                               p->ln1_b + s * H, R, H, c->ln_eps);
-            matmul_forward(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, p->ffn_in_b + s * I, R, H, I);
+            linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * nfi : NULL,
+                   p->ffn_in_b + s * I, R, H, I);
             act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
-            matmul_forward(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, R, I, H);
+            linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * nfo : NULL,
+                   p->ffn_out_b + s * H, R, I, H);
             residual_forward(a->res2, a->res2, a->ln1, R * H);
             layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
                               p->ln2_b + s * H, R, H, c->ln_eps);
@@ -552,16 +657,19 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
             cls_stride = 1;
             break;
         }
-        matmul_forward(a->res1, a->ctx, p->attn_out_w + s * H * H, p->attn_out_b + s * H, N, H, H);
+        linear(a->res1, a->ctx, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * nao : NULL,
+               p->attn_out_b + s * H, N, H, H);
         if (!distil && p_hid > 0.0f)
             dropout_forward(a->res1, a->mask1, a->res1, p_hid, N * H, rng);
         residual_forward(a->res1, a->res1, x, N * H);
         layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
                           p->ln1_b + s * H, N, H, c->ln_eps);
         // feed-forward
-        matmul_forward(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, p->ffn_in_b + s * I, N, H, I);
+        linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * nfi : NULL,
+               p->ffn_in_b + s * I, N, H, I);
         act_forward((int)c->act, m->ffn_act, a->ffn_pre, N * I);
-        matmul_forward(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, p->ffn_out_b + s * H, N, I, H);
+        linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * nfo : NULL,
+               p->ffn_out_b + s * H, N, I, H);
         if (!albert && p_hid > 0.0f)
             dropout_forward(a->res2, a->mask2, a->res2, p_hid, N * H, rng);
         residual_forward(a->res2, a->res2, a->ln1, N * H);
@@ -581,13 +689,13 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
         m->valid = 1;
         return 0;
     }
-    matmul_forward(m->pool_pre, m->cls, p->pool_w, p->pool_b, (size_t)B, H, H);
+    linear(m->pool_pre, m->cls, p->pool_w, packed ? m->pk_pool : NULL, p->pool_b, (size_t)B, H, H);
     if (distil)
         relu_forward(m->pooled, m->pool_pre, (size_t)B * H);
     else
         tanh_forward(m->pooled, m->pool_pre, (size_t)B * H);
     dropout_forward(m->pooled_drop, m->cls_mask, m->pooled, p_cls, (size_t)B * H, rng);
-    matmul_forward(m->logits, m->pooled_drop, p->cls_w, p->cls_b, (size_t)B, H, K);
+    linear(m->logits, m->pooled_drop, p->cls_w, packed ? m->pk_cls : NULL, p->cls_b, (size_t)B, H, K);
     m->valid = 1;
     return 0;
 }

@@ -6,7 +6,8 @@
  *    documented otherwise, also into input gradients, so the caller zeroes them once.
  *  - Activations are "packed": N rows of real tokens (no padding rows), row-major.
  *    Weights are stored (OC, C) row-major as in PyTorch's nn.Linear, so a linear layer is
- *    one cblas_sgemm(RowMajor, NoTrans, Trans) (ggml-blas style).
+ *    one cblas_sgemm(RowMajor, NoTrans, Trans) (ggml-blas style) in training; inference
+ *    runs the linear layers on weights packed once (nn/gemm.h).
  *  - Every tuned kernel keeps a plain `_ref` twin for the tests.
  *  - Kernels never allocate; randomness comes from the caller's rng_t (deterministic). */
 #ifndef EMO_KERNELS_H

@@ -1,7 +1,12 @@
-/* Persistent worker threads woken per par_for call through a mutex + condition variable
- * (no spinning: the OpenBLAS pool already spins on this 2-core machine). */
+/* Persistent worker threads woken per par_for call.  Between jobs a worker may spin for a
+ * bounded time (par_spin) before sleeping on a condition variable: waking a sleeping
+ * thread costs tens of microseconds on these VMs, as much as a whole small GEMM of a
+ * one-tweet forward.  Spinning is off by default, because during training the OpenBLAS
+ * pool runs on the same cores between our jobs and a spinner would steal its time. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "nn/par.h"
 
@@ -14,14 +19,16 @@ void openblas_set_num_threads(int n);
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    int started;            /* workers running */
-    unsigned long gen;      /* job generation */
-    int pending;            /* workers still busy with this generation */
-    int nparts;             /* ranges of this job (caller takes range 0) */
+    int started;              /* workers running */
+    atomic_ulong gen;         /* job generation; the job's fields are written under mu */
+    atomic_int pending;       /* workers still busy with this generation */
+    int caller_waiting;       /* caller asleep on done (under mu) */
+    atomic_long spin_ns;      /* how long an idle worker or the waiting caller spins */
+    int nparts;               /* ranges of this job (caller takes range 0) */
     size_t n;
     par_fn fn;
     void *ctx;
-    int blas_saved;         /* OpenBLAS count while par_blas_single() is in force, else 0 */
+    int blas_saved;           /* OpenBLAS count while par_blas_single() is in force, else 0 */
 } P = { .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
         .done = PTHREAD_COND_INITIALIZER };
 
@@ -31,26 +38,62 @@ static void range_of(int part, int nparts, size_t n, size_t *lo, size_t *hi)
     *hi = n * (size_t)(part + 1) / (size_t)nparts;
 }
 
+static long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Spins up to spin_ns until *gen != seen (returns 1) or *pending == 0 (gen NULL). */
+static int spin_until(const atomic_ulong *gen, unsigned long seen, const atomic_int *pending)
+{
+    long budget = atomic_load_explicit(&P.spin_ns, memory_order_relaxed);
+    if (budget <= 0)
+        return 0;
+    long deadline = now_ns() + budget;
+    for (unsigned i = 1;; i++) {
+        if (gen ? atomic_load_explicit(gen, memory_order_acquire) != seen
+                : atomic_load_explicit(pending, memory_order_acquire) == 0)
+            return 1;
+        cpu_relax();
+        if (i % 64 == 0 && now_ns() > deadline)
+            return 0;
+    }
+}
+
 static void *worker(void *arg)
 {
     int id = (int)(size_t)arg;   // 1 .. started
     unsigned long seen = 0;
-    pthread_mutex_lock(&P.mu);
     for (;;) {
-        while (P.gen == seen)
+        spin_until(&P.gen, seen, NULL);
+        pthread_mutex_lock(&P.mu);
+        while (atomic_load(&P.gen) == seen)
             pthread_cond_wait(&P.go, &P.mu);
-        seen = P.gen;
-        if (id >= P.nparts)
-            continue;   // not needed for this job (and not counted in pending)
+        seen = atomic_load(&P.gen);
+        int nparts = P.nparts;
         size_t lo, hi;
-        range_of(id, P.nparts, P.n, &lo, &hi);
+        range_of(id, nparts, P.n, &lo, &hi);
         par_fn fn = P.fn;
         void *ctx = P.ctx;
         pthread_mutex_unlock(&P.mu);
+        if (id >= nparts)
+            continue;   // not needed for this job (and not counted in pending)
         fn(ctx, lo, hi);
-        pthread_mutex_lock(&P.mu);
-        if (--P.pending == 0)
-            pthread_cond_signal(&P.done);
+        if (atomic_fetch_sub_explicit(&P.pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&P.mu);
+            if (P.caller_waiting)
+                pthread_cond_signal(&P.done);
+            pthread_mutex_unlock(&P.mu);
+        }
     }
     return NULL;
 }
@@ -90,17 +133,27 @@ void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx)
     P.fn = fn;
     P.ctx = ctx;
     P.nparts = nt;
-    P.pending = nt - 1;
-    P.gen++;
+    atomic_store(&P.pending, nt - 1);
+    atomic_fetch_add_explicit(&P.gen, 1, memory_order_release);
     pthread_cond_broadcast(&P.go);
     pthread_mutex_unlock(&P.mu);
     size_t lo, hi;
     range_of(0, nt, n, &lo, &hi);
     fn(ctx, lo, hi);
+    if (spin_until(NULL, 0, &P.pending))
+        return;
     pthread_mutex_lock(&P.mu);
-    while (P.pending > 0)
+    while (atomic_load(&P.pending) > 0) {
+        P.caller_waiting = 1;
         pthread_cond_wait(&P.done, &P.mu);
+    }
+    P.caller_waiting = 0;
     pthread_mutex_unlock(&P.mu);
+}
+
+long par_spin(long ns)
+{
+    return atomic_exchange(&P.spin_ns, ns < 0 ? 0 : ns);
 }
 
 int par_blas_single(void)

@@ -19,6 +19,11 @@ void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx);
  * saved by par_blas_single() while that is in force. */
 int par_threads(void);
 
+/* Sets how long (ns) idle workers, and the caller waiting for them, spin before sleeping;
+ * returns the previous setting.  0 (the default) never spins.  For stretches where only
+ * our threads run, with short jobs close together (an inference forward). */
+long par_spin(long ns);
+
 /* While inside par_for with several threads, OpenBLAS must run single-threaded in each
  * caller: par_blas_single() sets that and returns the previous count for
  * par_blas_restore(). */

@@ -405,11 +405,12 @@ static void test_parity(const char *family)
     model_free(m);
 }
 
-/* Inference runs the last layer on the [CLS] rows only (after its attention).  Its GEMMs
- * then have B rows instead of N, and OpenBLAS's result for a row may differ in the last
- * bits with the row count and position, so inference must match the full forward
- * (eval-with-grad computes every row) to rounding, at sizes where OpenBLAS blocks and the
- * pool splits, for 1 and 2 threads, and stay bit-identical run to run. */
+/* Inference runs the last layer on the [CLS] rows only (after its attention), and its
+ * linear layers through the packed GEMM (nn/gemm.h), whose rows do not depend on the row
+ * count; the full forward (eval-with-grad computes every row) uses OpenBLAS.  The two
+ * round differently, so they must agree to the engine's parity tolerance (1e-4 on logits,
+ * as against PyTorch), at sizes where the GEMMs block and the pool splits, for 1 and 2
+ * threads; inference must stay bit-identical run to run and across thread counts. */
 static void test_cls_only_inference(model_arch arch)
 {
     model_config c = tiny(arch);
@@ -426,6 +427,7 @@ static void test_cls_only_inference(model_arch arch)
         for (int t = 0; t < T; t++)
             ids[b * T + t] = (int32_t)rng_below(&r, (uint64_t)c.V);
     }
+    float first[B * 6];
     for (int th = 1; th <= 2; th++) {
         threads_setup(th);
         float inf[B * 6], emb[B * 64];
@@ -435,9 +437,14 @@ static void test_cls_only_inference(model_arch arch)
         CHECK(model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) == 0, "infer again");
         CHECK(!memcmp(inf, model_logits(m), sizeof inf) && !memcmp(emb, model_embedding(m), sizeof emb),
               "%s, %d threads: inference not bit-identical run to run", arch_name(arch), th);
+        if (th == 1)
+            memcpy(first, inf, sizeof inf);
+        else
+            CHECK(!memcmp(first, inf, sizeof inf), "%s: inference differs for 1 and 2 threads",
+                  arch_name(arch));
         CHECK(model_forward(m, ids, lens, B, T, MODEL_EVAL_GRAD, NULL) == 0, "eval");
-        CHECK_CLOSE("[CLS]-only inference logits vs the full forward", inf, model_logits(m), B * 6, 2e-5);
-        CHECK_CLOSE("[CLS]-only inference embedding vs the full forward", emb, model_embedding(m), B * 64, 2e-5);
+        CHECK_CLOSE("[CLS]-only inference logits vs the full forward", inf, model_logits(m), B * 6, 1e-4);
+        CHECK_CLOSE("[CLS]-only inference embedding vs the full forward", emb, model_embedding(m), B * 64, 1e-4);
     }
     threads_setup(1);
     model_free(m);
