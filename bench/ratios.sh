@@ -3,7 +3,9 @@
 # lines of the benchmarks' output (files, or standard input); other lines are ignored.
 # One row per comparison made in the run, ours beside its anchor measured in the same run:
 #   engine (bench/engine.sh)      C engine vs PyTorch 1.13 "tuned", per mode/config/batch/seq/threads
-#                                 (train and infer: samples/s; latency: ms per batch-1 call)
+#                                 (train and infer: samples/s; latency: ms per batch-1 call);
+#                                 with rounds, the median of the rounds' ratios (ours and the
+#                                 anchor columns: the median times)
 #   pretrain (bench/pretrain.sh)  emo pretrain vs PyTorch 1.13 on the same batches, real tokens/s
 #   masked-LM step (bench/mlm.sh) the engine's MLM step vs PyTorch's (HF all-position and
 #                                 gathered heads), real tokens/s
@@ -30,10 +32,18 @@ def key: "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads)";
 def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
 . as $all
 | ([ $all[] | select(.tag == "tuned" and .t_med != null) | {key: key, value: .} ] | from_entries) as $torch
+# bench/engine.sh with rounds prints one summary per point (median of the rounds ratios):
+# then those rows replace the pairing of single points
+| ([ $all[] | select(.tag == "ratio" and .bench == "engine") ] | length > 0) as $rounds
 | "| benchmark | point | ours | anchor | ratio | note |",
   "|---|---|--:|--:|--:|---|",
   ( $all[] |
-    if .tag == "c" and .impl == "c" and .t_med != null and (.mode | IN("train", "infer", "latency")) then
+    if .tag == "ratio" and .bench == "engine" then
+        row("engine \(.mode)"; point;
+            if .mode == "latency" then "\(.c_t_med * 1000 | r2) ms" else "\(.batch / .c_t_med | num) samples/s" end;
+            if .mode == "latency" then "\(.torch_t_med * 1000 | r2) ms" else "\(.batch / .torch_t_med | num) samples/s" end;
+            .speedup_median; "vs PyTorch 1.13, median of \(.rounds) rounds")
+    elif .tag == "c" and .impl == "c" and .t_med != null and (.mode | IN("train", "infer", "latency")) and ($rounds | not) then
         (key as $k | $torch[$k]) as $t
         | if $t == null then row("engine \(.mode)"; point; "\(.samples_s | num) samples/s"; "(no PyTorch point)"; null; "")
           elif .mode == "latency" then

@@ -34,7 +34,7 @@ smoke)
     run bench/foundation.sh 2000
     run env THREADS=2 bench/tokenize.sh 2000
     run bench/metrics.sh 2000
-    run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 MODES="infer latency" bench/engine.sh quick 2
+    run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 ROUNDS=1 MODES="infer latency" bench/engine.sh quick 2
     run bench/pretrain.sh 640 2
     run bench/mlm.sh 1 2
     run bench/tsne.sh 300

@@ -62,3 +62,17 @@ load helpers
     assert_line "| train peak RSS | bert-base b32 s128, c-full | 4000 MB | 6000 MB | 1.50x | vs PyTorch 1.13 (lower malloc setting) |"
     assert_line "| AdamW step | bert-mini t2 | 8.00 ms | scalar 50.00 ms | 6.25x | BITS DIFFER |"
 }
+
+@test "bench/ratios.sh: engine rounds: the median rows replace the pairing of single points" {
+    cd "$BATS_TEST_TMPDIR"
+    printf '%s\n' \
+        'JSON {"round":1,"tag":"c","impl":"c","mode":"latency","config":"bert-mini","batch":1,"seq":32,"threads":2,"t_med":0.001,"samples_s":1000}' \
+        'JSON {"round":1,"tag":"tuned","mode":"latency","config":"bert-mini","batch":1,"seq":32,"threads":2,"t_med":0.003,"samples_s":333}' \
+        'JSON {"tag":"ratio","bench":"engine","mode":"latency","config":"bert-mini","batch":1,"seq":32,"threads":2,"rounds":3,"speedup_median":2.5,"ratios":[3,2.5,2],"c_t_med":0.0012,"torch_t_med":0.003}' \
+        'JSON {"tag":"ratio","bench":"engine","mode":"infer","config":"bert-mini","batch":64,"seq":32,"threads":2,"rounds":3,"speedup_median":2.0,"ratios":[2,1.5,2.2],"c_t_med":0.05,"torch_t_med":0.1}' > log
+    run "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    [ "${#lines[@]}" -eq 4 ]
+    assert_line "| engine latency | bert-mini b1 s32 t2 | 1.20 ms | 3.00 ms | 2.50x | vs PyTorch 1.13, median of 3 rounds |"
+    assert_line "| engine infer | bert-mini b64 s32 t2 | 1280 samples/s | 640 samples/s | 2.00x | vs PyTorch 1.13, median of 3 rounds |"
+}
