@@ -14,6 +14,8 @@
 #   tokenize (bench/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
 #   foundation (bench/foundation.sh)  clean and split vs the Python anchor (wall speedup only),
 #                                 and the clean|tokenize|split pipeline against its 20 s budget
+#   teacher-logits (bench/teacher-logits.sh)  the whole `emo teacher-logits` command vs the
+#                                 PyTorch anchor's forwards over the same batches, seconds
 #   cache (bench/cache-overhead.sh, cache-size.sh)  cache mode vs plain inference (seconds),
 #                                 full-corpus cache size vs the naive fp32 layout (GB)
 #   epoch (bench/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
@@ -76,6 +78,9 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
     elif .tag == "foundation" and .mode == "pipeline" then
         row("foundation pipeline"; "\(.rows) rows, \(.stages | gsub("[|]"; " \\| "))"; "\(.t_wall | r2) s"; "budget \(.budget_s) s"; .budget_s / .t_wall;
             if .within_budget then "within budget" else "OVER budget" end)
+    elif .bench == "teacher-logits" and .tag == "ratio" then
+        row("teacher-logits"; "\(.config) b\(.batch) t\(.threads), \(.records) real tweets"; "\(.c_s | r2) s"; "\(.torch_s | r2) s";
+            .speedup_median; "vs PyTorch 1.13 forwards on the same batches, median of \(.reps)")
     elif .bench == "cache-overhead" then
         row("cache write"; "\(.records) records, layers \(.layers), \(.codec)"; "\(.cache_s | r2) s"; "plain \(.plain_s | r2) s";
             .plain_s / .cache_s; "target >= 0.83x (at most +20%)")

@@ -35,6 +35,7 @@ smoke)
     run env THREADS=2 bench/tokenize.sh 2000
     run bench/metrics.sh 2000
     run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 ROUNDS=1 MODES="infer latency" bench/engine.sh quick 2
+    run bench/teacher-logits.sh bert-tiny 500 1 2
     run bench/pretrain.sh 640 2
     run bench/mlm.sh 1 2
     run bench/tsne.sh 300
@@ -47,6 +48,7 @@ quick)
     run bench/tokenize.sh 50000
     run bench/metrics.sh 20000
     run bench/engine.sh quick 2
+    run bench/teacher-logits.sh bert-mini 4000 3 2
     run bench/pretrain.sh 1280 2
     run bench/mlm.sh 3 2
     run bench/tsne.sh 5000
@@ -59,6 +61,8 @@ full)
     run bench/tokenize.sh
     run bench/metrics.sh
     run bench/engine.sh full 2
+    run bench/teacher-logits.sh bert-mini 16000 3 2
+    run bench/teacher-logits.sh bert-base 2000 3 2
     run bench/pretrain.sh 12800 2
     run bench/mlm.sh
     run bench/tsne.sh "5000 20000"

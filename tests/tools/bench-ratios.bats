@@ -76,3 +76,11 @@ load helpers
     assert_line "| engine latency | bert-mini b1 s32 t2 | 1.20 ms | 3.00 ms | 2.50x | vs PyTorch 1.13, median of 3 rounds |"
     assert_line "| engine infer | bert-mini b64 s32 t2 | 1280 samples/s | 640 samples/s | 2.00x | vs PyTorch 1.13, median of 3 rounds |"
 }
+
+@test "bench/ratios.sh: the teacher-logits row" {
+    cd "$BATS_TEST_TMPDIR"
+    echo 'JSON {"bench":"teacher-logits","tag":"ratio","config":"bert-mini","threads":2,"batch":64,"records":4000,"reps":3,"c_s":2.0,"torch_s":3.0,"speedup_median":1.5,"speedups":[1.5,1.4,1.6]}' > log
+    run "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    assert_line "| teacher-logits | bert-mini b64 t2, 4000 real tweets | 2.00 s | 3.00 s | 1.50x | vs PyTorch 1.13 forwards on the same batches, median of 3 |"
+}
