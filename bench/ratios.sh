@@ -14,6 +14,7 @@
 #   tokenize (bench/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
 #   foundation (bench/foundation.sh)  clean and split vs the Python anchor (wall speedup only),
 #                                 and the clean|tokenize|split pipeline against its 20 s budget
+#   onnxruntime (bench/onnxruntime.sh)  engine inference/latency vs ONNX Runtime 1.17.3, ms
 #   teacher-logits (bench/teacher-logits.sh)  the whole `emo teacher-logits` command vs the
 #                                 PyTorch anchor's forwards over the same batches, seconds
 #   cache (bench/cache-overhead.sh, cache-size.sh)  cache mode vs plain inference (seconds),
@@ -78,6 +79,9 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
     elif .tag == "foundation" and .mode == "pipeline" then
         row("foundation pipeline"; "\(.rows) rows, \(.stages | gsub("[|]"; " \\| "))"; "\(.t_wall | r2) s"; "budget \(.budget_s) s"; .budget_s / .t_wall;
             if .within_budget then "within budget" else "OVER budget" end)
+    elif .bench == "onnxruntime" then
+        row("vs ONNX Runtime \(.mode)"; "\(.config) b\(.batch) s\(.seq) t\(.threads), \(.env)";
+            "\(.c_t * 1000 | r2) ms"; "\(.ort_t * 1000 | r2) ms"; .speedup; "ONNX Runtime 1.17.3 (its own AVX-512 kernels)")
     elif .bench == "teacher-logits" and .tag == "ratio" then
         row("teacher-logits"; "\(.config) b\(.batch) t\(.threads), \(.records) real tweets"; "\(.c_s | r2) s"; "\(.torch_s | r2) s";
             .speedup_median; "vs PyTorch 1.13 forwards on the same batches, median of \(.reps)")

@@ -62,6 +62,11 @@ full)
     run bench/metrics.sh
     run bench/engine.sh full 2
     run bench/teacher-logits.sh bert-mini 16000 3 2
+    if [ -d "${ORT_NODE_DIR:-/work/scratch/ort}/node_modules/onnxruntime-node" ]; then
+        run bench/onnxruntime.sh 2
+    else
+        echo "== skipped bench/onnxruntime.sh: no onnxruntime-node (see its header)" | tee -a "$log"
+    fi
     run bench/teacher-logits.sh bert-base 2000 3 2
     run bench/pretrain.sh 12800 2
     run bench/mlm.sh

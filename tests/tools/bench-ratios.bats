@@ -84,3 +84,11 @@ load helpers
     assert_success
     assert_line "| teacher-logits | bert-mini b64 t2, 4000 real tweets | 2.00 s | 3.00 s | 1.50x | vs PyTorch 1.13 forwards on the same batches, median of 3 |"
 }
+
+@test "bench/ratios.sh: the ONNX Runtime rows" {
+    cd "$BATS_TEST_TMPDIR"
+    echo 'JSON {"bench":"onnxruntime","env":"avx512","ob_core":"Cooperlake","mode":"latency","config":"bert-mini","batch":1,"seq":32,"threads":2,"c_t":0.001,"ort_t":0.002,"speedup":2.0}' > log
+    run "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    assert_line "| vs ONNX Runtime latency | bert-mini b1 s32 t2, avx512 | 1.00 ms | 2.00 ms | 2.00x | ONNX Runtime 1.17.3 (its own AVX-512 kernels) |"
+}
