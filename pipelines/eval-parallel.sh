@@ -9,10 +9,8 @@
 #
 # The report (stdout) is byte for byte the one of the single run
 #   cat FILE... | emo teacher-logits -m CKPT --threads THREADS OPTIONS | emo eval -m CKPT EVAL-OPTIONS
-# when RECORDS (default 4096) is a multiple of 16 x --batch (teacher-logits' window), which
-# keeps the single run's batches and so its logits to the bit.  (Given several files,
-# teacher-logits starts a new window at each file: with one file, or files of multiples
-# of RECORDS records, `emo teacher-logits ... FILE...` is the same single run.)  -k keeps the predictions
+# whatever RECORDS (default 4096): a record's logits do not depend on the batch it shares
+# in teacher-logits, nor on the thread count.  -k keeps the predictions
 # (records with logits) in PREDS, for emo confusion or more evaluations.
 set -eu
 me=eval-parallel.sh

@@ -2,8 +2,8 @@
 # shard.sh -n RECORDS -o DIR FILE...: cut record streams (emo-records(5)) into shards of
 # RECORDS records each, DIR/shard.000000.rec, DIR/shard.000001.rec, ..., in input order,
 # for GNU parallel jobs (pipelines/teacher-logits-parallel.sh).  `cat DIR/shard.*.rec` is
-# the input again, record for record.  A multiple of 16 x teacher-logits' --batch (1,024 by
-# default) keeps a single run's batches, so sharded logits equal a single run's to the bit.
+# the input again, record for record.  Sharded logits equal a single run's to the bit
+# whatever RECORDS: teacher-logits' result for a record does not depend on its batch.
 # The shards are written into a temporary directory beside DIR and renamed to DIR whole.
 set -eu
 # this tree's tools first (remote jobs use the machines' PATH)

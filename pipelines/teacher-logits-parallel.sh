@@ -11,9 +11,8 @@
 # -p PREDS: plain mode, the records with their logits (and with -a --embeddings, their
 # embeddings), every file's in the order of the arguments, into the file PREDS (written
 # whole, then renamed) or standard output (-p -): the input of emo eval, confusion, tsne.
-# teacher-logits runs windows of 16 x --batch records (1,024 by default) sorted by length,
-# so shards of a multiple of that many records (pipelines/shard.sh) get the batches of a
-# single run, and the same logits to the bit (at the same --threads).
+# A record's logits, embedding and attention maps do not depend on the batch it shares in
+# teacher-logits, nor on --threads, so any sharding gives a single run's results to the bit.
 #
 # Split the input by records, not by bytes: pipelines/shard.sh, `emo split`, or one file per
 # input chunk.  With -S or -s, `emo` must be on the machines' PATH and the checkpoint

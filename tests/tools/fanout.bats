@@ -94,9 +94,9 @@ corpus() {
 }
 
 @test "teacher-logits-parallel.sh -p: sharded predictions equal a single run's to the bit (-j 3, -S, --sshloginfile)" {
-    # shards of 64 = 16 x --batch 4: the single run's windows
-    "$P/shard.sh" -n 64 -o shards "$D/train.rec" "$D/val.rec"
-    cat "$D/train.rec" "$D/val.rec" | emo teacher-logits -m "$D/teacher" --batch 4 --threads 1 > single.rec
+    # shards of 50 records: batches unlike the single run's (which has --batch 8 and 1 thread)
+    "$P/shard.sh" -n 50 -o shards "$D/train.rec" "$D/val.rec"
+    cat "$D/train.rec" "$D/val.rec" | emo teacher-logits -m "$D/teacher" --batch 8 --threads 1 > single.rec
     "$P/teacher-logits-parallel.sh" -m "$D/teacher" -p par.rec -j 3 -a "--batch 4" shards/*.rec
     diff <(emo dump single.rec) <(emo dump par.rec)
     "$P/teacher-logits-parallel.sh" -m "$D/teacher" -p rem.rec -S h1,h2 -a "--batch 4" shards/*.rec
@@ -109,9 +109,9 @@ corpus() {
 }
 
 @test "teacher-logits-parallel.sh -o through machines: the cache of a single run, part by part" {
-    "$P/shard.sh" -n 64 -o shards "$D/train.rec"
+    "$P/shard.sh" -n 45 -o shards "$D/train.rec"
     mkdir single
-    emo teacher-logits -m "$D/teacher" -o single --batch 4 --threads 1 "$D/train.rec"
+    emo teacher-logits -m "$D/teacher" -o single --batch 16 --threads 1 "$D/train.rec"
     "$P/teacher-logits-parallel.sh" -m "$D/teacher" -o par -S h1,h2 -a "--batch 4" shards/*.rec
     run emo cache --verify par
     assert_line "records	300"
@@ -136,7 +136,7 @@ corpus() {
     cat "$D/train.rec" "$D/val.rec" | emo teacher-logits -m "$D/teacher" --batch 4 --threads 1 > preds.rec
     emo eval -m "$D/teacher" preds.rec > single.txt
     emo eval -m "$D/teacher" --json preds.rec > single.json
-    run "$P/eval-parallel.sh" -m "$D/teacher" -n 64 -j 3 -a "--batch 4" -k kept.rec "$D/train.rec" "$D/val.rec"
+    run "$P/eval-parallel.sh" -m "$D/teacher" -n 70 -j 3 -a "--batch 4" -k kept.rec "$D/train.rec" "$D/val.rec"
     assert_success
     diff single.txt <(printf '%s\n' "$output")
     diff <(emo dump preds.rec) <(emo dump kept.rec)
