@@ -75,9 +75,10 @@ if [ "$torch" = 1 ]; then
        seq: $c.seq, threads: $c.threads, rounds: ($pairs | length),
        speedup_median: ([$pairs[].ratio] | median), ratios: [$pairs[].ratio],
        c_t_med: ([$pairs[].c] | median), torch_t_med: ([$pairs[].torch] | median)}' |
-    sed 's/^/JSON /' | tee bench/out/engine-ratios.txt |
-    jq -R -r 'ltrimstr("JSON ") | fromjson
-              | "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads): \(.speedup_median * 100 | round / 100)x median of \(.rounds) rounds (\(.ratios | map(. * 100 | round / 100 | tostring + "x") | join(" ")))"'
+    sed 's/^/JSON /' > bench/out/engine-ratios.txt
+  cat bench/out/engine-ratios.txt
+  jq -R -r 'ltrimstr("JSON ") | fromjson
+              | "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads): \(.speedup_median * 100 | round / 100)x median of \(.rounds) rounds (\(.ratios | map(. * 100 | round / 100 | tostring + "x") | join(" ")))"' bench/out/engine-ratios.txt
 else
   /usr/bin/python3 "$anchors/summarize.py" "$c_out"
 fi
