@@ -10,6 +10,7 @@
 # (quick 3, else 1) repeats the C/torch pairs, and the ratio reported is the median over
 # rounds of each round's ratio: a 2-vCPU VM's speed drifts by tens of percent within
 # minutes, more than a one-pair ratio can bear.
+# The anchors' sgemm_bench runs first, so "% sgemm peak" compares with this run's rate.
 # Results: bench/out/engine-c.txt, bench/out/engine-torch.txt and the summary table
 # (summarize.py from the anchors) on stdout, ending with the speedup per point.
 set -eu
@@ -37,10 +38,13 @@ TUNE=(OMP_WAIT_POLICY=PASSIVE
       GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184)
 c_out=bench/out/engine-c.txt t_out=bench/out/engine-torch.txt
 : > "$c_out"; : > "$t_out"
-if [ "$torch" = 1 ]; then
-  scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
-  cp -r "$anchors"/. "$scratch"
-fi
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+cp -r "$anchors"/. "$scratch"
+# The sgemm rate of this run (the anchors' sgemm_bench, same environment and threads): the
+# "% sgemm peak" column of summarize.py, which reads RESULTS-sgemm.txt beside itself.
+cc -O2 -o "$scratch/sgemm_bench" "$scratch/sgemm_bench.c" $(pkg-config --cflags --libs openblas) -lm
+"$scratch/sgemm_bench" "$threads" 0.3 > "$scratch/RESULTS-sgemm.txt" 2>&1
+grep -E '^# OpenBLAS|square-2048|fwd ffn-up' "$scratch/RESULTS-sgemm.txt" || true
 # every JSON line gets its round number
 mark() { sed "s/^JSON {/JSON {\"round\":$1,/"; }
 for r in $(seq 1 "$rounds"); do
@@ -59,7 +63,7 @@ done
 # the anchors' tables for the last round
 last() { grep -v '^JSON' "$1"; grep "^JSON {\"round\":$rounds," "$1"; }
 if [ "$torch" = 1 ]; then
-  /usr/bin/python3 "$anchors/summarize.py" <(last "$t_out") <(last "$c_out")
+  /usr/bin/python3 "$scratch/summarize.py" <(last "$t_out") <(last "$c_out")
   # per point: the median over rounds of t_torch / t_c, as JSON for bench/ratios.sh
   sed -n 's/^JSON //p' "$t_out" "$c_out" | jq -c -s '
     def key: [.mode, .config, .batch, .seq, .threads];
@@ -80,5 +84,5 @@ if [ "$torch" = 1 ]; then
   jq -R -r 'ltrimstr("JSON ") | fromjson
               | "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads): \(.speedup_median * 100 | round / 100)x median of \(.rounds) rounds (\(.ratios | map(. * 100 | round / 100 | tostring + "x") | join(" ")))"' bench/out/engine-ratios.txt
 else
-  /usr/bin/python3 "$anchors/summarize.py" "$c_out"
+  /usr/bin/python3 "$scratch/summarize.py" "$c_out"
 fi
