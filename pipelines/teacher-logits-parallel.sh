@@ -75,15 +75,19 @@ fi
 remote=
 [ -z "$hosts$loginfile" ] || remote=1
 cd "$scratch/.."
+# The shards are links under TAG/: rsync must copy what they point to (-L), not the links
+# (parallel's default -rlDzR would send links to paths that exist only here)
+rsync_opts=-rLDzR
 if [ -n "$out" ] && [ -z "$remote" ]; then
     parallel --halt now,fail=1 ${jobs:+-j "$jobs"} \
         "emo teacher-logits -m '$ckpt' -o '$out' --prefix {/.} --threads $threads $extra {}" :::: "$tag/todo"
 elif [ -n "$out" ]; then
     # each part is written into {.}.part in the job's home and comes back as one tar file
+    PARALLEL_RSYNC_OPTS=$rsync_opts \
     parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
         --transferfile {} --return {.}.tar --cleanup \
         "mkdir -p {.}.part && emo teacher-logits -m '$ckpt' -o {.}.part --prefix {/.} --threads $threads $extra {} &&
-         tar -C {.}.part -cf {.}.tar . && rm -rf {.}.part" :::: "$tag/todo"
+         tar -C {.}.part -cf {.}.tar . && rm -rf {.}.part || { rm -rf {.}.part {.}.tar; exit 1; }" :::: "$tag/todo"
     # unpacked beside the cache, the manifest (what readers look for) moved in last
     while read -r f; do
         p=$(basename "$f" .rec)
@@ -101,8 +105,9 @@ else
     if [ -z "$remote" ]; then
         parallel --halt now,fail=1 ${jobs:+-j "$jobs"} "$cmd" :::: "$tag/todo"
     else
+        PARALLEL_RSYNC_OPTS=$rsync_opts \
         parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
-            --transferfile {} --return {.}.logits --cleanup "$cmd" :::: "$tag/todo"
+            --transferfile {} --return {.}.logits --cleanup "$cmd || { rm -f {.}.logits; exit 1; }" :::: "$tag/todo"
     fi
     set --
     while read -r f; do
