@@ -29,7 +29,7 @@ char *openblas_get_corename(void);
 
 size_t gemm_packed_floats(size_t N, size_t K) { return (N + GEMM_NR - 1) / GEMM_NR * K * GEMM_NR; }
 
-typedef struct { float *P; const float *W; size_t N, K; } pack_job;
+typedef struct { float *P; const float *W; size_t ldw, N, K; } pack_job;
 
 static void pack_range(void *ctx, size_t lo, size_t hi)
 {
@@ -40,7 +40,7 @@ static void pack_range(void *ctx, size_t lo, size_t hi)
         if (nn < GEMM_NR)
             memset(dst, 0, j->K * GEMM_NR * sizeof(float));
         for (size_t c = 0; c < nn; c++) {
-            const float *src = j->W + (n0 + c) * j->K;
+            const float *src = j->W + (n0 + c) * j->ldw;
             for (size_t k = 0; k < j->K; k++)
                 dst[k * GEMM_NR + c] = src[k];
         }
@@ -49,8 +49,27 @@ static void pack_range(void *ctx, size_t lo, size_t hi)
 
 void gemm_pack(float *P, const float *W, size_t N, size_t K)
 {
-    pack_job j = { P, W, N, K };
+    pack_job j = { P, W, K, N, K };
     par_for((N + GEMM_NR - 1) / GEMM_NR, 8, pack_range, &j);
+}
+
+void gemm_pack_serial(float *P, const float *W, size_t ldw, size_t N, size_t K)
+{
+    pack_job j = { P, W, ldw, N, K };
+    pack_range(&j, 0, (N + GEMM_NR - 1) / GEMM_NR);
+}
+
+void gemm_pack_t(float *P, const float *Wt, size_t ldw, size_t K, size_t N)
+{
+    for (size_t p = 0; p < (N + GEMM_NR - 1) / GEMM_NR; p++) {
+        float *dst = P + p * K * GEMM_NR;
+        size_t n0 = p * GEMM_NR, nn = N - n0 < GEMM_NR ? N - n0 : GEMM_NR;
+        for (size_t k = 0; k < K; k++) {
+            memcpy(dst + k * GEMM_NR, Wt + k * ldw + n0, nn * sizeof(float));
+            if (nn < GEMM_NR)
+                memset(dst + k * GEMM_NR + nn, 0, (GEMM_NR - nn) * sizeof(float));
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------------------
@@ -275,7 +294,7 @@ const char *gemm_isa_name(enum gemm_isa isa)
 typedef struct {
     float *y;
     const float *x, *P, *bias;
-    size_t lda, M, K, N, npanels, mc, ngroups;
+    size_t lda, ldy, M, K, N, npanels, mc, ngroups;
     enum gemm_isa isa;
 } gemm_job;
 
@@ -292,11 +311,11 @@ static void gemm_block(const gemm_job *j, size_t r0, size_t r1, size_t p0, size_
         if (j->bias)
             memcpy(bias_pad, j->bias + c0, ncols * sizeof(float));
         tile t = { .lda = j->lda, .p = j->P + p * j->K * GEMM_NR, .K = j->K,
-                   .bias = j->bias ? bias_pad : NULL, .ldy = j->N, .ncols = ncols };
+                   .bias = j->bias ? bias_pad : NULL, .ldy = j->ldy, .ncols = ncols };
         for (size_t r = r0; r < r1; r += mr_max) {
             size_t mr = r1 - r < mr_max ? r1 - r : mr_max;
             t.x = j->x + r * j->lda;
-            t.y = j->y + r * j->N + c0;
+            t.y = j->y + r * j->ldy + c0;
 #ifdef GEMM_X86
             if (j->isa == GEMM_AVX512) {
                 kernel_avx512(&t, mr, np);
@@ -323,28 +342,47 @@ static void gemm_range(void *ctx, size_t lo, size_t hi)
     }
 }
 
-void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
-                 size_t M, size_t K, size_t N)
+/* Fills the job; returns its number of units (0: nothing to do). */
+static size_t gemm_setup(gemm_job *j, float *y, size_t ldy, const float *x, size_t lda,
+                         const float *P, const float *bias, size_t M, size_t K, size_t N)
 {
     if (M == 0 || N == 0)
-        return;
+        return 0;
     if (K == 0) {   // an empty sum: the bias, or zeros
         for (size_t r = 0; r < M; r++)
             for (size_t c = 0; c < N; c++)
-                y[r * N + c] = bias ? bias[c] : 0.0f;
-        return;
+                y[r * ldy + c] = bias ? bias[c] : 0.0f;
+        return 0;
     }
-    gemm_job j = { .y = y, .x = x, .P = P, .bias = bias, .lda = lda, .M = M, .K = K, .N = N,
-                   .npanels = (N + GEMM_NR - 1) / GEMM_NR, .isa = gemm_isa() };
+    *j = (gemm_job){ .y = y, .x = x, .P = P, .bias = bias, .lda = lda, .ldy = ldy, .M = M,
+                     .K = K, .N = N, .npanels = (N + GEMM_NR - 1) / GEMM_NR, .isa = gemm_isa() };
     // row chunks of at most CHUNK_FLOATS of x, equal in size (so threads get equal work),
     // a multiple of 24 rows (every kernel's MR divides it)
     size_t mc_max = CHUNK_FLOATS / K / 24 * 24;
     mc_max = mc_max < 24 ? 24 : mc_max;
     size_t nchunks = (M + mc_max - 1) / mc_max;
-    j.mc = ((M + nchunks - 1) / nchunks + 23) / 24 * 24;
-    j.ngroups = (j.npanels + GROUP - 1) / GROUP;
-    size_t units = (M + j.mc - 1) / j.mc * j.ngroups;
+    j->mc = ((M + nchunks - 1) / nchunks + 23) / 24 * 24;
+    j->ngroups = (j->npanels + GROUP - 1) / GROUP;
+    return (M + j->mc - 1) / j->mc * j->ngroups;
+}
+
+void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
+                 size_t M, size_t K, size_t N)
+{
+    gemm_job j;
+    size_t units = gemm_setup(&j, y, N, x, lda, P, bias, M, K, N);
+    if (units == 0)
+        return;
     // threads only when a unit is worth waking one for (about 64K multiply-adds)
     size_t unit_work = (M < j.mc ? M : j.mc) * K * GROUP * GEMM_NR;
     par_for(units, 1 + (64 * 1024) / unit_work, gemm_range, &j);
+}
+
+void gemm_packed_serial(float *y, size_t ldy, const float *x, size_t lda, const float *P,
+                        const float *bias, size_t M, size_t K, size_t N)
+{
+    gemm_job j;
+    size_t units = gemm_setup(&j, y, ldy, x, lda, P, bias, M, K, N);
+    if (units)
+        gemm_range(&j, 0, units);
 }

@@ -9,7 +9,9 @@
  * Arithmetic: every output element is one fused multiply-add chain over k = 0 .. K-1 in
  * order, starting from 0, then + bias.  The AVX-512, AVX2+FMA and scalar (fmaf) paths
  * therefore give the same bits, and a row's result never depends on how many rows, which
- * rows or how many threads share the call. */
+ * rows or how many threads share the call.  Inference uses it for the attention products
+ * too (nn/kernels.c), so an inference forward gives the same bits on every x86-64 machine
+ * whatever OpenBLAS would pick. */
 #ifndef EMO_GEMM_H
 #define EMO_GEMM_H
 
@@ -25,10 +27,19 @@ size_t gemm_packed_floats(size_t N, size_t K);
  * nn.Linear layout; P is 64-byte aligned, gemm_packed_floats(N, K) floats. */
 void gemm_pack(float *P, const float *W, size_t N, size_t K);
 
+/* On the calling thread only (inside a par_for job), W's rows ldw floats apart. */
+void gemm_pack_serial(float *P, const float *W, size_t ldw, size_t N, size_t K);
+/* The same panels from W^T given as (K, N) rows ldw floats apart, calling thread only:
+ * P[panel][k][j] = Wt[k ldw + 16 panel + j] (B = V in attention's probs @ V). */
+void gemm_pack_t(float *P, const float *Wt, size_t ldw, size_t K, size_t N);
+
 /* y (M, N) = x (M, K) W^T + bias (N, or NULL for none), W packed in P; x rows are lda
  * floats apart (lda >= K), y rows N apart.  Threads: par_for (nn/par.h). */
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N);
+/* The same on the calling thread only (inside a par_for job), y rows ldy apart. */
+void gemm_packed_serial(float *y, size_t ldy, const float *x, size_t lda, const float *P,
+                        const float *bias, size_t M, size_t K, size_t N);
 
 /* Instruction set of the inner kernel. */
 enum gemm_isa { GEMM_SCALAR, GEMM_AVX2, GEMM_AVX512 };

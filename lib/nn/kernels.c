@@ -3,8 +3,10 @@
  * vectorise them (unit stride, no aliasing surprises in the hot loops). */
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/par.h"
 
@@ -656,6 +658,48 @@ static size_t attn_min_chunk(const attn_batch *ab)
     return work < (1u << 18) ? pairs : 1;
 }
 
+/* Per-thread room for one pair's packed K and V (grown, never shrunk; freed never: a few
+ * hundred KiB per pool thread at most). */
+static _Thread_local float *attn_pack;
+static _Thread_local size_t attn_pack_cap;
+
+static float *attn_scratch(size_t floats)
+{
+    if (floats > attn_pack_cap) {
+        free(attn_pack);
+        attn_pack = NULL;
+        attn_pack_cap = 0;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, floats * sizeof(float)) != 0)
+            return NULL;
+        attn_pack = p;
+        attn_pack_cap = floats;
+    }
+    return attn_pack;
+}
+
+/* Without dropout (inference, evaluation) the two products go through the packed GEMM
+ * (nn/gemm.h), whose bits do not depend on the CPU's vector width or on OpenBLAS's kernel
+ * choice: with the linear layers, a whole inference forward is then the same on every
+ * machine.  Returns 0 if the scratch could not be had (the caller uses sgemm). */
+static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, const float *k,
+                            const float *v, size_t H3, size_t n, size_t hd, float alpha)
+{
+    size_t kn = gemm_packed_floats(n, hd), vn = gemm_packed_floats(hd, n);
+    float *pk = attn_scratch(kn + vn);
+    if (!pk)
+        return 0;
+    float *pv = pk + kn;
+    gemm_pack_serial(pk, k, H3, n, hd);                       // K (n, hd) as W
+    gemm_packed_serial(a, n, q, H3, pk, NULL, n, hd, n);      // (n, n) = q k^T
+    for (size_t i = 0; i < n * n; i++)
+        a[i] *= alpha;
+    softmax_forward(a, a, n, n, n);
+    gemm_pack_t(pv, v, H3, n, hd);                            // V (n, hd) as W^T
+    gemm_packed_serial(ctx_h, H, a, n, pv, NULL, n, n, hd);   // (n, hd) = probs v
+    return 1;
+}
+
 static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
 {
     attn_job *j = ctx_;
@@ -670,6 +714,10 @@ static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
         size_t off = ab->att_off[b] + (size_t)h * n * n;
         float *a = j->att + off;
         const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
+        if (j->p_drop == 0.0f &&
+            attn_pair_packed(a, c0 + h * hd, (size_t)H, q, k, v, (size_t)H3, (size_t)n,
+                             (size_t)hd, alpha))
+            continue;
         // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
                     0.0f, a, n);

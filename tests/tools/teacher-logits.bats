@@ -30,13 +30,16 @@ setup() {
     diff <(emo dump val.rec | sed 's/.*"id":\([0-9]*\).*/\1/') <(emo dump val.logits.rec | sed 's/.*"id":\([0-9]*\).*/\1/')
 }
 
-@test "a record's logits, embedding and attention maps do not depend on --batch or --threads" {
+@test "a record's logits, embedding and attention maps do not depend on --batch, --threads or OpenBLAS's kernels" {
     emo teacher-logits -m teacher --embeddings --batch 64 --threads 2 val.rec > a.rec
     emo teacher-logits -m teacher --embeddings --batch 1 --threads 1 val.rec > b.rec
     emo teacher-logits -m teacher --embeddings --batch 7 --threads 2 val.rec > c.rec
     [ "$(emo dump a.rec | wc -l)" -eq 80 ]
     diff <(emo dump a.rec) <(emo dump b.rec)
     diff <(emo dump a.rec) <(emo dump c.rec)
+    # nor on OpenBLAS's kernels (another machine's): inference does not use them
+    OPENBLAS_CORETYPE=Sandybridge emo teacher-logits -m teacher --embeddings --batch 5 val.rec > d.rec
+    diff <(emo dump a.rec) <(emo dump d.rec)
     mkdir c1 c2
     emo teacher-logits -m teacher -o c1 --attn-layers all --batch 64 --threads 2 val.rec
     emo teacher-logits -m teacher -o c2 --attn-layers all --batch 3 --threads 1 val.rec
