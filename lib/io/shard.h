@@ -55,6 +55,11 @@ size_t shard_record_bytes(const shard_meta *m, int l);
 /* ---- IEEE half precision (used by the f16 codec; exposed for tests) ---- */
 uint16_t f16_from_f32(float f);
 float f32_from_f16(uint16_t h);
+/* n values as little-endian halves, the bits of f16_from_f32 each (F16C when the CPU has
+ * it); every value must be finite and at most 65504 in magnitude. */
+void f16_encode(unsigned char *dst, const float *src, size_t n);
+/* The u8 codec's value of a probability a in [-1e-6, 1 + 1e-6]: roundf(a * 255), clamped. */
+unsigned char u8_from_prob(float a);
 
 /* ---- writing --------------------------------------------------------------- */
 typedef struct shard_writer shard_writer;
@@ -62,7 +67,7 @@ typedef struct shard_writer shard_writer;
 typedef struct shard_writer_opts {
     size_t frame_bytes;        /* close a frame once its payload reaches this (0: default 1 MiB) */
     uint64_t shard_bytes;      /* start a new shard once this many compressed bytes are written */
-    int level;                 /* zstd level (0: 3) */
+    int level;                 /* zstd level (0: 1, the fastest: the maps compress no better at 3) */
 } shard_writer_opts;
 
 /* Refuses (NULL, message in err) if DIR/PFX.manifest.json exists already: a finished part

@@ -133,6 +133,59 @@ static void test_f16(void)
     CHECK(worst_abs_small <= 0x1p-25, "absolute error below 2^-14: %g > 2^-25", worst_abs_small);
     CHECK(f16_from_f32(65520.0f) == 0x7c00, "65520 must overflow to Inf");
     CHECK(f16_from_f32(65519.0f) == 0x7bff, "65519 rounds to 65504");
+
+    /* the block encoder (F16C where the CPU has it) gives f16_from_f32's bits, little-endian,
+     * on random bit patterns in range (subnormals, ties, exact halves included) */
+    enum { NB = 100003 };   // not a multiple of 8: the scalar tail runs too
+    float *src = malloc(NB * sizeof *src);
+    unsigned char *enc = malloc(2 * NB);
+    rng_t e;
+    rng_seed(&e, 13);
+    for (int i = 0; i < NB; i++) {
+        float f;
+        do {
+            uint32_t u = (uint32_t)rng_u64(&e);
+            if (i % 3 == 0)   // a third near and below the half subnormal range
+                u = (u & 0x80ffffffu) | (uint32_t)(0x30 + rng_below(&e, 16)) << 24;
+            memcpy(&f, &u, 4);
+        } while (!isfinite(f) || fabsf(f) > 65504.0f);
+        src[i] = i % 1000 == 0 ? f32_from_f16((uint16_t)(i % 0x7c00)) : f;   // exact halves
+    }
+    f16_encode(enc, src, NB);
+    int diff = 0;
+    for (int i = 0; i < NB; i++)
+        if ((uint16_t)(enc[2 * i] | enc[2 * i + 1] << 8) != f16_from_f32(src[i]) && diff++ < 3)
+            fprintf(stderr, "test_shard: f16_encode(%a) = %#x, f16_from_f32 %#x\n", (double)src[i],
+                    enc[2 * i] | enc[2 * i + 1] << 8, f16_from_f32(src[i]));
+    CHECK(diff == 0, "f16_encode differs from f16_from_f32 on %d of %d values", diff, NB);
+    free(src);
+    free(enc);
+
+    /* u8_from_prob is roundf(a * 255) clamped: every float in [0, 1] whose product lands
+     * within 2^-10 of a half, and a million random ones in the accepted range */
+    int u8diff = 0;
+    for (int k = 0; k <= 255; k++)
+        for (int d = -2048; d <= 2048; d++) {
+            float x = ((float)k + 0.5f) + (float)d * 0x1p-21f;
+            float a = x / 255.0f;
+            for (int t = -2; t <= 2; t++) {
+                float b = nextafterf(a, t < 0 ? 0.0f : 2.0f);
+                if (t == 0)
+                    b = a;
+                if (!(b >= -1e-6f && b <= 1.0f + 1e-6f))
+                    continue;
+                float want = roundf(b * 255.0f);
+                u8diff += u8_from_prob(b) != (unsigned char)(want < 0 ? 0 : want > 255 ? 255 : want);
+            }
+        }
+    for (int i = 0; i < 1000000; i++) {
+        float b = (float)(rng_double(&e) * (1.0 + 2e-6) - 1e-6);
+        float want = roundf(b * 255.0f);
+        u8diff += u8_from_prob(b) != (unsigned char)(want < 0 ? 0 : want > 255 ? 255 : want);
+    }
+    CHECK(u8_from_prob(0x1.fffffcp-2f / 255.0f) == (unsigned char)roundf(0x1.fffffcp-2f / 255.0f * 255.0f),
+          "just below one half");
+    CHECK(u8diff == 0, "u8_from_prob differs from roundf on %d values", u8diff);
 }
 
 static void check_round_trip(shard_codec codec, const char *name)
