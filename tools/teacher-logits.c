@@ -143,14 +143,10 @@ static void run_batch(run *r, item **its, int B)
                      (unsigned long long)its[b]->recno, (unsigned long long)its[b]->id);
         if (r->cache) {
             int l = its[b]->len;
-            for (int i = 0; i < r->NL; i++) {
-                /* (B, NH, T, T) -> the unpadded (NH, l, l) block of record b */
-                const float *a = model_attn_probs(r->m, r->layers[i]);
-                for (int h = 0; h < NH; h++)
-                    for (int q = 0; q < l; q++)
-                        memcpy(r->attn + (((size_t)i * NH + h) * l + q) * l,
-                               a + (((size_t)b * NH + h) * T + q) * T, (size_t)l * sizeof(float));
-            }
+            size_t block = (size_t)NH * (size_t)l * (size_t)l;   /* (NH, l, l) per kept layer */
+            for (int i = 0; i < r->NL; i++)
+                memcpy(r->attn + (size_t)i * block, model_attn_seq(r->m, r->layers[i], b),
+                       block * sizeof(float));
             if (shard_writer_add(r->cache, its[b]->id, l, z, r->attn))
                 errx(EXIT_DATA, "%s:record %llu: %s", r->src, (unsigned long long)its[b]->recno,
                      shard_writer_error(r->cache));
@@ -340,7 +336,7 @@ int main(int argc, char **argv)
         uint64_t mask = 0;
         for (int i = 0; i < m.NL; i++)
             mask |= 1ull << m.layers[i];
-        model_keep_attn(r.m, mask);
+        model_keep_attn_packed(r.m, mask);
         r.attn = xmalloc(sizeof(float) * (size_t)(m.NL ? m.NL : 1) * (size_t)cfg.NH * (size_t)cfg.P * (size_t)cfg.P);
         if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
             err(EXIT_DATA, "%s", out_dir);

@@ -49,6 +49,7 @@ struct model {
     model_params p, g;
 
     uint64_t keep_mask;
+    int keep_packed;              /* kept layers unpadded (model_keep_attn_packed) */
 
     /* capacity of the activation buffers */
     size_t cap_tok, cap_att, cap_B, cap_padded;   /* cap_padded: B*NH*T*T per kept layer */
@@ -83,7 +84,8 @@ struct model {
     float *g_out, *g_a, *g_ln1, *g_ctx, *g_qkv, *g_i1, *g_i2, *g_att, *g_e1, *g_e2;
     float *g_cls, *g_pp, *g_pd;
 
-    float **kept_attn;            /* (L) (B, NH, T, T) padded copies of kept layers */
+    float **kept_attn;            /* (L) (B, NH, T, T) padded copies of kept layers, or the
+                                   * packed (A) maps with keep_packed */
     float *kept_block;
 
     const float *hid;             /* (N, H) final hidden states of the last forward */
@@ -202,7 +204,17 @@ float *model_param_block(model *m)
 }
 const model_params *model_weights(const model *m) { return &m->p; }
 const char *model_error(const model *m) { return m->err; }
-void model_keep_attn(model *m, uint64_t layer_mask) { m->keep_mask = layer_mask; }
+void model_keep_attn(model *m, uint64_t layer_mask)
+{
+    m->keep_mask = layer_mask;
+    m->keep_packed = 0;
+}
+
+void model_keep_attn_packed(model *m, uint64_t layer_mask)
+{
+    m->keep_mask = layer_mask;
+    m->keep_packed = 1;
+}
 
 float *model_grad_block(model *m)
 {
@@ -630,7 +642,9 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * nqkv : NULL,
                p->qkv_b + s * 3 * H, N, H, 3 * H);
         attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
-        if (m->kept_attn[l])
+        if (m->kept_attn[l] && m->keep_packed)   // (A) floats fit the (B, NH, T, T) room
+            memcpy(m->kept_attn[l], p_att > 0.0f ? a->att_drop : a->att, A * sizeof(float));
+        else if (m->kept_attn[l])
             expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
         if (cls_only && l == c->L - 1) {
             // (B, H) rows: ctx and the residual input gathered into buffers free until the
@@ -719,9 +733,17 @@ const float *model_embedding(const model *m)
 
 const float *model_attn_probs(const model *m, int layer)
 {
-    if (!m->valid || layer < 0 || layer >= m->c.L)
+    if (!m->valid || layer < 0 || layer >= m->c.L || m->keep_packed)
         return NULL;
     return m->kept_attn[layer];
+}
+
+const float *model_attn_seq(const model *m, int layer, int b)
+{
+    if (!m->valid || layer < 0 || layer >= m->c.L || !m->keep_packed || !m->kept_attn[layer] ||
+        b < 0 || b >= m->B)
+        return NULL;
+    return m->kept_attn[layer] + m->att_off[b];
 }
 
 /* ------------------------------------------------------------------------------------

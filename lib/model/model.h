@@ -140,6 +140,9 @@ void model_init_weights(model *m, uint64_t seed);
 /* Bit l set: forward also returns layer l's attention probabilities (see model_attn_probs)
  * and model_backward accepts a gradient for them.  Default 0. */
 void model_keep_attn(model *m, uint64_t layer_mask);
+/* The same layers kept unpadded instead, for reading only (model_attn_seq); no gradient for
+ * them, and model_attn_probs gives NULL.  Saves the padded copy: the teacher cache's way. */
+void model_keep_attn_packed(model *m, uint64_t layer_mask);
 
 /* Optional: allocate (and touch) now everything a forward/backward of up to B sequences of
  * up to T tokens in `mode` needs, e.g. the largest batch of a training run, so that no
@@ -164,6 +167,9 @@ const float *model_embedding(const model *m);
  * attention dropout as HF's output_attentions returns them.  Rows/columns >= lens[b] are 0
  * (HF gives padded query rows nonzero values that affect nothing; mask them out). */
 const float *model_attn_probs(const model *m, int layer);
+/* (NH, l, l) probabilities of layer `layer` for sequence b of the last forward, l its
+ * length, when kept via model_keep_attn_packed; else NULL. */
+const float *model_attn_seq(const model *m, int layer, int b);
 const char *model_error(const model *m);        /* last error message */
 
 /* Gradients: one block like the parameters, allocated on first use (zeroed). */

@@ -202,6 +202,25 @@ static void test_behaviour(model_arch arch)
             pad += fabsf(b1h1[3 * 7 + j]) + (j >= 3 ? fabsf(b1h1[j]) : 0);
         }
         CHECK(fabs(s0 - 1) < 1e-6 && pad == 0, "%s: attention row sum %g, padding %g", an, s0, pad);
+        // kept unpadded instead: each sequence's (NH, l, l) block, the same values
+        float padded[2 * 2 * 49];
+        memcpy(padded, a, sizeof padded);
+        model_keep_attn_packed(m, 2);
+        CHECK(model_forward(m, ids, lens, 2, 7, MODEL_INFER, NULL) == 0, "%s keep packed", an);
+        CHECK(model_attn_probs(m, 1) == NULL && model_attn_seq(m, 0, 0) == NULL &&
+              model_attn_seq(m, 1, 2) == NULL, "%s: packed keeping: what is not there is NULL", an);
+        int same = 1;
+        for (int b = 0; b < 2; b++) {
+            const float *q = model_attn_seq(m, 1, b);
+            int l = lens[b];
+            for (int h = 0; q && h < 2; h++)
+                for (int i = 0; i < l; i++)
+                    same &= !memcmp(q + ((size_t)h * l + i) * l, padded + ((b * 2 + h) * 7 + i) * 7,
+                                    (size_t)l * sizeof(float));
+            same &= q != NULL;
+        }
+        CHECK(same, "%s: model_attn_seq blocks differ from the padded maps", an);
+        model_keep_attn(m, 0);
     }
     // bad input is refused with a message, not a crash
     int32_t bad_ids[3] = { 4, 23, 1 }, bad_len = 4;
