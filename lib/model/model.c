@@ -546,6 +546,37 @@ int model_forward_types(model *m, const int32_t *ids, const int32_t *type_ids,
     return rc;
 }
 
+/* The rest of layer set s after its attention, on R rows:
+ *   a->out = LN2(h + D'(act(h Wi^T) Wf^T)),  h = a->ln1 = LN1(resid + D(ctx Wo^T))
+ * (D: hidden dropout, not in DistilBERT; D': not in ALBERT).  ctx and resid may lie in
+ * a->ln1 and a->res2: each is read before that buffer is written.  resid may be a->out
+ * (inference reuses one layer slot): a->out is written last. */
+static void layer_tail(model *m, layer_acts *a, size_t s, const float *ctx, const float *resid,
+                       size_t R, float p_hid, rng_t *rng, int packed)
+{
+    const model_config *c = &m->c;
+    const model_params *p = &m->p;
+    size_t H = (size_t)c->H, I = (size_t)c->I;
+    linear(a->res1, ctx, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * m->pk_ao_n : NULL,
+           p->attn_out_b + s * H, R, H, H);
+    if (c->arch != ARCH_DISTILBERT && p_hid > 0.0f)
+        dropout_forward(a->res1, a->mask1, a->res1, p_hid, R * H, rng);
+    residual_forward(a->res1, a->res1, resid, R * H);
+    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
+                      p->ln1_b + s * H, R, H, c->ln_eps);
+    // feed-forward
+    linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * m->pk_fi_n : NULL,
+           p->ffn_in_b + s * I, R, H, I);
+    act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
+    linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * m->pk_fo_n : NULL,
+           p->ffn_out_b + s * H, R, I, H);
+    if (c->arch != ARCH_ALBERT && p_hid > 0.0f)
+        dropout_forward(a->res2, a->mask2, a->res2, p_hid, R * H, rng);
+    residual_forward(a->res2, a->res2, a->ln1, R * H);
+    layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
+                      p->ln2_b + s * H, R, H, c->ln_eps);
+}
+
 static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
                        const int32_t *lens, int B, int T, int mode, rng_t *rng)
 {
@@ -606,15 +637,13 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
                               ? m->kept_block + (size_t)k++ * m->cap_padded : NULL;
 
     const model_params *p = &m->p;
-    size_t H = (size_t)c->H, E = (size_t)c->E, I = (size_t)c->I, K = (size_t)c->K;
+    size_t H = (size_t)c->H, E = (size_t)c->E, K = (size_t)c->K;
     int train = mode == MODEL_TRAIN;
     float p_hid = train ? c->hidden_dropout : 0.0f;
     float p_att = train ? c->attn_dropout : 0.0f;
     float p_cls = train ? c->classifier_dropout : 0.0f;
     int distil = c->arch == ARCH_DISTILBERT, albert = c->arch == ARCH_ALBERT;
     int packed = mode == MODEL_INFER;   // ensure_packed() has run
-    size_t nqkv = packed ? m->pk_qkv_n : 0, nao = packed ? m->pk_ao_n : 0;
-    size_t nfi = packed ? m->pk_fi_n : 0, nfo = packed ? m->pk_fo_n : 0;
 
     // embeddings (N, E)
     embedding_forward(m->emb_sum, m->tok_ids, p->word_emb, N, E, 0);
@@ -639,7 +668,7 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         layer_acts *a = &m->layers[grad ? l : 0];
         size_t s = lset(m, l);
         // self-attention
-        linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * nqkv : NULL,
+        linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * m->pk_qkv_n : NULL,
                p->qkv_b + s * 3 * H, N, H, 3 * H);
         attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
         if (m->kept_attn[l] && m->keep_packed)   // (A) floats fit the (B, NH, T, T) room
@@ -647,50 +676,18 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         else if (m->kept_attn[l])
             expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
         if (cls_only && l == c->L - 1) {
-            // (B, H) rows: ctx and the residual input gathered into buffers free until the
-            // FFN (ln1, res2); a->out (== x in inference) is written last, after x is read
+            // (B, H) rows: ctx and the residual input gathered into buffers layer_tail
+            // overwrites only after reading them (ln1, res2)
             for (int b = 0; b < B; b++) {
                 memcpy(a->ln1 + (size_t)b * H, a->ctx + m->tok_off[b] * H, H * sizeof(float));
                 memcpy(a->res2 + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
             }
-            size_t R = (size_t)B;
-            linear(a->res1, a->ln1, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * nao : NULL,
-                   p->attn_out_b + s * H, R, H, H);
-            residual_forward(a->res1, a->res1, a->res2, R * H);
-            layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
-                              p->ln1_b + s * H, R, H, c->ln_eps);
-            linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * nfi : NULL,
-                   p->ffn_in_b + s * I, R, H, I);
-            act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
-            linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * nfo : NULL,
-                   p->ffn_out_b + s * H, R, I, H);
-            residual_forward(a->res2, a->res2, a->ln1, R * H);
-            layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
-                              p->ln2_b + s * H, R, H, c->ln_eps);
+            layer_tail(m, a, s, a->ln1, a->res2, (size_t)B, 0.0f, NULL, packed);
             x = a->out;
             cls_stride = 1;
             break;
         }
-        linear(a->res1, a->ctx, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * nao : NULL,
-               p->attn_out_b + s * H, N, H, H);
-        if (!distil && p_hid > 0.0f)
-            dropout_forward(a->res1, a->mask1, a->res1, p_hid, N * H, rng);
-        residual_forward(a->res1, a->res1, x, N * H);
-        layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
-                          p->ln1_b + s * H, N, H, c->ln_eps);
-        // feed-forward
-        linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * nfi : NULL,
-               p->ffn_in_b + s * I, N, H, I);
-        act_forward((int)c->act, m->ffn_act, a->ffn_pre, N * I);
-        linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * nfo : NULL,
-               p->ffn_out_b + s * H, N, I, H);
-        if (!albert && p_hid > 0.0f)
-            dropout_forward(a->res2, a->mask2, a->res2, p_hid, N * H, rng);
-        residual_forward(a->res2, a->res2, a->ln1, N * H);
-        // in inference the output may not overwrite x (same slot): LN2 writes a->out, and
-        // the next layer reads a->out only after its own qkv is computed from it.
-        layernorm_forward(a->out, a->ln2_mean, a->ln2_rstd, a->res2, p->ln2_w + s * H,
-                          p->ln2_b + s * H, N, H, c->ln_eps);
+        layer_tail(m, a, s, a->ctx, x, N, p_hid, rng, packed);
         x = a->out;
     }
 
