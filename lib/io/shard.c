@@ -97,6 +97,10 @@ __attribute__((target("avx,f16c"))) static size_t f16_block_f16c(unsigned char *
 }
 #endif
 
+/* what each codec accepts: a finite value in the half range; a probability */
+static inline int f16_storable(float a) { return fabsf(a) <= 65504.0f; }
+static inline int u8_storable(float a) { return a >= -1e-6f && a <= 1.0f + 1e-6f; }
+
 unsigned char u8_from_prob(float a)
 {
     // roundf(a * 255) clamped to [0, 255], without the libm call (round half away from zero:
@@ -501,24 +505,20 @@ int shard_writer_add(shard_writer *w, uint64_t id, int l, const float *logits, c
     }
     size_t n = (size_t)m->NL * (size_t)m->NH * (size_t)l * (size_t)l;
     // check every value first (a loop without early exit, which vectorises), then convert
-    int bad = 0;
-    if (m->codec == SHARD_ATTN_F16) {
+    int f16 = m->codec == SHARD_ATTN_F16, bad = 0;
+    if (f16)
         for (size_t i = 0; i < n; i++)
-            bad |= !(fabsf(attn[i]) <= 65504.0f);
-    } else {
+            bad |= !f16_storable(attn[i]);
+    else
         for (size_t i = 0; i < n; i++)
-            bad |= !(attn[i] >= -1e-6f && attn[i] <= 1.0f + 1e-6f);
-    }
+            bad |= !u8_storable(attn[i]);
     if (bad) {
         size_t i = 0;
-        if (m->codec == SHARD_ATTN_F16) {
-            while (fabsf(attn[i]) <= 65504.0f)
-                i++;
+        while (f16 ? f16_storable(attn[i]) : u8_storable(attn[i]))
+            i++;
+        if (f16)
             return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not representable in f16",
                            (unsigned long long)id, (double)attn[i]), -1;
-        }
-        while (attn[i] >= -1e-6f && attn[i] <= 1.0f + 1e-6f)
-            i++;
         return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not a probability "
                        "(the u8 codec stores [0, 1])", (unsigned long long)id, (double)attn[i]), -1;
     }
