@@ -22,7 +22,7 @@ S=${SHARED:-../shared}/data
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 case $config in
   bert-base|bert-mini|bert-tiny) preset=$config ;;
-  distil) preset=bert-base; echo "teacher-logits.sh: distil is not an emo preset" >&2; exit 2 ;;
+  distil) echo "teacher-logits.sh: distil is not an emo preset" >&2; exit 2 ;;
   *) echo "teacher-logits.sh: config: bert-base, bert-mini or bert-tiny" >&2; exit 2 ;;
 esac
 
