@@ -19,6 +19,9 @@
 # directory at the same path on every machine (a shared file system, or copy it first);
 # each shard is copied there (--transferfile), its output copied back (--return) and both
 # removed (--cleanup); GNU parallel uses ssh and rsync ($PARALLEL_SSH replaces ssh).
+# An empty file, TAG/keep, is copied to each machine first (--basefile) and removed last:
+# --cleanup also removes a job's emptied directories, and without it TAG/ could vanish while
+# another job on the same machine copies its shard into it.
 # A failed job stops the run (--halt now,fail=1) and leaves no part and no PREDS.
 set -eu
 # this tree's tools first (remote jobs use the machines' PATH)
@@ -74,6 +77,7 @@ fi
 
 remote=
 [ -z "$hosts$loginfile" ] || remote=1
+: > "$scratch/keep"
 cd "$scratch/.."
 # The shards are links under TAG/: rsync must copy what they point to (-L), not the links
 # (parallel's default -rlDzR would send links to paths that exist only here)
@@ -85,7 +89,7 @@ elif [ -n "$out" ]; then
     # each part is written into {.}.part in the job's home and comes back as one tar file
     PARALLEL_RSYNC_OPTS=$rsync_opts \
     parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
-        --transferfile {} --return {.}.tar --cleanup \
+        --basefile "$tag/keep" --transferfile {} --return {.}.tar --cleanup \
         "mkdir -p {.}.part && emo teacher-logits -m '$ckpt' -o {.}.part --prefix {/.} --threads $threads $extra {} &&
          tar -C {.}.part -cf {.}.tar . && rm -rf {.}.part || { rm -rf {.}.part {.}.tar; exit 1; }" :::: "$tag/todo"
     # unpacked beside the cache, the manifest (what readers look for) moved in last
@@ -107,7 +111,7 @@ else
     else
         PARALLEL_RSYNC_OPTS=$rsync_opts \
         parallel --halt now,fail=1 ${jobs:+-j "$jobs"} ${hosts:+-S "$hosts"} ${loginfile:+--sshloginfile "$loginfile"} \
-            --transferfile {} --return {.}.logits --cleanup "$cmd || { rm -f {.}.logits; exit 1; }" :::: "$tag/todo"
+            --basefile "$tag/keep" --transferfile {} --return {.}.logits --cleanup "$cmd || { rm -f {.}.logits; exit 1; }" :::: "$tag/todo"
     fi
     set --
     while read -r f; do

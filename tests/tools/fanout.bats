@@ -109,7 +109,9 @@ corpus() {
 }
 
 @test "teacher-logits-parallel.sh -o through machines: the cache of a single run, part by part" {
-    "$P/shard.sh" -n 45 -o shards "$D/train.rec"
+    # 30 small shards on 2 machines of 2 slots: jobs on one machine start and end together
+    # (this caught --cleanup removing a directory another job was copying into, 7 runs in 40)
+    "$P/shard.sh" -n 10 -o shards "$D/train.rec"
     mkdir single
     emo teacher-logits -m "$D/teacher" -o single --batch 16 --threads 1 "$D/train.rec"
     "$P/teacher-logits-parallel.sh" -m "$D/teacher" -o par -S h1,h2 -a "--batch 4" shards/*.rec
