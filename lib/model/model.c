@@ -667,6 +667,24 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
     for (int l = 0; l < c->L; l++) {
         layer_acts *a = &m->layers[grad ? l : 0];
         size_t s = lset(m, l);
+        if (cls_only && l == c->L - 1 && !m->kept_attn[l] && H % GEMM_NR == 0) {
+            // Only the [CLS] rows of this layer are read, so only their queries are needed:
+            // K and V of every token, Q of B rows (a tweet of 12 tokens saves a quarter of
+            // the layer's QKV work).  Every row keeps its bits.
+            const float *wp = m->pk_qkv + s * m->pk_qkv_n, *bias = p->qkv_b + s * 3 * H;
+            for (int b = 0; b < B; b++)   // (B, H) [CLS] rows of the input: the residual
+                memcpy(a->res2 + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
+            // (N, 2H) keys and values into their columns of qkv (N, 3H)
+            gemm_packed_ld(a->qkv + H, 3 * H, x, H, wp + H * H, bias + H, N, H, 2 * H);
+            // (B, H) queries into m->cls, free until the head
+            gemm_packed(m->cls, a->res2, H, wp, bias, (size_t)B, H, H);
+            if (attention_cls_forward(a->ln1, m->cls, a->qkv, a->att, &m->ab) != 0)
+                return set_err(m, "out of memory");
+            layer_tail(m, a, s, a->ln1, a->res2, (size_t)B, 0.0f, NULL, packed);
+            x = a->out;
+            cls_stride = 1;
+            break;
+        }
         // self-attention
         linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * m->pk_qkv_n : NULL,
                p->qkv_b + s * 3 * H, N, H, 3 * H);

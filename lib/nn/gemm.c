@@ -3,8 +3,9 @@
  * Blocking: the rows of x are cut into chunks small enough to stay in L2 while every
  * panel of the chunk's column group streams past them; a panel (K x 16 floats) stays in
  * L1/L2 while the micro-kernel walks down the chunk MR rows at a time.  A unit of work is
- * (row chunk, group of GROUP panels); par_for hands each thread a contiguous run of units,
- * so one tweet (one chunk) is split by columns and a big batch by rows. */
+ * (row chunk, group of GROUP panels), handed to whichever thread is free
+ * (par_for_dynamic): one tweet (one chunk) is split by columns and a big batch by rows,
+ * and a thread slowed by the hypervisor or a short last chunk does not hold the other up. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,13 +370,19 @@ static size_t gemm_setup(gemm_job *j, float *y, size_t ldy, const float *x, size
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N)
 {
+    gemm_packed_ld(y, N, x, lda, P, bias, M, K, N);
+}
+
+void gemm_packed_ld(float *y, size_t ldy, const float *x, size_t lda, const float *P,
+                    const float *bias, size_t M, size_t K, size_t N)
+{
     gemm_job j;
-    size_t units = gemm_setup(&j, y, N, x, lda, P, bias, M, K, N);
+    size_t units = gemm_setup(&j, y, ldy, x, lda, P, bias, M, K, N);
     if (units == 0)
         return;
     // threads only when a unit is worth waking one for (about 64K multiply-adds)
     size_t unit_work = (M < j.mc ? M : j.mc) * K * GROUP * GEMM_NR;
-    par_for(units, 1 + (64 * 1024) / unit_work, gemm_range, &j);
+    par_for_dynamic(units, 1 + (64 * 1024) / unit_work, gemm_range, &j);
 }
 
 void gemm_packed_serial(float *y, size_t ldy, const float *x, size_t lda, const float *P,

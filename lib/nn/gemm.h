@@ -20,7 +20,9 @@
 /* Output columns per packed panel. */
 #define GEMM_NR 16
 
-/* Floats needed to pack a (N, K) weight: ceil(N / 16) panels of K x 16. */
+/* Floats needed to pack a (N, K) weight: ceil(N / 16) panels of K x 16.  Panel p holds
+ * output columns [16 p, 16 p + 16) and starts at P + 16 p K: when c0 is a multiple of
+ * 16, columns [c0, N) alone are the packed weight at P + c0 K. */
 size_t gemm_packed_floats(size_t N, size_t K);
 
 /* P[panel][k][j] = W[16 panel + j][k] (zeros past N).  W is (N, K) row-major, PyTorch's
@@ -37,6 +39,9 @@ void gemm_pack_t(float *P, const float *Wt, size_t ldw, size_t K, size_t N);
  * floats apart (lda >= K), y rows N apart.  Threads: par_for (nn/par.h). */
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N);
+/* The same with y rows ldy floats apart (a column slice of a wider output). */
+void gemm_packed_ld(float *y, size_t ldy, const float *x, size_t lda, const float *P,
+                    const float *bias, size_t M, size_t K, size_t N);
 /* The same on the calling thread only (inside a par_for job), y rows ldy apart. */
 void gemm_packed_serial(float *y, size_t ldy, const float *x, size_t lda, const float *P,
                         const float *bias, size_t M, size_t K, size_t N);

@@ -682,21 +682,22 @@ static float *attn_scratch(size_t floats)
  * (nn/gemm.h), whose bits do not depend on the CPU's vector width or on OpenBLAS's kernel
  * choice: with the linear layers, a whole inference forward is then the same on every
  * machine.  Returns 0 if the scratch could not be had (the caller uses sgemm). */
-static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, const float *k,
-                            const float *v, size_t H3, size_t n, size_t hd, float alpha)
+static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, size_t ldq,
+                            size_t nq, const float *k, const float *v, size_t H3, size_t n,
+                            size_t hd, float alpha)
 {
     size_t kn = gemm_packed_floats(n, hd), vn = gemm_packed_floats(hd, n);
     float *pk = attn_scratch(kn + vn);
     if (!pk)
         return 0;
     float *pv = pk + kn;
-    gemm_pack_serial(pk, k, H3, n, hd);                       // K (n, hd) as W
-    gemm_packed_serial(a, n, q, H3, pk, NULL, n, hd, n);      // (n, n) = q k^T
-    for (size_t i = 0; i < n * n; i++)
+    gemm_pack_serial(pk, k, H3, n, hd);                        // K (n, hd) as W
+    gemm_packed_serial(a, n, q, ldq, pk, NULL, nq, hd, n);     // (nq, n) = q k^T
+    for (size_t i = 0; i < nq * n; i++)
         a[i] *= alpha;
-    softmax_forward(a, a, n, n, n);
-    gemm_pack_t(pv, v, H3, n, hd);                            // V (n, hd) as W^T
-    gemm_packed_serial(ctx_h, H, a, n, pv, NULL, n, n, hd);   // (n, hd) = probs v
+    softmax_forward(a, a, nq, n, n);
+    gemm_pack_t(pv, v, H3, n, hd);                             // V (n, hd) as W^T
+    gemm_packed_serial(ctx_h, H, a, n, pv, NULL, nq, n, hd);   // (nq, hd) = probs v
     return 1;
 }
 
@@ -715,8 +716,8 @@ static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
         float *a = j->att + off;
         const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
         if (j->p_drop == 0.0f &&
-            attn_pair_packed(a, c0 + h * hd, (size_t)H, q, k, v, (size_t)H3, (size_t)n,
-                             (size_t)hd, alpha))
+            attn_pair_packed(a, c0 + h * hd, (size_t)H, q, (size_t)H3, (size_t)n, k, v,
+                             (size_t)H3, (size_t)n, (size_t)hd, alpha))
             continue;
         // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
@@ -745,8 +746,43 @@ void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv
     // heads in parallel, each sgemm single-threaded in its caller
     size_t pairs = (size_t)ab->B * ab->NH;
     int blas = par_blas_single();
-    par_for(pairs, attn_min_chunk(ab), attn_fwd_pairs, &j);
+    // sequences differ in length: pairs go to whichever thread is free (each pair's
+    // dropout has its own seed, so the bits do not depend on who runs it)
+    par_for_dynamic(pairs, attn_min_chunk(ab), attn_fwd_pairs, &j);
     par_blas_restore(blas);
+}
+
+typedef struct {
+    float *ctx;
+    const float *q, *kv;
+    const attn_batch *ab;
+    float *scores;   // pair (b, h): len_b floats at NH tok_off[b] + h len_b
+    int failed;      // a pair could not get its scratch
+} attn_cls_job;
+
+static void attn_cls_pairs(void *ctx_, size_t lo, size_t hi)
+{
+    attn_cls_job *j = ctx_;
+    const attn_batch *ab = j->ab;
+    size_t NH = (size_t)ab->NH, hd = (size_t)ab->hd, H = NH * hd, H3 = 3 * H;
+    float alpha = 1.0f / sqrtf((float)hd);
+    for (size_t pair = lo; pair < hi; pair++) {
+        size_t b = pair / NH, h = pair % NH, n = (size_t)ab->lens[b];
+        const float *k = j->kv + ab->tok_off[b] * H3 + H + h * hd;
+        if (!attn_pair_packed(j->scores + NH * ab->tok_off[b] + h * n, j->ctx + b * H + h * hd, H,
+                              j->q + b * H + h * hd, H, 1, k, k + H, H3, n, hd, alpha))
+            j->failed = 1;
+    }
+}
+
+int attention_cls_forward(float *ctx, const float *q, const float *kv, float *scores,
+                          const attn_batch *ab)
+{
+    attn_cls_job j = { .ctx = ctx, .q = q, .kv = kv, .ab = ab, .scores = scores };
+    size_t pairs = (size_t)ab->B * ab->NH;
+    size_t work = 2 * (ab->tok_off[ab->B] * (size_t)ab->NH * ab->hd);   // K and V packed
+    par_for_dynamic(pairs, work < (1u << 16) ? pairs : 1, attn_cls_pairs, &j);
+    return j.failed ? -1 : 0;
 }
 
 void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,

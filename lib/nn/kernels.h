@@ -117,6 +117,14 @@ void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv
                        const attn_batch *ab, float p_drop, rng_t *rng);
 void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,
                            const attn_batch *ab, float p_drop, rng_t *rng);
+/* Inference when only each sequence's first token ([CLS]) is read from the layer's output:
+ * ctx (B, H) = the [CLS] row of attention_forward's ctx, from q (B, H), the [CLS] rows of
+ * Q, and the K and V columns of kv (N, 3H) (its Q columns are not read).  Without dropout;
+ * the probabilities are not kept (scores: scratch of NH * N floats).  Each
+ * row has the bits attention_forward's packed path gives it.  Returns -1 when out of
+ * memory. */
+int attention_cls_forward(float *ctx, const float *q, const float *kv, float *scores,
+                          const attn_batch *ab);
 /* dqkv (N, 3H) += gradients; datt is a scratch of the packed size (overwritten).
  * dextra: optional extra gradient w.r.t. the returned (post-dropout) probabilities in the
  * PADDED layout (B, NH, T, T) (only the [0:len, 0:len] block of each is read), or NULL.

@@ -151,6 +151,41 @@ void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx)
     pthread_mutex_unlock(&P.mu);
 }
 
+typedef struct {
+    atomic_size_t next;   // the first index not yet handed out
+    size_t n;
+    par_fn fn;
+    void *ctx;
+} dynamic_job;
+
+static void take_indices(void *ctx, size_t lo, size_t hi)
+{
+    (void)lo, (void)hi;   // one part per thread: each takes indices until none are left
+    dynamic_job *d = ctx;
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&d->next, 1, memory_order_relaxed);
+        if (i >= d->n)
+            return;
+        d->fn(d->ctx, i, i + 1);
+    }
+}
+
+void par_for_dynamic(size_t n, size_t min_chunk, par_fn fn, void *ctx)
+{
+    int nt = par_threads();
+    if (min_chunk < 1)
+        min_chunk = 1;
+    if ((size_t)nt > n / min_chunk)
+        nt = (int)(n / min_chunk);
+    if (nt <= 1) {
+        fn(ctx, 0, n);
+        return;
+    }
+    dynamic_job d = { .n = n, .fn = fn, .ctx = ctx };
+    atomic_init(&d.next, 0);
+    par_for((size_t)nt, 1, take_indices, &d);
+}
+
 long par_spin(long ns)
 {
     return atomic_exchange(&P.spin_ns, ns < 0 ? 0 : ns);

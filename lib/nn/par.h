@@ -15,6 +15,11 @@ typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
  * returns when all are done.  Runs inline when n < 2 * min_chunk or with one thread.
  * Not reentrant: call from one thread at a time. */
 void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx);
+/* The same, but the indices are handed out one at a time to whichever thread is free,
+ * for jobs whose pieces differ in cost (sequences of different lengths) or whose threads
+ * may run at different speeds.  Only for fn whose result for an index does not depend on
+ * the thread or on the other indices it ran (no reduction across indices). */
+void par_for_dynamic(size_t n, size_t min_chunk, par_fn fn, void *ctx);
 /* Threads in use: openblas_get_num_threads() at the time of the call (>= 1), or the count
  * saved by par_blas_single() while that is in force. */
 int par_threads(void);

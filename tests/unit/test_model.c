@@ -456,6 +456,14 @@ static void test_cls_only_inference(model_arch arch)
         CHECK(model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) == 0, "infer again");
         CHECK(!memcmp(inf, model_logits(m), sizeof inf) && !memcmp(emb, model_embedding(m), sizeof emb),
               "%s, %d threads: inference not bit-identical run to run", arch_name(arch), th);
+        // keeping the last layer's maps makes it compute every query row, where otherwise
+        // it computes only the [CLS] queries (attention_cls_forward): the same bits
+        model_keep_attn_packed(m, 1u << (c.L - 1));
+        CHECK(model_forward(m, ids, lens, B, T, MODEL_INFER, NULL) == 0, "infer, last layer kept");
+        CHECK(!memcmp(inf, model_logits(m), sizeof inf) && !memcmp(emb, model_embedding(m), sizeof emb),
+              "%s, %d threads: [CLS]-query last layer differs from the all-queries one",
+              arch_name(arch), th);
+        model_keep_attn_packed(m, 0);
         if (th == 1)
             memcpy(first, inf, sizeof inf);
         else
