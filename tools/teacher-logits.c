@@ -302,18 +302,21 @@ int main(int argc, char **argv)
         usage(EXIT_USAGE);
     threads_setup(threads);
     model_config cfg;
-    float *block = NULL;
     model_params p;
     char e[1024], notice[1024] = "";
-    if (ckpt_load(ckpt, &cfg, &block, &p, 0, notice, sizeof notice, e, sizeof e))
+    char *cfg_path = path_join(ckpt, "config.json");
+    if (model_config_load(cfg_path, &cfg, e, sizeof e))
         errx(EXIT_DATA, "%s", e);
-    if (*notice)
-        errx(EXIT_DATA, "%s: %s (not a trained classifier?)", ckpt, notice);
+    free(cfg_path);
     r.m = model_new(&cfg);
     if (!r.m)
         errx(EXIT_DATA, "%s: cannot build the model", ckpt);
-    memcpy(model_param_block(r.m), block, model_num_params(r.m) * sizeof(float));
-    free(block);
+    /* straight into the model's weights: one copy of them in memory, touched once */
+    model_params_point(&p, &cfg, model_param_block(r.m));
+    if (ckpt_load_params(ckpt, &cfg, &p, CKPT_INIT_MISSING_HEAD, 0, notice, sizeof notice, e, sizeof e))
+        errx(EXIT_DATA, "%s", e);
+    if (*notice)
+        errx(EXIT_DATA, "%s: %s (not a trained classifier?)", ckpt, notice);
     r.c = model_get_config(r.m);
 
     if (out_dir) {

@@ -26,6 +26,7 @@
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/par.h"
+#include "util/util.h"
 
 /* Activations of one layer application, packed rows (N real tokens, A packed attention). */
 typedef struct layer_acts {
@@ -123,17 +124,6 @@ static int set_err(model *m, const char *fmt, ...)
     return -1;
 }
 
-/* aligned, zeroed; NULL on failure (library code does not exit) */
-static void *zalloc(size_t n)
-{
-    void *p = NULL;
-    n = (n + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, n ? n : 64) != 0)
-        return NULL;
-    memset(p, 0, n ? n : 64);
-    return p;
-}
-
 model *model_new(const model_config *c)
 {
     if (c->V <= 0 || c->P <= 0 || c->TV < 0 || c->E <= 0 || c->H <= 0 || c->L <= 0 ||
@@ -149,7 +139,7 @@ model *model_new(const model_config *c)
     m->c = *c;
     size_t sizes[MODEL_NUM_PARAM_TENSORS];
     m->nparams = model_param_sizes(c, sizes);
-    m->params = zalloc(m->nparams * sizeof(float));
+    m->params = aligned_zalloc(m->nparams * sizeof(float));
     m->kept_attn = calloc((size_t)c->L, sizeof(float *));
     m->layers = NULL;
     if (!m->params || !m->kept_attn) {
@@ -219,7 +209,7 @@ void model_keep_attn_packed(model *m, uint64_t layer_mask)
 float *model_grad_block(model *m)
 {
     if (!m->grads) {
-        m->grads = zalloc(m->nparams * sizeof(float));
+        m->grads = aligned_zalloc(m->nparams * sizeof(float));
         if (m->grads)
             model_params_point(&m->g, &m->c, m->grads);
     }
@@ -380,8 +370,8 @@ static int ensure_acts(model *m, size_t tok, size_t att, size_t B, int grad)
     free_acts(m);
     carver k = { 0 };
     layout(m, &k, tok, att, B, slots, grad);
-    m->act_block = zalloc(k.used * sizeof(float));
-    m->mask_block = zalloc(k.mused);
+    m->act_block = aligned_zalloc(k.used * sizeof(float));
+    m->mask_block = aligned_zalloc(k.mused);
     m->layers = calloc((size_t)slots, sizeof(layer_acts));
     m->lens = calloc(B, sizeof(int32_t));
     m->tok_ids = calloc(tok, sizeof(int32_t));
@@ -417,7 +407,7 @@ static int ensure_kept(model *m, size_t padded)
     if (nk < m->cap_kept)
         nk = m->cap_kept;
     free(m->kept_block);
-    m->kept_block = zalloc((size_t)nk * padded * sizeof(float));
+    m->kept_block = aligned_zalloc((size_t)nk * padded * sizeof(float));
     if (!m->kept_block) {
         m->cap_padded = 0;
         m->cap_kept = 0;
@@ -463,7 +453,7 @@ static int ensure_packed(model *m)
     size_t total = sets * (m->pk_qkv_n + m->pk_ao_n + m->pk_fi_n + m->pk_fo_n) + proj_n +
                    pool_n + cls_n;
     if (!m->packed_block) {
-        m->packed_block = zalloc(total * sizeof(float));
+        m->packed_block = aligned_zalloc(total * sizeof(float));
         if (!m->packed_block)
             return set_err(m, "cannot allocate packed inference weights: %s", strerror(ENOMEM));
     }
@@ -907,7 +897,7 @@ static int ensure_mlm(model *m, int M)
         m->mlm_gp = carve(&k, cap * E);
         m->mlm_gh = carve(&k, cap * H);
         if (pass == 0) {
-            m->mlm_block = zalloc(k.used * sizeof(float));
+            m->mlm_block = aligned_zalloc(k.used * sizeof(float));
             if (!m->mlm_block || !m->mlm_rows)
                 break;
             k = (carver){ .base = m->mlm_block };

@@ -19,8 +19,11 @@ void *xrealloc(void *p, size_t n);
 /* reallocarray that exits on overflow or failure */
 void *xreallocarray(void *p, size_t count, size_t size);
 char *xstrdup(const char *s);
-/* 64-byte aligned, zeroed; free with free() */
+/* 64-byte aligned, zeroed; free with free().  Blocks of 4 MiB and more come in 2 MiB
+ * pages where the kernel allows it (see aligned_zalloc). */
 void *xaligned_alloc(size_t n);
+/* The same, returning NULL on failure (for library code, which does not exit). */
+void *aligned_zalloc(size_t n);
 
 /* Parse an option argument; on failure print "<prog>: option --name: bad value 'x' (reason)"
  * and exit 2. */
