@@ -555,9 +555,13 @@ static void layer_tail(model *m, layer_acts *a, size_t s, const float *ctx, cons
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
                       p->ln1_b + s * H, R, H, c->ln_eps);
     // feed-forward
-    linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, packed ? m->pk_fi + s * m->pk_fi_n : NULL,
-           p->ffn_in_b + s * I, R, H, I);
-    act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
+    if (packed) {   // inference: the activation on each block of the GEMM while in cache
+        gemm_packed_act(m->ffn_act, a->ln1, H, m->pk_fi + s * m->pk_fi_n, p->ffn_in_b + s * I,
+                        R, H, I, act_serial((int)c->act));
+    } else {
+        linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, NULL, p->ffn_in_b + s * I, R, H, I);
+        act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
+    }
     linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * m->pk_fo_n : NULL,
            p->ffn_out_b + s * H, R, I, H);
     if (c->arch != ARCH_ALBERT && p_hid > 0.0f)

@@ -297,6 +297,7 @@ typedef struct {
     const float *x, *P, *bias;
     size_t lda, ldy, M, K, N, npanels, mc, ngroups;
     enum gemm_isa isa;
+    void (*act)(float *, const float *, size_t);   // on each finished block, or NULL
 } gemm_job;
 
 /* rows [r0, r1) x panels [p0, p1) */
@@ -340,6 +341,11 @@ static void gemm_range(void *ctx, size_t lo, size_t hi)
         size_t r0 = chunk * j->mc, r1 = r0 + j->mc < j->M ? r0 + j->mc : j->M;
         size_t p0 = group * GROUP, p1 = p0 + GROUP < j->npanels ? p0 + GROUP : j->npanels;
         gemm_block(j, r0, r1, p0, p1);
+        if (j->act) {
+            size_t c0 = p0 * GEMM_NR, c1 = p1 * GEMM_NR < j->N ? p1 * GEMM_NR : j->N;
+            for (size_t r = r0; r < r1; r++)
+                j->act(j->y + r * j->ldy + c0, j->y + r * j->ldy + c0, c1 - c0);
+        }
     }
 }
 
@@ -367,22 +373,39 @@ static size_t gemm_setup(gemm_job *j, float *y, size_t ldy, const float *x, size
     return (M + j->mc - 1) / j->mc * j->ngroups;
 }
 
+static void gemm_run(float *y, size_t ldy, const float *x, size_t lda, const float *P,
+                     const float *bias, size_t M, size_t K, size_t N,
+                     void (*act)(float *, const float *, size_t))
+{
+    gemm_job j;
+    size_t units = gemm_setup(&j, y, ldy, x, lda, P, bias, M, K, N);
+    if (units == 0) {
+        for (size_t r = 0; act && K == 0 && r < M; r++)   // the bias alone went into y
+            act(y + r * ldy, y + r * ldy, N);
+        return;
+    }
+    j.act = act;
+    // threads only when a unit is worth waking one for (about 64K multiply-adds)
+    size_t unit_work = (M < j.mc ? M : j.mc) * K * GROUP * GEMM_NR;
+    par_for_dynamic(units, 1 + (64 * 1024) / unit_work, gemm_range, &j);
+}
+
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N)
 {
-    gemm_packed_ld(y, N, x, lda, P, bias, M, K, N);
+    gemm_run(y, N, x, lda, P, bias, M, K, N, NULL);
+}
+
+void gemm_packed_act(float *y, const float *x, size_t lda, const float *P, const float *bias,
+                     size_t M, size_t K, size_t N, void (*act)(float *, const float *, size_t))
+{
+    gemm_run(y, N, x, lda, P, bias, M, K, N, act);
 }
 
 void gemm_packed_ld(float *y, size_t ldy, const float *x, size_t lda, const float *P,
                     const float *bias, size_t M, size_t K, size_t N)
 {
-    gemm_job j;
-    size_t units = gemm_setup(&j, y, ldy, x, lda, P, bias, M, K, N);
-    if (units == 0)
-        return;
-    // threads only when a unit is worth waking one for (about 64K multiply-adds)
-    size_t unit_work = (M < j.mc ? M : j.mc) * K * GROUP * GEMM_NR;
-    par_for_dynamic(units, 1 + (64 * 1024) / unit_work, gemm_range, &j);
+    gemm_run(y, ldy, x, lda, P, bias, M, K, N, NULL);
 }
 
 void gemm_packed_serial(float *y, size_t ldy, const float *x, size_t lda, const float *P,

@@ -39,6 +39,11 @@ void gemm_pack_t(float *P, const float *Wt, size_t ldw, size_t K, size_t N);
  * floats apart (lda >= K), y rows N apart.  Threads: par_for (nn/par.h). */
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N);
+/* y = act(x W^T + bias), act applied in place to each block of y while it is still in
+ * cache (act(out, in, n): elementwise, e.g. act_serial() of nn/kernels.h).  The same bits
+ * as gemm_packed followed by act over all of y. */
+void gemm_packed_act(float *y, const float *x, size_t lda, const float *P, const float *bias,
+                     size_t M, size_t K, size_t N, void (*act)(float *, const float *, size_t));
 /* The same with y rows ldy floats apart (a column slice of a wider output). */
 void gemm_packed_ld(float *y, size_t ldy, const float *x, size_t lda, const float *P,
                     const float *bias, size_t M, size_t K, size_t N);

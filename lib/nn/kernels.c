@@ -491,6 +491,15 @@ VEC void tanh_backward(float *dinp, const float *dout, const float *out, size_t 
         dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
 }
 
+act_fn act_serial(int act)
+{
+    switch (act) {
+    case 0: return gelu_erf_forward_seq;
+    case 1: return gelu_tanh_forward_seq;
+    default: return relu_forward;
+    }
+}
+
 void act_forward(int act, float *out, const float *inp, size_t n)
 {
     switch (act) {

@@ -66,6 +66,10 @@ void tanh_backward(float *dinp, const float *dout, const float *out, size_t n);
 /* Dispatch on model_act (0 GELU_ERF, 1 GELU_TANH, 2 RELU; see model/model.h). */
 void act_forward(int act, float *out, const float *inp, size_t n);
 void act_backward(int act, float *dinp, const float *dout, const float *inp, size_t n);
+/* act_forward's elementwise function on the calling thread only (out may be inp), for
+ * applying it inside another kernel's job (gemm_packed_act): the same bits. */
+typedef void (*act_fn)(float *out, const float *inp, size_t n);
+act_fn act_serial(int act);
 
 /* ---- residual: out = a + b ---------------------------------------------------------- */
 void residual_forward(float *out, const float *a, const float *b, size_t n);

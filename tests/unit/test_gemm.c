@@ -148,6 +148,41 @@ static void test_row_and_thread_invariance(void)
     free(every7), free(one), free(two), free(spun), free(x), free(W), free(b);
 }
 
+/* gemm_packed_act (the activation on each block as it is finished) and gemm_packed_ld (a
+ * column slice of a wider output) give the bits of gemm_packed and a separate pass. */
+static void test_act_and_slices(void)
+{
+    size_t M = 300, K = 96, N = 200;   // N: 12.5 panels, a partial last group
+    rng_t r;
+    rng_seed(&r, 12);
+    float *x = aligned(M * K), *W = aligned(N * K), *b = aligned(N);
+    fill(x, M * K, &r);
+    fill(W, N * K, &r);
+    fill(b, N, &r);
+    float *P = aligned(gemm_packed_floats(N, K)), *y = aligned(M * N), *z = aligned(M * N);
+    gemm_pack(P, W, N, K);
+    for (int act = 0; act < 3; act++)
+        for (int th = 1; th <= 2; th++) {
+            openblas_set_num_threads(th);
+            gemm_packed(y, x, K, P, b, M, K, N);
+            act_forward(act, y, y, M * N);
+            gemm_packed_act(z, x, K, P, b, M, K, N, act_serial(act));
+            CHECK(!memcmp(y, z, M * N * sizeof(float)), "act %d, %d threads: fused differs", act, th);
+        }
+    // columns [64, 200) alone: the packed weight from panel 4 on, into a wider y
+    gemm_packed(y, x, K, P, b, M, K, N);
+    memset(z, 0, M * N * sizeof(float));
+    gemm_packed_ld(z + 64, N, x, K, P + 64 * K, b + 64, M, K, N - 64);
+    int same = 1, untouched = 1;
+    for (size_t i = 0; i < M; i++) {
+        same &= !memcmp(z + i * N + 64, y + i * N + 64, (N - 64) * sizeof(float));
+        for (size_t c = 0; c < 64; c++)
+            untouched &= z[i * N + c] == 0.0f;
+    }
+    CHECK(same && untouched, "column slice: same %d, columns left of it untouched %d", same, untouched);
+    free(x), free(W), free(b), free(P), free(y), free(z);
+}
+
 /* K == 0: the bias (or zeros); M == 0 or N == 0: nothing written. */
 static void test_degenerate(void)
 {
@@ -169,6 +204,7 @@ int main(void)
     test_pack_layout();
     test_against_reference();
     test_row_and_thread_invariance();
+    test_act_and_slices();
     test_degenerate();
     return check_done("test_gemm");
 }
