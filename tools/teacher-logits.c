@@ -51,7 +51,6 @@ typedef struct run {
     int embeddings;
     int layers[SHARD_MAX_LAYERS], NL;
     size_t batch;
-    float *attn;                 /* (NL, NH, l, l) scratch for one record */
 } run;
 
 /* A failing run leaves no part behind: shards already renamed into place are removed. */
@@ -134,7 +133,7 @@ static void run_batch(run *r, item **its, int B)
     if (model_forward(r->m, ids, lens, B, T, MODEL_INFER, NULL))
         errx(EXIT_DATA, "%s:record %llu: %s", r->src, (unsigned long long)its[0]->recno, model_error(r->m));
     const float *logits = model_logits(r->m), *emb = model_embedding(r->m);
-    int K = r->c->K, H = r->c->H, NH = r->c->NH;
+    int K = r->c->K, H = r->c->H;
     for (int b = 0; b < B; b++) {
         const float *z = logits + (size_t)b * K;
         for (int k = 0; k < K; k++)
@@ -142,12 +141,10 @@ static void run_batch(run *r, item **its, int B)
                 errx(EXIT_DATA, "%s:record %llu: non-finite logit (id %llu)", r->src,
                      (unsigned long long)its[b]->recno, (unsigned long long)its[b]->id);
         if (r->cache) {
-            int l = its[b]->len;
-            size_t block = (size_t)NH * (size_t)l * (size_t)l;   /* (NH, l, l) per kept layer */
+            const float *layer_attn[SHARD_MAX_LAYERS];   /* (NH, l, l) each, in the model */
             for (int i = 0; i < r->NL; i++)
-                memcpy(r->attn + (size_t)i * block, model_attn_seq(r->m, r->layers[i], b),
-                       block * sizeof(float));
-            if (shard_writer_add(r->cache, its[b]->id, l, z, r->attn))
+                layer_attn[i] = model_attn_seq(r->m, r->layers[i], b);
+            if (shard_writer_add_layers(r->cache, its[b]->id, its[b]->len, z, layer_attn))
                 errx(EXIT_DATA, "%s:record %llu: %s", r->src, (unsigned long long)its[b]->recno,
                      shard_writer_error(r->cache));
         }
@@ -340,7 +337,6 @@ int main(int argc, char **argv)
         for (int i = 0; i < m.NL; i++)
             mask |= 1ull << m.layers[i];
         model_keep_attn_packed(r.m, mask);
-        r.attn = xmalloc(sizeof(float) * (size_t)(m.NL ? m.NL : 1) * (size_t)cfg.NH * (size_t)cfg.P * (size_t)cfg.P);
         if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
             err(EXIT_DATA, "%s", out_dir);
         r.cache = shard_writer_open(out_dir, prefix, &m, NULL, e, sizeof e);
@@ -365,7 +361,6 @@ int main(int argc, char **argv)
             err(EXIT_DATA, "write error on standard output");
         out_close();
     }
-    free(r.attn);
     model_free(r.m);
     return 0;
 }

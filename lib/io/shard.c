@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,8 +283,18 @@ struct shard_writer {
     unsigned char *frame;          /* current frame's payload */
     size_t frame_len, frame_cap;
     uint64_t frame_records;
+    size_t frame_first;            /* index entry of the frame's first record */
     unsigned char *zbuf;
     size_t zcap;
+    /* the frame being compressed and written by the frame thread (one at a time): it owns
+     * job_frame, zbuf, af, shard_bytes, xxh and job_err until joined */
+    pthread_t job;
+    int job_running, job_threaded, job_rc;
+    unsigned char *job_frame;
+    size_t job_len, job_cap, job_z;
+    uint64_t job_records;
+    size_t job_first, job_end;     /* its records' index entries */
+    char job_err[512];
     /* current shard */
     atomic_file af;
     int shard_open;
@@ -386,15 +397,20 @@ static void af_release(atomic_file *af)
     af->path = af->tmp = NULL;
 }
 
-static int write_bytes(shard_writer *w, const void *p, size_t n)
+static int write_bytes_msg(shard_writer *w, const void *p, size_t n, char *err, size_t errcap)
 {
     if (n && fwrite(p, 1, n, w->af.fp) != n) {
-        set_msg(w->err, sizeof w->err, "%s: write error: %s", w->af.path, strerror(errno));
+        set_msg(err, errcap, "%s: write error: %s", w->af.path, strerror(errno));
         return -1;
     }
     XXH64_update(w->xxh, p, n);
     w->shard_bytes += n;
     return 0;
+}
+
+static int write_bytes(shard_writer *w, const void *p, size_t n)
+{
+    return write_bytes_msg(w, p, n, w->err, sizeof w->err);
 }
 
 static int begin_shard(shard_writer *w)
@@ -449,40 +465,102 @@ static int end_shard(shard_writer *w)
     return 0;
 }
 
-static int flush_frame(shard_writer *w)
+/* The frame thread: compresses the handed-over frame and appends it to the open shard. */
+static void *frame_job(void *arg)
 {
-    if (w->frame_len == 0)
-        return 0;
-    if (!w->shard_open && begin_shard(w))
-        return -1;
-    size_t bound = ZSTD_compressBound(w->frame_len);
+    shard_writer *w = arg;
+    size_t bound = ZSTD_compressBound(w->job_len);
     if (bound > w->zcap) {
         w->zbuf = xrealloc(w->zbuf, bound);
         w->zcap = bound;
     }
-    size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, w->frame, w->frame_len);
+    size_t z = ZSTD_compress2(w->cctx, w->zbuf, w->zcap, w->job_frame, w->job_len);
     if (ZSTD_isError(z)) {
-        set_msg(w->err, sizeof w->err, "%s: zstd: %s", w->af.path, ZSTD_getErrorName(z));
+        set_msg(w->job_err, sizeof w->job_err, "%s: zstd: %s", w->af.path, ZSTD_getErrorName(z));
+        w->job_rc = -1;
+        return NULL;
+    }
+    w->job_z = z;
+    w->job_rc = write_bytes_msg(w, w->zbuf, z, w->job_err, sizeof w->job_err);
+    return NULL;
+}
+
+static void join_job(shard_writer *w)
+{
+    if (w->job_running && w->job_threaded)
+        pthread_join(w->job, NULL);
+    w->job_running = 0;
+}
+
+/* Waits for the frame in flight and books it: its seek-table entry and its records' place
+ * (shard, frame); ends the shard once it has its size. */
+static int finish_job(shard_writer *w)
+{
+    if (!w->job_running)
+        return 0;
+    join_job(w);
+    if (w->job_rc) {
+        set_msg(w->err, sizeof w->err, "%s", w->job_err);
         return -1;
     }
-    if (write_bytes(w, w->zbuf, z))
-        return -1;
     if (w->seek_n == w->seek_cap) {
         w->seek_cap = w->seek_cap ? 2 * w->seek_cap : 64;
         w->seek = xreallocarray(w->seek, w->seek_cap, 2 * sizeof *w->seek);
     }
-    w->seek[2 * w->seek_n] = (uint32_t)z;
-    w->seek[2 * w->seek_n + 1] = (uint32_t)w->frame_len;
+    w->seek[2 * w->seek_n] = (uint32_t)w->job_z;
+    w->seek[2 * w->seek_n + 1] = (uint32_t)w->job_len;
+    for (size_t i = w->job_first; i < w->job_end; i++) {
+        w->index[i].shard = (uint32_t)w->nshards;
+        w->index[i].frame = (uint32_t)w->seek_n;
+    }
     w->seek_n++;
-    w->shard_records += w->frame_records;
-    w->frame_len = 0;
-    w->frame_records = 0;
+    w->shard_records += w->job_records;
     if (w->shard_bytes >= w->opts.shard_bytes)
         return end_shard(w);
     return 0;
 }
 
+/* Hands the current frame to the frame thread (after booking the one before). */
+static int flush_frame(shard_writer *w)
+{
+    if (finish_job(w))
+        return -1;
+    if (w->frame_len == 0)
+        return 0;
+    if (!w->shard_open && begin_shard(w))
+        return -1;
+    unsigned char *spare = w->job_frame;
+    size_t spare_cap = w->job_cap;
+    w->job_frame = w->frame;
+    w->job_cap = w->frame_cap;
+    w->job_len = w->frame_len;
+    w->job_records = w->frame_records;
+    w->job_first = w->frame_first;
+    w->job_end = w->nindex;
+    w->job_rc = 0;
+    w->frame = spare;
+    w->frame_cap = spare_cap;
+    w->frame_len = 0;
+    w->frame_records = 0;
+    w->frame_first = w->nindex;
+    w->job_running = 1;
+    w->job_threaded = pthread_create(&w->job, NULL, frame_job, w) == 0;
+    if (!w->job_threaded)   // no thread to be had: do it here
+        frame_job(w);
+    return 0;
+}
+
 int shard_writer_add(shard_writer *w, uint64_t id, int l, const float *logits, const float *attn)
+{
+    const float *layer_attn[SHARD_MAX_LAYERS];
+    size_t block = (size_t)w->meta.NH * (size_t)(l > 0 ? l : 0) * (size_t)(l > 0 ? l : 0);
+    for (int i = 0; i < w->meta.NL; i++)
+        layer_attn[i] = attn + (size_t)i * block;
+    return shard_writer_add_layers(w, id, l, logits, layer_attn);
+}
+
+int shard_writer_add_layers(shard_writer *w, uint64_t id, int l, const float *logits,
+                            const float *const *layer_attn)
 {
     const shard_meta *m = &w->meta;
     if (l < 1 || l > SHARD_MAX_LEN)
@@ -503,31 +581,35 @@ int shard_writer_add(shard_writer *w, uint64_t id, int l, const float *logits, c
             return set_msg(w->err, sizeof w->err, "id %llu: non-finite logit %d", (unsigned long long)id, k), -1;
         put_f32(p, logits[k]);
     }
-    size_t n = (size_t)m->NL * (size_t)m->NH * (size_t)l * (size_t)l;
-    // check every value first (a loop without early exit, which vectorises), then convert
-    int f16 = m->codec == SHARD_ATTN_F16, bad = 0;
-    if (f16)
-        for (size_t i = 0; i < n; i++)
-            bad |= !f16_storable(attn[i]);
-    else
-        for (size_t i = 0; i < n; i++)
-            bad |= !u8_storable(attn[i]);
-    if (bad) {
-        size_t i = 0;
-        while (f16 ? f16_storable(attn[i]) : u8_storable(attn[i]))
-            i++;
+    size_t n = (size_t)m->NH * (size_t)l * (size_t)l;   // per layer
+    int f16 = m->codec == SHARD_ATTN_F16;
+    for (int layer = 0; layer < m->NL; layer++) {
+        const float *attn = layer_attn[layer];
+        // check every value first (a loop without early exit, which vectorises), then convert
+        int bad = 0;
         if (f16)
-            return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not representable in f16",
-                           (unsigned long long)id, (double)attn[i]), -1;
-        return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not a probability "
-                       "(the u8 codec stores [0, 1])", (unsigned long long)id, (double)attn[i]), -1;
-    }
-    if (m->codec == SHARD_ATTN_F16) {
-        f16_encode(p, attn, n);
-        p += 2 * n;
-    } else {
-        for (size_t i = 0; i < n; i++)
-            *p++ = u8_from_prob(attn[i]);
+            for (size_t i = 0; i < n; i++)
+                bad |= !f16_storable(attn[i]);
+        else
+            for (size_t i = 0; i < n; i++)
+                bad |= !u8_storable(attn[i]);
+        if (bad) {
+            size_t i = 0;
+            while (f16 ? f16_storable(attn[i]) : u8_storable(attn[i]))
+                i++;
+            if (f16)
+                return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not representable in f16",
+                               (unsigned long long)id, (double)attn[i]), -1;
+            return set_msg(w->err, sizeof w->err, "id %llu: attention value %g is not a probability "
+                           "(the u8 codec stores [0, 1])", (unsigned long long)id, (double)attn[i]), -1;
+        }
+        if (f16) {
+            f16_encode(p, attn, n);
+            p += 2 * n;
+        } else {
+            for (size_t i = 0; i < n; i++)
+                *p++ = u8_from_prob(attn[i]);
+        }
     }
     if (w->nindex == w->index_cap) {
         w->index_cap = w->index_cap ? 2 * w->index_cap : 1024;
@@ -535,8 +617,7 @@ int shard_writer_add(shard_writer *w, uint64_t id, int l, const float *logits, c
     }
     index_entry *e = &w->index[w->nindex++];
     e->id = id;
-    e->shard = (uint32_t)w->nshards;
-    e->frame = (uint32_t)w->seek_n;
+    e->shard = e->frame = 0;   // booked when the frame is written (finish_job)
     e->offset = (uint32_t)w->frame_len;
     e->len = (uint16_t)l;
     w->frame_len += need;
@@ -569,6 +650,7 @@ static void writer_free(shard_writer *w)
     free(w->index);
     free(w->seek);
     free(w->frame);
+    free(w->job_frame);
     free(w->zbuf);
     free(w->dir);
     free(w->prefix);
@@ -579,6 +661,7 @@ void shard_writer_abort(shard_writer *w)
 {
     if (!w)
         return;
+    join_job(w);
     if (w->shard_open) {
         atomic_abort(&w->af);
         af_release(&w->af);
@@ -596,7 +679,7 @@ void shard_writer_abort(shard_writer *w)
 
 int shard_writer_close(shard_writer *w, char *err, size_t errlen)
 {
-    if (flush_frame(w) || (w->shard_open && end_shard(w)))
+    if (flush_frame(w) || finish_job(w) || (w->shard_open && end_shard(w)))
         goto fail;
     /* Duplicate ids inside one part are refused here; across parts, by the reader. */
     index_entry *sorted = xmalloc((w->nindex ? w->nindex : 1) * sizeof *sorted);

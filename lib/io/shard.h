@@ -76,6 +76,12 @@ shard_writer *shard_writer_open(const char *dir, const char *prefix, const shard
                                 const shard_writer_opts *opts, char *err, size_t errlen);
 /* logits: (K); attn: (NL, NH, l, l) row-major, ignored when NL == 0. */
 int shard_writer_add(shard_writer *w, uint64_t id, int l, const float *logits, const float *attn);
+/* The same with each kept layer's (NH, l, l) block where it lies: layer_attn[NL]. */
+int shard_writer_add_layers(shard_writer *w, uint64_t id, int l, const float *logits,
+                            const float *const *layer_attn);
+/* Full frames are compressed and written by a thread of the writer's own while the caller
+ * goes on (one frame in flight): the output bytes are those of doing it in line.  A write
+ * error is reported by the add or close after it. */
 /* Flush the last frame and shard, write index and manifest (the commit).  Frees w. */
 int shard_writer_close(shard_writer *w, char *err, size_t errlen);
 /* Remove every file this writer made.  Frees w. */

@@ -477,6 +477,69 @@ static void test_damage(void)
     free(at);
 }
 
+/* shard_writer_add_layers (each layer's block where it lies) writes the bytes of
+ * shard_writer_add (one contiguous block), and a writer's output is the same run to run
+ * although frames are compressed on a thread of its own. */
+static int same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    int same = fa && fb;
+    while (same) {
+        int ca = fgetc(fa), cb = fgetc(fb);
+        same = ca == cb;
+        if (ca == EOF)
+            break;
+    }
+    if (fa)
+        fclose(fa);
+    if (fb)
+        fclose(fb);
+    return same;
+}
+
+static void test_layers_and_determinism(void)
+{
+    char *d1 = mkdir_tmp("whole"), *d2 = mkdir_tmp("layers"), *d3 = mkdir_tmp("again"), err[1024];
+    CHECK(write_part(d1, "p", SHARD_ATTN_U8, 5, 250, 3, err, sizeof err) == 0, "whole: %s", err);
+    CHECK(write_part(d3, "p", SHARD_ATTN_U8, 5, 250, 3, err, sizeof err) == 0, "again: %s", err);
+    shard_meta m = make_meta(SHARD_ATTN_U8);
+    shard_writer_opts o = { .frame_bytes = 8192, .shard_bytes = 40000, .level = 3 };
+    shard_writer *w = shard_writer_open(d2, "p", &m, &o, err, sizeof err);
+    CHECK(w != NULL, "open: %s", err);
+    float logits[TK], *attn = xmalloc(sizeof(float) * TNL * TNH * MAXL * MAXL);
+    float *apart[TNL];   // each layer in a block of its own
+    for (int i = 0; i < TNL; i++)
+        apart[i] = xmalloc(sizeof(float) * TNH * MAXL * MAXL);
+    for (uint64_t i = 0; w && i < 250; i++) {
+        uint64_t id = 5 + 3 * i;
+        int l = gen(id, logits, attn);
+        size_t block = (size_t)TNH * l * l;
+        const float *ptr[TNL];
+        for (int k = 0; k < TNL; k++) {
+            memcpy(apart[k], attn + k * block, block * sizeof(float));
+            ptr[k] = apart[k];
+        }
+        CHECK(shard_writer_add_layers(w, id, l, logits, ptr) == 0, "add: %s", shard_writer_error(w));
+    }
+    CHECK(w && shard_writer_close(w, err, sizeof err) == 0, "close: %s", err);
+    const char *files[] = { "p-0000.zst", "p-0001.zst", "p-0002.zst", "p.idx", "p.manifest.json" };
+    int n = 0;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        char *a = path_join(d1, files[i]), *b = path_join(d2, files[i]), *c = path_join(d3, files[i]);
+        struct stat st;
+        if (stat(a, &st) == 0) {
+            n++;
+            CHECK(same_file(a, b), "%s: add_layers wrote other bytes than add", files[i]);
+            CHECK(same_file(a, c), "%s: a second identical write differs", files[i]);
+        }
+        free(a), free(b), free(c);
+    }
+    CHECK(n >= 4, "expected several shards, found %d files", n);
+    for (int i = 0; i < TNL; i++)
+        free(apart[i]);
+    free(attn), free(d1), free(d2), free(d3);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "%s/emo-test-shard.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -487,6 +550,7 @@ int main(void)
     check_round_trip(SHARD_ATTN_U8, "u8");
     test_two_writers();
     test_damage();
+    test_layers_and_determinism();
     if (!check_failed)
         remove_tree(tmpdir);
     return check_done("test_shard");
