@@ -5,6 +5,7 @@
  * enough for float rounding to stay far below the tolerance. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "nn/kernels.h"
@@ -562,6 +563,56 @@ static void test_par(void)
     CHECK(par_seen[0] && par_seen[1], "par_for ran ranges %d %d", par_seen[0], par_seen[1]);
 }
 
+/* par_for_dynamic hands out every index exactly once, one at a time, to more than one
+ * thread, also when the pieces differ wildly in cost; it runs inline below min_chunk. */
+static _Atomic int dyn_count[1000];
+static _Atomic int dyn_width_ok = 1;
+static _Thread_local int dyn_mine;
+static _Atomic int dyn_threads;
+static void dyn_probe(void *ctx, size_t lo, size_t hi)
+{
+    (void)ctx;
+    if (hi != lo + 1 && !(lo == 0 && hi == 1000 && !*(int *)ctx))
+        dyn_width_ok = 0;
+    if (!dyn_mine) {
+        dyn_mine = 1;
+        dyn_threads++;
+    }
+    for (size_t i = lo; i < hi; i++) {
+        volatile double burn = 0;
+        for (size_t k = 0; k < (i % 97 == 0 ? 200000 : 100); k++)   // a few costly pieces
+            burn += (double)k;
+        // index 0 waits (up to 2 s) until a second thread has taken an index: with a working
+        // pool the other thread gets on with the rest meanwhile
+        for (int spins = 0; i == 0 && hi - lo == 1 && dyn_threads < 2 && spins < 2000; spins++)
+            nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+        dyn_count[i]++;
+    }
+}
+
+static void test_par_dynamic(void)
+{
+    openblas_set_num_threads(2);
+    int threaded = 1;
+    par_for_dynamic(1000, 1, dyn_probe, &threaded);
+    int once = 1;
+    for (int i = 0; i < 1000; i++)
+        once &= dyn_count[i] == 1;
+    CHECK(once, "par_for_dynamic: an index ran other than once");
+    CHECK(dyn_width_ok, "par_for_dynamic: handed out more than one index at a time");
+    CHECK(dyn_threads == 2, "par_for_dynamic: %d threads took indices, not 2", (int)dyn_threads);
+    // below min_chunk: one call over everything, on the caller
+    for (int i = 0; i < 1000; i++)
+        dyn_count[i] = 0;
+    threaded = 0;
+    dyn_width_ok = 1;
+    par_for_dynamic(1000, 600, dyn_probe, &threaded);
+    once = 1;
+    for (int i = 0; i < 1000; i++)
+        once &= dyn_count[i] == 1;
+    CHECK(once && dyn_width_ok, "par_for_dynamic inline: indices %d, one call %d", once, (int)dyn_width_ok);
+}
+
 int main(void)
 {
     rng_seed(&g_rng, 20261126);
@@ -583,5 +634,6 @@ int main(void)
     test_attention_big();
     test_thread_invariance();
     test_par();
+    test_par_dynamic();
     return check_done("test_kernels");
 }
