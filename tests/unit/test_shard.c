@@ -1,3 +1,6 @@
+#include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 /* Teacher cache: f16 conversion against the compiler's _Float16, write/read round trip with
  * random access across frames and shards, the LRU, two writers in one directory, and every
  * damage case (flipped byte, truncation, missing shard, duplicate ids, missing id). */
@@ -477,6 +480,32 @@ static void test_damage(void)
     free(at);
 }
 
+/* A write that fails on the frame thread (here: the file-size limit, EFBIG) is reported by
+ * an add or the close, one message naming the file, and the writer leaves no file behind. */
+static void test_write_error(void)
+{
+    char *dir = mkdir_tmp("full"), err[1024] = "";
+    struct rlimit saved, small;
+    getrlimit(RLIMIT_FSIZE, &saved);
+    small = saved;
+    small.rlim_cur = 20000;   // below one shard (40,000 bytes)
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &small);
+    int rc = write_part(dir, "p", SHARD_ATTN_F16, 0, 300, 1, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &saved);
+    signal(SIGXFSZ, SIG_DFL);
+    CHECK(rc == -1 && strstr(err, "p-0000.zst: write error: File too large"),
+          "write past the limit: rc %d, '%s'", rc, err);
+    DIR *d = opendir(dir);
+    int left = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        left += e->d_name[0] != '.' || (e->d_name[1] && strcmp(e->d_name, ".."));
+    if (d)
+        closedir(d);
+    CHECK(left == 0, "%d files left after a failed write", left);
+    free(dir);
+}
+
 /* shard_writer_add_layers (each layer's block where it lies) writes the bytes of
  * shard_writer_add (one contiguous block), and a writer's output is the same run to run
  * although frames are compressed on a thread of its own. */
@@ -551,6 +580,7 @@ int main(void)
     test_two_writers();
     test_damage();
     test_layers_and_determinism();
+    test_write_error();
     if (!check_failed)
         remove_tree(tmpdir);
     return check_done("test_shard");
