@@ -3,6 +3,7 @@
  * vectorise them (unit stride, no aliasing surprises in the hot loops). */
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -766,7 +767,7 @@ typedef struct {
     const float *q, *kv;
     const attn_batch *ab;
     float *scores;   // pair (b, h): len_b floats at NH tok_off[b] + h len_b
-    int failed;      // a pair could not get its scratch
+    atomic_int failed;   // a pair could not get its scratch (set by any thread)
 } attn_cls_job;
 
 static void attn_cls_pairs(void *ctx_, size_t lo, size_t hi)
@@ -788,6 +789,7 @@ int attention_cls_forward(float *ctx, const float *q, const float *kv, float *sc
                           const attn_batch *ab)
 {
     attn_cls_job j = { .ctx = ctx, .q = q, .kv = kv, .ab = ab, .scores = scores };
+    atomic_init(&j.failed, 0);
     size_t pairs = (size_t)ab->B * ab->NH;
     size_t work = 2 * (ab->tok_off[ab->B] * (size_t)ab->NH * ab->hd);   // K and V packed
     par_for_dynamic(pairs, work < (1u << 16) ? pairs : 1, attn_cls_pairs, &j);
