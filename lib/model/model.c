@@ -663,8 +663,9 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         size_t s = lset(m, l);
         if (cls_only && l == c->L - 1 && !m->kept_attn[l] && H % GEMM_NR == 0) {
             // Only the [CLS] rows of this layer are read, so only their queries are needed:
-            // K and V of every token, Q of B rows (a tweet of 12 tokens saves a quarter of
-            // the layer's QKV work).  Every row keeps its bits.
+            // K and V of every token, Q of B rows (for tweets of 12 tokens, 11/12 of Q: nearly
+            // a third of the layer's QKV work) and attention for those rows.  Every row keeps
+            // its bits.
             const float *wp = m->pk_qkv + s * m->pk_qkv_n, *bias = p->qkv_b + s * 3 * H;
             for (int b = 0; b < B; b++)   // (B, H) [CLS] rows of the input: the residual
                 memcpy(a->res2 + (size_t)b * H, x + m->tok_off[b] * H, H * sizeof(float));
