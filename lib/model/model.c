@@ -683,7 +683,11 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         // self-attention
         linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * m->pk_qkv_n : NULL,
                p->qkv_b + s * 3 * H, N, H, 3 * H);
+        // a last layer whose maps are kept still needs every query row for them, but the
+        // context of its [CLS] rows only
+        m->ab.ctx_first_only = cls_only && l == c->L - 1;
         attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
+        m->ab.ctx_first_only = 0;
         if (m->kept_attn[l] && m->keep_packed)   // (A) floats fit the (B, NH, T, T) room
             memcpy(m->kept_attn[l], p_att > 0.0f ? a->att_drop : a->att, A * sizeof(float));
         else if (m->kept_attn[l])

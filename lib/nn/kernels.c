@@ -693,8 +693,8 @@ static float *attn_scratch(size_t floats)
  * choice: with the linear layers, a whole inference forward is then the same on every
  * machine.  Returns 0 if the scratch could not be had (the caller uses sgemm). */
 static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, size_t ldq,
-                            size_t nq, const float *k, const float *v, size_t H3, size_t n,
-                            size_t hd, float alpha)
+                            size_t nq, size_t nctx, const float *k, const float *v, size_t H3,
+                            size_t n, size_t hd, float alpha)
 {
     size_t kn = gemm_packed_floats(n, hd), vn = gemm_packed_floats(hd, n);
     float *pk = attn_scratch(kn + vn);
@@ -707,7 +707,7 @@ static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, si
         a[i] *= alpha;
     softmax_forward(a, a, nq, n, n);
     gemm_pack_t(pv, v, H3, n, hd);                             // V (n, hd) as W^T
-    gemm_packed_serial(ctx_h, H, a, n, pv, NULL, nq, n, hd);   // (nq, hd) = probs v
+    gemm_packed_serial(ctx_h, H, a, n, pv, NULL, nctx, n, hd); // (nctx, hd) = probs v
     return 1;
 }
 
@@ -726,8 +726,9 @@ static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
         float *a = j->att + off;
         const float *q = q0 + h * hd, *k = q0 + H + h * hd, *v = q0 + 2 * H + h * hd;
         if (j->p_drop == 0.0f &&
-            attn_pair_packed(a, c0 + h * hd, (size_t)H, q, (size_t)H3, (size_t)n, k, v,
-                             (size_t)H3, (size_t)n, (size_t)hd, alpha))
+            attn_pair_packed(a, c0 + h * hd, (size_t)H, q, (size_t)H3, (size_t)n,
+                             ab->ctx_first_only ? 1 : (size_t)n, k, v, (size_t)H3, (size_t)n,
+                             (size_t)hd, alpha))
             continue;
         // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
@@ -780,7 +781,7 @@ static void attn_cls_pairs(void *ctx_, size_t lo, size_t hi)
         size_t b = pair / NH, h = pair % NH, n = (size_t)ab->lens[b];
         const float *k = j->kv + ab->tok_off[b] * H3 + H + h * hd;
         if (!attn_pair_packed(j->scores + NH * ab->tok_off[b] + h * n, j->ctx + b * H + h * hd, H,
-                              j->q + b * H + h * hd, H, 1, k, k + H, H3, n, hd, alpha))
+                              j->q + b * H + h * hd, H, 1, 1, k, k + H, H3, n, hd, alpha))
             j->failed = 1;
     }
 }

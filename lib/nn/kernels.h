@@ -108,6 +108,8 @@ typedef struct attn_batch {
     const int32_t *lens;    /* (B) */
     const size_t *tok_off;  /* (B + 1) */
     const size_t *att_off;  /* (B + 1), att_off[b+1] - att_off[b] = NH * len_b^2 */
+    int ctx_first_only;     /* forward without dropout: ctx of each sequence's first row
+                             * only (inference reading only [CLS]); other rows untouched */
 } attn_batch;
 
 /* ctx (N, H) = softmax(Q K^T / sqrt(hd)) V per head, from qkv (N, 3H) with rows

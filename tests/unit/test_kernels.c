@@ -490,6 +490,42 @@ static void test_attention_big(void)
     free(ad2); free(d1); free(d2); free(da);
 }
 
+/* Inference reading only [CLS]: ctx_first_only computes each sequence's first context row
+ * (the same bits as the full call) and the same probabilities, and leaves the other rows
+ * alone; attention_cls_forward gives those first rows from the [CLS] queries alone. */
+static void test_attention_first_rows(void)
+{
+    static const int32_t lens[4] = { 37, 5, 64, 1 };
+    size_t tok_off[5], att_off[5];
+    attn_batch ab;
+    make_batch(&ab, tok_off, att_off, lens, 4, 4, 16);
+    size_t N = tok_off[4], H = 64, A = att_off[4];
+    float *qkv = randv(N * 3 * H, 1), *c1 = zerov(N * H), *c2 = zerov(N * H);
+    float *a1 = zerov(A), *a2 = zerov(A), *q = zerov(4 * H), *c3 = zerov(4 * H), *sc = zerov(4 * N);
+    for (size_t i = 0; i < N * H; i++)
+        c2[i] = -7.0f;   // sentinel: rows that must stay as they are
+    attention_forward(c1, a1, NULL, qkv, &ab, 0.0f, NULL);
+    ab.ctx_first_only = 1;
+    attention_forward(c2, a2, NULL, qkv, &ab, 0.0f, NULL);
+    ab.ctx_first_only = 0;
+    int first = 1, rest = 1;
+    for (int b = 0; b < 4; b++) {
+        first &= !memcmp(c1 + tok_off[b] * H, c2 + tok_off[b] * H, H * sizeof(float));
+        for (size_t i = (tok_off[b] + 1) * H; i < tok_off[b + 1] * H; i++)
+            rest &= c2[i] == -7.0f;
+        memcpy(q + b * H, qkv + tok_off[b] * 3 * H, H * sizeof(float));
+    }
+    CHECK(first, "ctx_first_only: first rows differ from the full call");
+    CHECK(rest, "ctx_first_only: other rows were written");
+    CHECK(!memcmp(a1, a2, A * sizeof(float)), "ctx_first_only: probabilities differ");
+    CHECK(attention_cls_forward(c3, q, qkv, sc, &ab) == 0, "attention_cls_forward failed");
+    int cls = 1;
+    for (int b = 0; b < 4; b++)
+        cls &= !memcmp(c3 + b * H, c1 + tok_off[b] * H, H * sizeof(float));
+    CHECK(cls, "attention_cls_forward: rows differ from the full call's first rows");
+    free(qkv); free(c1); free(c2); free(c3); free(a1); free(a2); free(q); free(sc);
+}
+
 /* ---------------------------------------------------------------- threads */
 void openblas_set_num_threads(int n);   /* from OpenBLAS (cblas.h's <complex.h> is avoided) */
 
@@ -635,5 +671,6 @@ int main(void)
     test_thread_invariance();
     test_par();
     test_par_dynamic();
+    test_attention_first_rows();
     return check_done("test_kernels");
 }
