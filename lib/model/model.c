@@ -686,11 +686,15 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         // a last layer whose maps are kept still needs every query row for them, but the
         // context of its [CLS] rows only
         m->ab.ctx_first_only = cls_only && l == c->L - 1;
-        attention_forward(a->ctx, a->att, a->att_drop, a->qkv, &m->ab, p_att, rng);
+        // inference keeping this layer's maps unpadded writes them where they are kept
+        // ((A) floats fit the (B, NH, T, T) room): nothing reads a->att afterwards
+        int kept_direct = mode == MODEL_INFER && m->kept_attn[l] && m->keep_packed;
+        attention_forward(a->ctx, kept_direct ? m->kept_attn[l] : a->att, a->att_drop, a->qkv,
+                          &m->ab, p_att, rng);
         m->ab.ctx_first_only = 0;
-        if (m->kept_attn[l] && m->keep_packed)   // (A) floats fit the (B, NH, T, T) room
+        if (m->kept_attn[l] && m->keep_packed && !kept_direct)
             memcpy(m->kept_attn[l], p_att > 0.0f ? a->att_drop : a->att, A * sizeof(float));
-        else if (m->kept_attn[l])
+        else if (m->kept_attn[l] && !m->keep_packed)
             expand_attn(m, l, p_att > 0.0f ? a->att_drop : a->att);
         if (cls_only && l == c->L - 1) {
             // (B, H) rows: ctx and the residual input gathered into buffers layer_tail
