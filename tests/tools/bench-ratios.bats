@@ -92,3 +92,9 @@ load helpers
     assert_success
     assert_line "| vs ONNX Runtime latency | bert-mini b1 s32 t2, avx512 | 1.00 ms | 2.00 ms | 2.00x | ONNX Runtime 1.17.3 (its own AVX-512 kernels) |"
 }
+
+@test "bench/ratios.sh: the cache row takes the median of the paired ratios, not the ratio of the medians" {
+    run bash -c "echo 'JSON {\"tag\":\"c\",\"bench\":\"cache-overhead\",\"records\":9,\"layers\":\"all\",\"codec\":\"u8\",\"threads\":2,\"plain_s\":10,\"cache_s\":11,\"ratio\":1.25,\"ratio_of_medians\":1.1}' | '$EMO_ROOT/bench/ratios.sh'"
+    assert_success
+    assert_line --partial "| cache write | 9 records, layers all, u8 | 11.00 s | plain 10.00 s | 0.80x |"
+}
