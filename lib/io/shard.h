@@ -60,6 +60,9 @@ float f32_from_f16(uint16_t h);
 void f16_encode(unsigned char *dst, const float *src, size_t n);
 /* The u8 codec's value of a probability a in [-1e-6, 1 + 1e-6]: roundf(a * 255), clamped. */
 unsigned char u8_from_prob(float a);
+/* dst[i] = u8_from_prob(src[i]) (vectorised where the CPU allows; the same bytes), every
+ * src[i] a probability as the u8 codec's check accepts it. */
+void u8_encode(unsigned char *dst, const float *src, size_t n);
 
 /* ---- writing --------------------------------------------------------------- */
 typedef struct shard_writer shard_writer;

@@ -189,6 +189,36 @@ static void test_f16(void)
     CHECK(u8_from_prob(0x1.fffffcp-2f / 255.0f) == (unsigned char)roundf(0x1.fffffcp-2f / 255.0f * 255.0f),
           "just below one half");
     CHECK(u8diff == 0, "u8_from_prob differs from roundf on %d values", u8diff);
+
+    /* u8_encode (8 at a time where AVX2 is there) gives u8_from_prob's bytes: the values
+     * around every half-way point, the ends of the accepted range, random ones; an odd count
+     * so the scalar tail runs too */
+    size_t nu = 0, capu = 256 * 4097 * 5 + 200003 + 8;
+    float *us = xmalloc(capu * sizeof(float));
+    unsigned char *ue = xmalloc(capu);
+    for (int k = 0; k <= 255; k++)
+        for (int d = -2048; d <= 2048; d++) {
+            float a = (((float)k + 0.5f) + (float)d * 0x1p-21f) / 255.0f;
+            float c[5] = { nextafterf(nextafterf(a, 0.0f), 0.0f), nextafterf(a, 0.0f), a, nextafterf(a, 2.0f),
+                           nextafterf(nextafterf(a, 2.0f), 2.0f) };
+            for (int t = 0; t < 5; t++)
+                if (c[t] >= -1e-6f && c[t] <= 1.0f + 1e-6f)
+                    us[nu++] = c[t];
+        }
+    float ends[] = { -1e-6f, 0.0f, -0.0f, 1.0f, 1.0f + 1e-6f, 0x1.fffffcp-2f / 255.0f };
+    for (size_t i = 0; i < sizeof ends / sizeof *ends; i++)
+        us[nu++] = ends[i];
+    for (int i = 0; i < 200003; i++)
+        us[nu++] = (float)(rng_double(&e) * (1.0 + 2e-6) - 1e-6);
+    if (nu % 2 == 0)
+        nu--;
+    u8_encode(ue, us, nu);
+    size_t encdiff = 0;
+    for (size_t i = 0; i < nu; i++)
+        encdiff += ue[i] != u8_from_prob(us[i]);
+    CHECK(encdiff == 0, "u8_encode differs from u8_from_prob on %zu of %zu values", encdiff, nu);
+    free(us);
+    free(ue);
 }
 
 static void check_round_trip(shard_codec codec, const char *name)
