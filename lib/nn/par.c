@@ -104,13 +104,20 @@ int par_threads(void)
     return n < 1 ? 1 : n > PAR_MAX_THREADS ? PAR_MAX_THREADS : n;
 }
 
-void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx)
+/* Threads worth using for n indices of at least min_chunk each (1: run inline). */
+static int parts_for(size_t n, size_t min_chunk)
 {
     int nt = par_threads();
     if (min_chunk < 1)
         min_chunk = 1;
     if ((size_t)nt > n / min_chunk)
         nt = (int)(n / min_chunk);
+    return nt;
+}
+
+void par_for(size_t n, size_t min_chunk, par_fn fn, void *ctx)
+{
+    int nt = parts_for(n, min_chunk);
     if (nt <= 1) {
         fn(ctx, 0, n);
         return;
@@ -172,11 +179,7 @@ static void take_indices(void *ctx, size_t lo, size_t hi)
 
 void par_for_dynamic(size_t n, size_t min_chunk, par_fn fn, void *ctx)
 {
-    int nt = par_threads();
-    if (min_chunk < 1)
-        min_chunk = 1;
-    if ((size_t)nt > n / min_chunk)
-        nt = (int)(n / min_chunk);
+    int nt = parts_for(n, min_chunk);
     if (nt <= 1) {
         fn(ctx, 0, n);
         return;
