@@ -28,10 +28,14 @@ bin/emo-%: tools/%.c lib/libemo.a | bin
 tests/unit/bin/%: tests/unit/%.c lib/libemo.a | tests/unit/bin
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
 
+# bench/<name>.c, the C side of a benchmark, becomes bench/out/<name> (bench/*.sh ask for it)
+bench/out/%: bench/%.c lib/libemo.a | bench/out
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
+
 %.o: %.cc
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 
-bin tests/unit/bin:
+bin tests/unit/bin bench/out:
 	mkdir -p $@
 
 # make check: unit tests, then bats; prints "N passed, N failed" last.

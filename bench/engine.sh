@@ -26,11 +26,8 @@ case $preset in
 esac
 MODES=${MODES:-"train infer latency"}
 
-make -s lib/libemo.a
 mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/engine bench/engine.c lib/libemo.a $(pkg-config --libs openblas) -lm -pthread
+make -s bench/out/engine
 
 # The anchor's tuned environment for both sides: glibc keeps freed memory (no first-touch
 # page faults on reuse), passive OpenMP waiting (torch) -- the C engine allocates once anyway.

@@ -25,9 +25,7 @@ export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 
 make -s all
 mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/epoch bench/epoch.c lib/libemo.a $(pkg-config --libs openblas) -lm -pthread
+make -s bench/out/epoch
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 keep=()

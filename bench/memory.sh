@@ -22,11 +22,8 @@ steps=${4:-3}
 anchors=${ANCHORS:-../shared/anchors}
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}
 
-make -s lib/libemo.a
 mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/engine bench/engine.c lib/libemo.a $(pkg-config --libs openblas) -lm -pthread
+make -s bench/out/engine
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cp -r "$anchors"/. "$scratch"

@@ -11,11 +11,8 @@ min_time=${1:-20}
 threads=${2:-2}
 config=${3:-bert-mini}
 seq=${4:-64}
-make -s lib/libemo.a
 mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/mlm_step bench/mlm_step.c lib/libemo.a $(pkg-config --libs openblas jansson) -lm -pthread
+make -s bench/out/mlm_step
 batches=bench/out/mlm-batches.bin
 bench/out/mlm_step --write-batches "$batches" --config "$config" --batch 32 --seq "$seq" --nb 8
 TUNE=(OMP_WAIT_POLICY=PASSIVE

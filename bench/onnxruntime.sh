@@ -21,11 +21,8 @@ anchors=${ANCHORS:-../shared/anchors}
 ort=${ORT_NODE_DIR:-/work/scratch/ort}
 [ -d "$ort/node_modules/onnxruntime-node" ] || {
     echo "onnxruntime.sh: no onnxruntime-node in $ort (see the header)" >&2; exit 1; }
-make -s lib/libemo.a
 mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/engine bench/engine.c lib/libemo.a $(pkg-config --libs openblas) -lm -pthread
+make -s bench/out/engine
 w=$(mktemp -d)
 trap 'rm -rf "$w"' EXIT
 /usr/bin/python3 "$anchors/export_onnx.py" "$w/models" > /dev/null

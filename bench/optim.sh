@@ -5,9 +5,5 @@
 #   bench/optim.sh [threads=2] [reps=10]
 set -eu
 cd "$(dirname "$0")/.."
-make -s lib/libemo.a
-mkdir -p bench/out
-# shellcheck disable=SC2046
-cc -std=c11 -O2 -D_XOPEN_SOURCE=700 -D_DEFAULT_SOURCE -Ilib $(pkg-config --cflags openblas) \
-   -o bench/out/optim bench/optim.c lib/libemo.a $(pkg-config --libs openblas) -lm -pthread
+make -s bench/out/optim
 bench/out/optim --threads "${1:-2}" --reps "${2:-10}"
