@@ -26,6 +26,18 @@ static void fill(float *a, size_t n, rng_t *r)
         a[i] = (float)(rng_uniform(r) * 2.0 - 1.0);
 }
 
+/* A random linear layer and input: x (M, lda), W (N, K), b (N), uniform in [-1, 1). */
+static void random_layer(rng_t *r, size_t M, size_t lda, size_t K, size_t N, float **x, float **W,
+                         float **b)
+{
+    *x = aligned(M * lda);
+    *W = aligned(N * K);
+    *b = aligned(N);
+    fill(*x, M * lda, r);
+    fill(*W, N * K, r);
+    fill(*b, N, r);
+}
+
 /* y = x W^T + b through the packed path on a given kernel (-1: the default choice) */
 static float *run(const float *x, size_t lda, const float *W, const float *b, size_t M,
                   size_t K, size_t N, int isa)
@@ -74,10 +86,8 @@ static void test_against_reference(void)
     enum gemm_isa chosen = gemm_isa();
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         size_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2], lda = K + (s % 2) * 5;
-        float *x = aligned(M * lda), *W = aligned(N * K), *b = aligned(N), *ref = aligned(M * N);
-        fill(x, M * lda, &r);
-        fill(W, N * K, &r);
-        fill(b, N, &r);
+        float *x, *W, *b, *ref = aligned(M * N);
+        random_layer(&r, M, lda, K, N, &x, &W, &b);
         // the reference takes dense rows
         float *xd = aligned(M * K);
         for (size_t i = 0; i < M; i++)
@@ -120,10 +130,8 @@ static void test_row_and_thread_invariance(void)
     size_t M = 700, K = 256, N = 768;
     rng_t r;
     rng_seed(&r, 11);
-    float *x = aligned(M * K), *W = aligned(N * K), *b = aligned(N);
-    fill(x, M * K, &r);
-    fill(W, N * K, &r);
-    fill(b, N, &r);
+    float *x, *W, *b;
+    random_layer(&r, M, K, K, N, &x, &W, &b);
     openblas_set_num_threads(1);
     float *one = run(x, K, W, b, M, K, N, -1);
     openblas_set_num_threads(2);
@@ -155,10 +163,8 @@ static void test_act_and_slices(void)
     size_t M = 300, K = 96, N = 200;   // N: 12.5 panels, a partial last group
     rng_t r;
     rng_seed(&r, 12);
-    float *x = aligned(M * K), *W = aligned(N * K), *b = aligned(N);
-    fill(x, M * K, &r);
-    fill(W, N * K, &r);
-    fill(b, N, &r);
+    float *x, *W, *b;
+    random_layer(&r, M, K, K, N, &x, &W, &b);
     float *P = aligned(gemm_packed_floats(N, K)), *y = aligned(M * N), *z = aligned(M * N);
     gemm_pack(P, W, N, K);
     for (int act = 0; act < 3; act++)
