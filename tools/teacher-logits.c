@@ -298,19 +298,9 @@ int main(int argc, char **argv)
     if (!ckpt || (out_dir && r.embeddings) || (!out_dir && (layers || codec != SHARD_ATTN_F16)))
         usage(EXIT_USAGE);
     threads_setup(threads);
-    model_config cfg;
-    model_params p;
     char e[1024], notice[1024] = "";
-    char *cfg_path = path_join(ckpt, "config.json");
-    if (model_config_load(cfg_path, &cfg, e, sizeof e))
-        errx(EXIT_DATA, "%s", e);
-    free(cfg_path);
-    r.m = model_new(&cfg);
+    r.m = ckpt_load_model(ckpt, 0, notice, sizeof notice, e, sizeof e);
     if (!r.m)
-        errx(EXIT_DATA, "%s: cannot build the model", ckpt);
-    /* straight into the model's weights: one copy of them in memory, touched once */
-    model_params_point(&p, &cfg, model_param_block(r.m));
-    if (ckpt_load_params(ckpt, &cfg, &p, CKPT_INIT_MISSING_HEAD, 0, notice, sizeof notice, e, sizeof e))
         errx(EXIT_DATA, "%s", e);
     if (*notice)
         errx(EXIT_DATA, "%s: %s (not a trained classifier?)", ckpt, notice);
@@ -325,10 +315,10 @@ int main(int argc, char **argv)
         /* identity: the checkpoint's config and weights */
         snprintf(m.teacher_hash, sizeof m.teacher_hash, "xxh64:%016llx",
                  (unsigned long long)file_hash(ckpt, "model.safetensors", file_hash(ckpt, "config.json", 0)));
-        m.K = cfg.K;
-        memcpy(m.labels, cfg.labels, sizeof m.labels);
-        m.NL = parse_layers(layers, cfg.L, m.layers);
-        m.NH = cfg.NH;
+        m.K = r.c->K;
+        memcpy(m.labels, r.c->labels, sizeof m.labels);
+        m.NL = parse_layers(layers, r.c->L, m.layers);
+        m.NH = r.c->NH;
         m.codec = codec;
         snprintf(m.attn_kind, sizeof m.attn_kind, "probs");
         r.NL = m.NL;

@@ -349,12 +349,18 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
     return rc;
 }
 
-int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
-              char *notice, size_t noticen, char *err, size_t errn)
+static int load_dir_config(const char *dir, model_config *c, char *err, size_t errn)
 {
     char *cp = path_join(dir, "config.json");
     int rc = model_config_load(cp, c, err, errn);
     free(cp);
+    return rc;
+}
+
+int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
+              char *notice, size_t noticen, char *err, size_t errn)
+{
+    int rc = load_dir_config(dir, c, err, errn);
     if (rc)
         return rc;
     size_t sizes[MODEL_NUM_PARAM_TENSORS];
@@ -367,6 +373,26 @@ int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, 
         *block = NULL;
     }
     return rc;
+}
+
+model *ckpt_load_model(const char *dir, uint64_t seed, char *notice, size_t noticen, char *err,
+                       size_t errn)
+{
+    model_config c;
+    if (load_dir_config(dir, &c, err, errn))
+        return NULL;
+    model *m = model_new(&c);
+    if (!m) {
+        errbuf_fail(err, errn, "%s: cannot build the model of its config.json", dir);
+        return NULL;
+    }
+    model_params p;   // the model's own weights: loaded in place, one copy, touched once
+    model_params_point(&p, &c, model_param_block(m));
+    if (ckpt_load_params(dir, &c, &p, CKPT_INIT_MISSING_HEAD, seed, notice, noticen, err, errn)) {
+        model_free(m);
+        return NULL;
+    }
+    return m;
 }
 
 /* ---- saving ------------------------------------------------------------- */

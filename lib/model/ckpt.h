@@ -78,6 +78,10 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
  * model_param_sizes() floats pointed to by *p, loaded with CKPT_INIT_MISSING_HEAD. */
 int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
               char *notice, size_t noticen, char *err, size_t errn);
+/* The same straight into a new model's own weights (no second copy): NULL with a message
+ * in err on failure; model_get_config() gives the config. */
+model *ckpt_load_model(const char *dir, uint64_t seed, char *notice, size_t noticen, char *err,
+                       size_t errn);
 
 /* Write the entries of p as F32 "<prefix><name>" tensors plus `extra` (logits, ...) to path,
  * atomically. */

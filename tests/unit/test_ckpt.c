@@ -547,6 +547,33 @@ static void test_model_open(void)
     CHECK(m == NULL && strstr(err, "not a preset"), "open unknown: %s", err);
 }
 
+/* ckpt_load_model: the config and weights ckpt_load gives (also the initialised head of a
+ * headless checkpoint, from the same seed), in the model's own block; a bad directory is
+ * NULL with the message. */
+static void test_load_model(const char *name)
+{
+    char dir[256], err[512] = "", notice[1024], notice2[1024];
+    snprintf(dir, sizeof dir, FIX "%s", name);
+    model_config c;
+    model_params p;
+    float *block = NULL;
+    int rc = ckpt_load(dir, &c, &block, &p, 7, notice, sizeof notice, err, sizeof err);
+    model *m = ckpt_load_model(dir, 7, notice2, sizeof notice2, err, sizeof err);
+    CHECK(rc == 0 && m != NULL, "%s: load: %s", name, err);
+    if (m && rc == 0) {
+        const model_config *mc = model_get_config(m);
+        CHECK(mc->arch == c.arch && mc->L == c.L && mc->H == c.H && mc->E == c.E && mc->V == c.V &&
+              mc->K == c.K && !memcmp(mc->labels, c.labels, sizeof c.labels), "%s: configs differ", name);
+        CHECK(!memcmp(model_param_block(m), block, model_num_params(m) * sizeof(float)),
+              "%s: weights differ from ckpt_load's", name);
+        CHECK(!strcmp(notice, notice2), "%s: notices differ: '%s' vs '%s'", name, notice, notice2);
+    }
+    model_free(m);
+    free(block);
+    m = ckpt_load_model(FIX "no-such-dir", 7, notice2, sizeof notice2, err, sizeof err);
+    CHECK(m == NULL && strstr(err, "no-such-dir/config.json"), "missing dir: '%s'", err);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir))
@@ -565,6 +592,8 @@ int main(void)
     test_prefixless();
     test_hub_configs();
     test_model_open();
+    test_load_model("bert");
+    test_load_model("albert-nohead");
     remove_tree(tmpdir);
     return check_done("test_ckpt");
 }
