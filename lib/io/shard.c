@@ -319,7 +319,6 @@ struct shard_writer {
     ZSTD_CCtx *cctx;
     unsigned char *frame;          /* current frame's payload */
     size_t frame_len, frame_cap;
-    uint64_t frame_records;
     size_t frame_first;            /* index entry of the frame's first record */
     unsigned char *zbuf;
     size_t zcap;
@@ -329,7 +328,6 @@ struct shard_writer {
     int job_running, job_threaded, job_rc;
     unsigned char *job_frame;
     size_t job_len, job_cap, job_z;
-    uint64_t job_records;
     size_t job_first, job_end;     /* its records' index entries */
     char job_err[512];
     /* current shard */
@@ -551,7 +549,7 @@ static int finish_job(shard_writer *w)
         w->index[i].frame = (uint32_t)w->seek_n;
     }
     w->seek_n++;
-    w->shard_records += w->job_records;
+    w->shard_records += w->job_end - w->job_first;
     if (w->shard_bytes >= w->opts.shard_bytes)
         return end_shard(w);
     return 0;
@@ -571,14 +569,12 @@ static int flush_frame(shard_writer *w)
     w->job_frame = w->frame;
     w->job_cap = w->frame_cap;
     w->job_len = w->frame_len;
-    w->job_records = w->frame_records;
     w->job_first = w->frame_first;
     w->job_end = w->nindex;
     w->job_rc = 0;
     w->frame = spare;
     w->frame_cap = spare_cap;
     w->frame_len = 0;
-    w->frame_records = 0;
     w->frame_first = w->nindex;
     w->job_running = 1;
     w->job_threaded = pthread_create(&w->job, NULL, frame_job, w) == 0;
@@ -658,7 +654,6 @@ int shard_writer_add_layers(shard_writer *w, uint64_t id, int l, const float *lo
     e->offset = (uint32_t)w->frame_len;
     e->len = (uint16_t)l;
     w->frame_len += need;
-    w->frame_records++;
     if (w->frame_len >= w->opts.frame_bytes)
         return flush_frame(w);
     return 0;
