@@ -380,8 +380,9 @@ static void gemm_run(float *y, size_t ldy, const float *x, size_t lda, const flo
     gemm_job j;
     size_t units = gemm_setup(&j, y, ldy, x, lda, P, bias, M, K, N);
     if (units == 0) {
-        for (size_t r = 0; act && K == 0 && r < M; r++)   // the bias alone went into y
-            act(y + r * ldy, y + r * ldy, N);
+        if (act && K == 0)   // y holds the bias alone (M == 0 or N == 0: nothing to do)
+            for (size_t r = 0; r < M; r++)
+                act(y + r * ldy, y + r * ldy, N);
         return;
     }
     j.act = act;
