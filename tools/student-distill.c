@@ -188,7 +188,14 @@ int main(int argc, char **argv)
         errx(EXIT_USAGE, "students deeper than 64 layers are not supported");
 
     if (d.attn_on) {
-        if (distill_layer_map(&d, map, cfg.L, t_L, e, sizeof e))
+        uint64_t avail = ~0ull;   /* a live teacher has every layer; a cache those it holds */
+        if (d.cache) {
+            const shard_meta *m = shard_reader_meta(d.cache);
+            avail = 0;
+            for (int i = 0; i < m->NL; i++)
+                avail |= 1ull << m->layers[i];
+        }
+        if (distill_layer_map(&d, map, cfg.L, t_L, avail, e, sizeof e))
             errx(EXIT_USAGE, "option --layer-map: %s", e);
         if (d.cache) {   /* every mapped teacher layer must be in the cache: say so before training */
             const shard_meta *m = shard_reader_meta(d.cache);

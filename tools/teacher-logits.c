@@ -86,11 +86,8 @@ static uint64_t file_hash(const char *dir, const char *name, uint64_t seed)
 static int parse_layers(const char *s, int L, int *out)
 {
     int n = 0;
-    if (!s) {
-        for (int l = 1; l < L; l += 2)
-            out[n++] = l;
-        return n ? n : (out[0] = L - 1, 1);
-    }
+    if (!s)
+        return shard_default_layers(L, out);
     if (!strcmp(s, "none"))
         return 0;
     if (!strcmp(s, "all")) {

@@ -196,6 +196,16 @@ size_t shard_record_bytes(const shard_meta *m, int l)
            + codec_bytes(m->codec) * (size_t)m->NL * (size_t)m->NH * (size_t)l * (size_t)l;
 }
 
+int shard_default_layers(int L, int *out)
+{
+    int n = 0;
+    for (int l = 1; l < L && n < SHARD_MAX_LAYERS; l += 2)
+        out[n++] = l;
+    if (!n && L > 0)
+        out[n++] = L - 1;
+    return n;
+}
+
 static const char *codec_name(shard_codec c) { return c == SHARD_ATTN_F16 ? "f16" : "u8"; }
 
 /* ---- manifest ------------------------------------------------------------------ */

@@ -52,6 +52,12 @@ typedef struct shard_meta {
 /* Bytes of one record's payload for sequence length l. */
 size_t shard_record_bytes(const shard_meta *m, int l);
 
+/* The layers emo-teacher-logits keeps by default for a teacher of L layers, into out (at
+ * most SHARD_MAX_LAYERS): every second one, 1, 3, 5, ... (the last included when L is
+ * even), or layer 0 when L == 1.  Returns their number.  emo-student-distill's default
+ * (uniform) layer map takes the nearest of the layers a cache holds. */
+int shard_default_layers(int L, int *out);
+
 /* ---- IEEE half precision (used by the f16 codec; exposed for tests) ---- */
 uint16_t f16_from_f32(float f);
 float f32_from_f16(uint16_t h);

@@ -19,16 +19,31 @@ static void grow(float **p, size_t *cap, size_t n)
     }
 }
 
-int distill_layer_map(distill_task *d, const char *spec, int Ls, int Lt, char *err, size_t errn)
+/* The layer of avail (bit l: teacher layer l) nearest to t, the deeper one on a tie; t
+ * itself when it is available or nothing is. */
+static int nearest_layer(int t, int Lt, uint64_t avail)
+{
+    for (int dist = 0; dist < Lt; dist++) {
+        int up = t + dist, down = t - dist;
+        if (up < Lt && up < 64 && (avail >> up & 1))
+            return up;
+        if (down >= 0 && down < 64 && (avail >> down & 1))
+            return down;
+    }
+    return t;
+}
+
+int distill_layer_map(distill_task *d, const char *spec, int Ls, int Lt, uint64_t avail, char *err, size_t errn)
 {
     d->npairs = 0;
     if (!spec || !strcmp(spec, "uniform")) {
         /* ceil((m+1) * Lt / Ls) - 1: TinyBERT's (m+1)*k - 1 when Lt = k * Ls, and still a
-         * monotone map onto [0, Lt) when the student is the deeper one. */
+         * monotone map onto [0, Lt) when the student is the deeper one; moved to the nearest
+         * available layer (still monotone: ties go the same way). */
         int n = Ls < DISTILL_MAX_PAIRS ? Ls : DISTILL_MAX_PAIRS;
         for (int m = 0; m < n; m++) {
             d->s_layer[m] = m;
-            d->t_layer[m] = ((m + 1) * Lt + Ls - 1) / Ls - 1;
+            d->t_layer[m] = nearest_layer(((m + 1) * Lt + Ls - 1) / Ls - 1, Lt, avail);
         }
         d->npairs = n;
         return 0;

@@ -45,9 +45,10 @@ typedef struct distill_task {
 
 /* Parse "uniform" | "last" | "S:T,S:T,..." (0-based student:teacher layers) into the pairs
  * for a student of Ls layers and a teacher of Lt.  uniform: student layer m <- teacher layer
- * ceil((m+1)*Lt/Ls) - 1 (TinyBERT's g(m) = m*k, 1-based, when Lt = k*Ls); last: Ls-1 <- Lt-1.
- * -1 with a message. */
-int distill_layer_map(distill_task *d, const char *spec, int Ls, int Lt, char *err, size_t errn);
+ * ceil((m+1)*Lt/Ls) - 1 (TinyBERT's g(m) = m*k, 1-based, when Lt = k*Ls), or the nearest
+ * layer of avail to it (bit l: teacher layer l has maps, the cache's layers; the deeper one
+ * on a tie; ~0 for a live teacher); last: Ls-1 <- Lt-1.  -1 with a message. */
+int distill_layer_map(distill_task *d, const char *spec, int Ls, int Lt, uint64_t avail, char *err, size_t errn);
 
 /* Fill t with the callbacks, ctx = d; d->student.m and the teacher source must be set.
  * Keeps the student's (and teacher's) attention maps of the mapped layers. */

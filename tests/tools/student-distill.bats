@@ -115,9 +115,41 @@ JSON
     mkdir c1
     emo teacher-logits -m "$D/teacher" -o c1 --attn-layers 0 --threads 1 "$D/train.rec"
     run --separate-stderr emo student-distill $ARGS --teacher-cache c1 \
-        --config "$FIXTURES/train/tiny-distilbert.json" -o s
+        --config "$FIXTURES/train/tiny-distilbert.json" --layer-map 0:1 -o s
     assert_failure 2
     [[ "$stderr" == *"teacher layer 1 (for student layer 0) is not in the cache"* ]]
+}
+
+# tiny_like PRESET > config.json: a tiny random model of PRESET's architecture, depth and heads
+tiny_like() {
+    emo ckpt info "$1" | jq '{model_type, L: .num_hidden_layers, NH: .num_attention_heads} |
+        (.NH * 4) as $H |
+        if .model_type == "distilbert" then
+            {model_type, dim: $H, n_layers: .L, n_heads: .NH, hidden_dim: 32, vocab_size: 120,
+             max_position_embeddings: 40}
+        else
+            {model_type, hidden_size: $H, embedding_size: 16, num_hidden_layers: .L, num_attention_heads: .NH,
+             intermediate_size: 32, vocab_size: 120, max_position_embeddings: 40, type_vocab_size: 2}
+        end'
+}
+
+@test "defaults that compose: every preset teacher's default cache serves every preset student's default map" {
+    "$FIXTURES/train/make-records.sh" 6 1 | emo pack -o tr.rec
+    "$FIXTURES/train/make-records.sh" 6 2 | emo pack -o va.rec
+    # the presets, as the "not a preset" message lists them
+    presets=$(emo ckpt info no-such-preset 2>&1 | sed 's/.*not a preset (\([^)]*\)).*/\1/; s/,//g')
+    [ "$(echo "$presets" | wc -w)" -ge 9 ]
+    for p in $presets; do tiny_like "$p" > "$p.json"; done
+    for t in $presets; do
+        emo ckpt init --labels joy,anger,fear --seed 3 -o "t-$t" "$t.json"
+        mkdir "c-$t"
+        emo teacher-logits -m "t-$t" -o "c-$t" --threads 1 tr.rec
+        for s in $presets; do
+            run --separate-stderr emo student-distill --train tr.rec --val va.rec --teacher-cache "c-$t" \
+                --config "$s.json" --max-steps 1 --batch 4 --threads 1 -o "s-$t-$s"
+            [ "$status" -eq 0 ] || { echo "teacher $t, student $s: $stderr"; false; }
+        done
+    done
 }
 
 @test "bad input: a corrupt cache shard" {

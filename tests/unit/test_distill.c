@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "model/config.h"
 #include "model_fixtures.h"
 #include "train/distill_task.h"
 #include "util/rng.h"
@@ -84,7 +85,7 @@ static void fd_check(model_arch sarch, int sL, int sNH, attn_align_kind kind, in
     d.attn_kind = kind;
     d.attn_weight = attn_only ? 50 : 0.7;   /* alone, the term is small: scale it above float noise */
     char e[256];
-    CHECK(distill_layer_map(&d, "uniform", sc.L, tc.L, e, sizeof e) == 0, "%s", e);
+    CHECK(distill_layer_map(&d, "uniform", sc.L, tc.L, ~0ull, e, sizeof e) == 0, "%s", e);
     train_task task;
     distill_task_setup(&task, &d);
     batch b;
@@ -138,21 +139,46 @@ int main(void)
     distill_task d;
     char e[256];
     memset(&d, 0, sizeof d);
-    CHECK(distill_layer_map(&d, "uniform", 6, 12, e, sizeof e) == 0 && d.npairs == 6 && d.t_layer[0] == 1 &&
+    CHECK(distill_layer_map(&d, "uniform", 6, 12, ~0ull, e, sizeof e) == 0 && d.npairs == 6 && d.t_layer[0] == 1 &&
           d.t_layer[5] == 11, "uniform 6 <- 12: TinyBERT's 2,4,..,12 (1-based)");
-    CHECK(distill_layer_map(&d, "uniform", 4, 12, e, sizeof e) == 0 && d.t_layer[0] == 2 && d.t_layer[3] == 11,
+    CHECK(distill_layer_map(&d, "uniform", 4, 12, ~0ull, e, sizeof e) == 0 && d.t_layer[0] == 2 && d.t_layer[3] == 11,
           "uniform 4 <- 12");
-    CHECK(distill_layer_map(&d, "last", 2, 4, e, sizeof e) == 0 && d.npairs == 1 && d.s_layer[0] == 1 &&
+    CHECK(distill_layer_map(&d, "last", 2, 4, ~0ull, e, sizeof e) == 0 && d.npairs == 1 && d.s_layer[0] == 1 &&
           d.t_layer[0] == 3, "last");
-    CHECK(distill_layer_map(&d, "0:3,1:1", 2, 4, e, sizeof e) == 0 && d.npairs == 2 && d.t_layer[0] == 3,
+    CHECK(distill_layer_map(&d, "0:3,1:1", 2, 4, ~0ull, e, sizeof e) == 0 && d.npairs == 2 && d.t_layer[0] == 3,
           "explicit list");
-    CHECK(distill_layer_map(&d, "0:4", 2, 4, e, sizeof e) == -1, "teacher layer out of range");
-    CHECK(distill_layer_map(&d, "0:1,0:2", 2, 4, e, sizeof e) == -1, "student layer twice");
-    CHECK(distill_layer_map(&d, "zig", 2, 4, e, sizeof e) == -1, "garbage");
-    CHECK(distill_layer_map(&d, "uniform", 4, 2, e, sizeof e) == 0 && d.t_layer[0] == 0 && d.t_layer[1] == 0 &&
+    CHECK(distill_layer_map(&d, "0:4", 2, 4, ~0ull, e, sizeof e) == -1, "teacher layer out of range");
+    CHECK(distill_layer_map(&d, "0:1,0:2", 2, 4, ~0ull, e, sizeof e) == -1, "student layer twice");
+    CHECK(distill_layer_map(&d, "zig", 2, 4, ~0ull, e, sizeof e) == -1, "garbage");
+    CHECK(distill_layer_map(&d, "uniform", 4, 2, ~0ull, e, sizeof e) == 0 && d.t_layer[0] == 0 && d.t_layer[1] == 0 &&
           d.t_layer[2] == 1 && d.t_layer[3] == 1, "student deeper than teacher: 0,0,1,1");
-    CHECK(distill_layer_map(&d, "uniform", 3, 4, e, sizeof e) == 0 && d.t_layer[0] == 1 && d.t_layer[1] == 2 &&
+    CHECK(distill_layer_map(&d, "uniform", 3, 4, ~0ull, e, sizeof e) == 0 && d.t_layer[0] == 1 && d.t_layer[1] == 2 &&
           d.t_layer[2] == 3, "uniform 3 <- 4");
+    /* a cache's layers: the uniform map takes the nearest cached one, the deeper on a tie */
+    CHECK(distill_layer_map(&d, "uniform", 2, 2, 1ull << 1, e, sizeof e) == 0 && d.t_layer[0] == 1 &&
+          d.t_layer[1] == 1, "albert-tiny <- bert-tiny's default cache {1}: 1,1");
+    CHECK(distill_layer_map(&d, "uniform", 4, 12, 0xaaaull, e, sizeof e) == 0 && d.t_layer[0] == 3 &&
+          d.t_layer[1] == 5 && d.t_layer[2] == 9 && d.t_layer[3] == 11, "4 <- 12 from {1,3,..,11}: 3,5,9,11");
+    CHECK(distill_layer_map(&d, "0:0", 2, 2, 1ull << 1, e, sizeof e) == 0 && d.t_layer[0] == 0,
+          "an explicit pair is kept as given");
+    /* defaults that compose: for every preset teacher and student, the default map uses only
+     * what emo-teacher-logits caches by default */
+    const char *const *names = model_config_preset_names();
+    for (int i = 0; names[i]; i++)
+        for (int j = 0; names[j]; j++) {
+            model_config tcfg, scfg;
+            CHECK(model_config_preset(names[i], &tcfg) == 0 && model_config_preset(names[j], &scfg) == 0, "preset");
+            int layers[SHARD_MAX_LAYERS], nl = shard_default_layers(tcfg.L, layers);
+            uint64_t avail = 0;
+            for (int k = 0; k < nl; k++)
+                avail |= 1ull << layers[k];
+            CHECK(distill_layer_map(&d, "uniform", scfg.L, tcfg.L, avail, e, sizeof e) == 0, "%s", e);
+            for (int p = 0; p < d.npairs; p++) {
+                CHECK(avail >> d.t_layer[p] & 1, "student %s layer %d <- teacher %s layer %d, not cached by default",
+                      names[j], d.s_layer[p], names[i], d.t_layer[p]);
+                CHECK(p == 0 || d.t_layer[p] >= d.t_layer[p - 1], "%s <- %s: monotone", names[j], names[i]);
+            }
+        }
 
     /* init from teacher: student layer m is teacher layer 2m */
     model_config tc = tiny(ARCH_BERT, 4, 2), sc = tiny(ARCH_DISTILBERT, 2, 2);
