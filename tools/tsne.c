@@ -116,6 +116,10 @@ static void read_input(input *in, const char *path)
         for (size_t j = 0; j < d; j++)
             if (!isfinite(row[j]))
                 rec_die(r, "field 'embedding' value %zu is not a finite float32 (%g)", j, (double)row[j]);
+        double norm = tsne_norm(row, d);
+        if (!(norm <= TSNE_MAX_NORM))
+            rec_die(r, "field 'embedding' is too large: its norm %g exceeds %g, and the squared distances "
+                    "would overflow float32", norm, TSNE_MAX_NORM);
         const char *lab = NO_LABEL;
         size_t llen = strlen(NO_LABEL);
         int k = rec_get_str(&rec, "label", &lab, &llen);

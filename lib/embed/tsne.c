@@ -60,6 +60,7 @@ typedef struct knn_ctx {
     size_t D, k;
     uint32_t *idx;
     float *dist;
+    _Atomic int incomplete;     /* a row got fewer than k neighbours or a non-finite distance */
 } knn_ctx;
 
 static void knn_rows(void *arg, size_t lo, size_t hi)
@@ -67,16 +68,36 @@ static void knn_rows(void *arg, size_t lo, size_t hi)
     knn_ctx *c = arg;
     for (size_t n = lo; n < hi; n++) {
         size_t i = vptree_point(c->tree, n);
-        vptree_knn(c->tree, c->X + i * c->D, i, c->k, c->idx + i * c->k, c->dist + i * c->k);
+        float *d = c->dist + i * c->k;
+        size_t got = vptree_knn(c->tree, c->X + i * c->D, i, c->k, c->idx + i * c->k, d);
+        int bad = got < c->k;
+        for (size_t m = 0; m < got && !bad; m++)
+            bad = !isfinite(d[m]);
+        if (bad) {
+            for (size_t m = got; m < c->k; m++) {       /* never leave a slot unset */
+                c->idx[i * c->k + m] = (uint32_t)i;
+                d[m] = INFINITY;
+            }
+            c->incomplete = 1;
+        }
     }
 }
 
-void tsne_knn(const float *X, size_t N, size_t D, size_t k, uint64_t seed, int threads, uint32_t *idx, float *dist)
+int tsne_knn(const float *X, size_t N, size_t D, size_t k, uint64_t seed, int threads, uint32_t *idx, float *dist)
 {
     vptree *t = vptree_build(X, N, D, seed);
-    knn_ctx c = { t, X, D, k, idx, dist };
+    knn_ctx c = { t, X, D, k, idx, dist, 0 };
     parfor(N, 16, threads, knn_rows, &c);
     vptree_free(t);
+    return c.incomplete ? -1 : 0;
+}
+
+double tsne_norm(const float *x, size_t D)
+{
+    double s = 0;
+    for (size_t j = 0; j < D; j++)
+        s += (double)x[j] * x[j];
+    return sqrt(s);
 }
 
 /* ---- affinities ---------------------------------------------------------- */
@@ -550,11 +571,21 @@ int tsne_run(const float *X, size_t N, size_t D, const tsne_opts *o, double *Y, 
     memset(res, 0, sizeof *res);
     if (tsne_check(N, o->perplexity, o->exact, err, errsize))
         return -1;
+    for (size_t i = 0; i < N; i++) {
+        double norm = tsne_norm(X + i * D, D);
+        if (!(norm <= TSNE_MAX_NORM))
+            return errbuf_fail(err, errsize, "point %zu: norm %g is too large (squared distances overflow "
+                               "float32; at most %g)", i + 1, norm, TSNE_MAX_NORM);
+    }
     double t0 = now_seconds();
     size_t k = tsne_neighbours(N, o->perplexity, o->exact);
     uint32_t *idx = xmalloc(N * k * sizeof *idx);
     float *dist = xmalloc(N * k * sizeof *dist);
-    tsne_knn(X, N, D, k, o->seed, o->threads, idx, dist);
+    if (tsne_knn(X, N, D, k, o->seed, o->threads, idx, dist) != 0) {
+        free(idx);
+        free(dist);
+        return errbuf_fail(err, errsize, "the neighbour search found distances that are not finite");
+    }
     tsne_P P;
     tsne_affinities(idx, dist, N, k, o->perplexity, o->threads, &P);
     free(idx);

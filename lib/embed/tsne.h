@@ -59,12 +59,21 @@ void tsne_opts_default(tsne_opts *o);
 /* NULL if N points suit the perplexity (perplexity < (N - 1) / 3), else a message in buf. */
 const char *tsne_check(size_t N, double perplexity, int exact, char *buf, size_t bufsize);
 
+/* Largest Euclidean norm of an input point: (2 * TSNE_MAX_NORM)^2, the largest squared
+ * distance two such points can have, stays a quarter of FLT_MAX, so the float32 distances
+ * of the neighbour search cannot overflow to inf (which would leave neighbour slots unset). */
+#define TSNE_MAX_NORM 4.6e18
+
+/* Euclidean norm of x (D), in double. */
+double tsne_norm(const float *x, size_t D);
+
 /* Neighbours for the affinities: k = floor(3 * perplexity + 1) (N - 1 for exact). */
 size_t tsne_neighbours(size_t N, double perplexity, int exact);
 
 /* Exact k nearest neighbours of every row (self excluded) via a vantage-point tree.
- * idx (N, k), dist (N, k) Euclidean, ascending. */
-void tsne_knn(const float *X /* (N, D) */, size_t N, size_t D, size_t k, uint64_t seed, int threads,
+ * idx (N, k), dist (N, k) Euclidean, ascending.  Returns 0, or -1 if some row got fewer
+ * than k neighbours or a distance that is not finite (points beyond TSNE_MAX_NORM). */
+int tsne_knn(const float *X /* (N, D) */, size_t N, size_t D, size_t k, uint64_t seed, int threads,
               uint32_t *idx, float *dist);
 
 /* Binary search for one point: p (k) = p_{j|i} over its neighbours at distances dist (k),
@@ -90,7 +99,8 @@ void tsne_gradient(const tsne_P *P, const double *Y /* (N, 2) */, double exag, d
 /* Exact KL(P || Q) of Y, O(N^2) time, O(N) memory. */
 double tsne_kl_exact(const tsne_P *P, const double *Y /* (N, 2) */, int threads);
 
-/* The whole run: Y (N, 2) output.  Returns 0, or -1 with a message in err (bad N). */
+/* The whole run: Y (N, 2) output.  Returns 0, or -1 with a message in err (bad N, or a
+ * point whose norm exceeds TSNE_MAX_NORM). */
 int tsne_run(const float *X /* (N, D) */, size_t N, size_t D, const tsne_opts *o, double *Y /* (N, 2) */,
              tsne_result *res, char *err, size_t errsize);
 

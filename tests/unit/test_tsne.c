@@ -387,6 +387,37 @@ static void test_toy_run(void)
     free(s); free(X); free(cls); free(Y1); free(Y2);
 }
 
+/* Issue 14, fault 1: a point near float32's maximum makes its squared distances inf; the
+ * neighbour search then fills fewer slots.  tsne_knn says so and sets every slot; tsne_run
+ * refuses the point before searching (it used to index unset slots and crash). */
+static void test_huge_point(void)
+{
+    size_t N = 60, D = 16, k = 10;
+    float *X = toy(N, D, 5, NULL);
+    X[0] = 1.7e38f;
+    uint32_t *idx = xmalloc(N * k * sizeof *idx);
+    float *dist = xmalloc(N * k * sizeof *dist);
+    memset(idx, 0xff, N * k * sizeof *idx);
+    CHECK(tsne_knn(X, N, D, k, 0, 2, idx, dist) == -1, "inf distances reported");
+    size_t unset = 0;
+    for (size_t m = 0; m < N * k; m++)
+        unset += idx[m] >= N;
+    CHECK(unset == 0, "%zu neighbour slots left unset", unset);
+    tsne_opts o;
+    tsne_opts_default(&o);
+    o.perplexity = 3;
+    o.iters = 10;
+    double *Y = xmalloc(2 * N * sizeof *Y);
+    tsne_result res;
+    char err[256] = "";
+    CHECK(tsne_run(X, N, D, &o, Y, &res, err, sizeof err) == -1, "huge point refused");
+    CHECK(strstr(err, "point 1: norm") != NULL, "message: %s", err);
+    free(Y);
+    free(idx);
+    free(dist);
+    free(X);
+}
+
 int main(void)
 {
     test_vptree();
@@ -397,5 +428,6 @@ int main(void)
     test_bh_vs_exact();
     test_pca();
     test_toy_run();
+    test_huge_point();
     return check_done("test_tsne");
 }

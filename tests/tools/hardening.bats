@@ -1,0 +1,24 @@
+#!/usr/bin/env bats
+# Issue 14: the faults found by a hostile-user run, one test each (each failed before its fix).
+load helpers
+
+setup() {
+    cd "$BATS_TEST_TMPDIR"
+}
+
+# 60 records of 16-dimensional embeddings; record 1 holds one value near float32's maximum
+huge_embedding() {
+    awk 'BEGIN { srand(1); for (i = 0; i < 60; i++) {
+        printf "{\"id\":%d,\"label\":\"joy\",\"embedding\":[", i;
+        for (j = 0; j < 16; j++) printf "%s%s", j ? "," : "", i == 0 && j == 0 ? "1.7e38" : sprintf("%.3f", rand());
+        print "]}" } }' | emo pack
+}
+
+@test "fault 1: tsne refuses embeddings whose distances overflow float32 (was a segfault)" {
+    huge_embedding > huge.rec
+    run --separate-stderr emo tsne -q --perplexity 3 --iter 30 --threads 1 -o out.rec huge.rec
+    [ "$status" -eq 1 ] || { echo "exit $status: $stderr"; return 1; }
+    [[ "$stderr" == "emo-tsne: huge.rec:record 1: field 'embedding' "*"too large"* ]]
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+    [ ! -e out.rec ]
+}
