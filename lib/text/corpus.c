@@ -262,6 +262,21 @@ static void trim(const char **s, size_t *n)
         (*n)--;
 }
 
+/* Drop NUL bytes from a label in place (the text's cleaning drops them too): a label is
+ * a C string to its readers, and "joy\0x" would be a class of its own that prints as
+ * "joy".  s points into the reader's row buffer; returns the new length. */
+static size_t strip_nul(char *s, size_t n)
+{
+    if (!memchr(s, '\0', n))
+        return n;
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != '\0')
+            s[w++] = s[i];
+    s[w] = '\0';
+    return w;
+}
+
 int corpus_next(corpus_reader *c, corpus_row *out)
 {
     csv_row row;
@@ -322,6 +337,7 @@ int corpus_next(corpus_reader *c, corpus_row *out)
                 return cfail(c, row.line, "id '%.40s' is out of range", row.field[c->id_ix]);
         }
     }
+    out->label_len = strip_nul((char *)out->label, out->label_len);
     trim(&out->label, &out->label_len);
     return 1;
 }

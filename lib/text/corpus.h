@@ -8,7 +8,8 @@
  *              RFC 4180 quoting.
  * Without an id column the id is the 1-based data line (the line a row starts on, less
  * the header) plus id_offset, so chunks of one file cleaned in parallel keep the ids a
- * single run would give when each chunk is told how many data lines precede it. */
+ * single run would give when each chunk is told how many data lines precede it.
+ * Labels lose NUL bytes (a label is a C string to its readers) and surrounding spaces. */
 #ifndef EMO_CORPUS_H
 #define EMO_CORPUS_H
 

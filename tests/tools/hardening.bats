@@ -22,3 +22,14 @@ huge_embedding() {
     [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
     [ ! -e out.rec ]
 }
+
+@test "fault 2: clean strips a NUL byte from a label, as from the text" {
+    printf 'i am happy;joy\0x\ni am sad;sad\0\n' > nul.txt
+    run --separate-stderr emo clean -q --keep-stopwords --format semicolon -o out.rec nul.txt
+    assert_success
+    run emo dump out.rec
+    assert_output $'{"id":1,"text":"i am happy","label":"joyx"}\n{"id":2,"text":"i am sad","label":"sad"}'
+    # a label that is only NUL bytes is an empty label, dropped as such
+    printf 'i am happy;\0\0\n' | emo clean --format semicolon -o out2.rec 2> err
+    grep -q 'empty label 1' err
+}
