@@ -28,6 +28,7 @@ struct csv_reader {
     char **fptr;
     size_t nf, fcap;
     uint64_t line;        /* line of the next unread byte */
+    int skip_lf;          /* the last row ended at a '\r': a '\n' right after it is part of that end */
     uint64_t bytes;
     char err[256];
 };
@@ -149,11 +150,12 @@ static void finish(csv_reader *r, csv_row *row, uint64_t row_line)
     row->line = row_line;
 }
 
-/* Drop a '\r' left at the end of an unquoted field by a CRLF line end. */
-static void strip_cr(csv_reader *r, size_t start)
+/* First line end ('\n' or '\r') in [p, e), or e. */
+static const unsigned char *line_end(const unsigned char *p, const unsigned char *e)
 {
-    if (r->rlen > start && r->row[r->rlen - 1] == '\r')
-        r->rlen--;
+    const unsigned char *q = memchr(p, '\n', (size_t)(e - p));
+    const unsigned char *c = memchr(p, '\r', (size_t)((q ? q : e) - p));
+    return c ? c : q ? q : e;
 }
 
 int csv_next(csv_reader *r, csv_row *row)
@@ -172,6 +174,13 @@ int csv_next(csv_reader *r, csv_row *row)
             continue;
         }
         const unsigned char *p = r->in + r->ipos, *e = r->in + r->iend, *q;
+        if (r->skip_lf) {             /* the '\n' of a CRLF whose '\r' ended the last row */
+            r->skip_lf = 0;
+            if (*p == '\n') {
+                r->ipos++;
+                continue;
+            }
+        }
         switch (state) {
         case FIELD_START:
             quoted = 0;
@@ -185,26 +194,23 @@ int csv_next(csv_reader *r, csv_row *row)
             }
             break;
         case UNQUOTED:
-            if (r->delim < 0) {
-                q = memchr(p, '\n', (size_t)(e - p));
-                if (!q)
-                    q = e;
-            } else {
-                for (q = p; q < e && *q != r->delim && *q != '\n'; q++)
+            if (r->delim < 0)
+                q = line_end(p, e);
+            else
+                for (q = p; q < e && *q != r->delim && *q != '\n' && *q != '\r'; q++)
                     ;
-            }
             if (append(r, p, (size_t)(q - p)) < 0)
                 return fail(r, row_line, "row longer than %u bytes", CSV_MAX_ROW_BYTES);
             r->ipos += (size_t)(q - p);
             if (q == e)
                 break;
             r->ipos++;
-            if (*q != '\n') {          /* delimiter */
+            if (*q != '\n' && *q != '\r') {   /* delimiter */
                 end_field(r, &start);
                 state = FIELD_START;
                 break;
             }
-            strip_cr(r, start);
+            r->skip_lf = *q == '\r';
             r->line++;
             if (r->nf == 0 && r->rlen == 0 && !quoted) {   /* blank line */
                 row_line = r->line;
@@ -239,14 +245,13 @@ int csv_next(csv_reader *r, csv_row *row)
                 r->ipos++;
                 end_field(r, &start);
                 state = FIELD_START;
-            } else if (*p == '\n') {
+            } else if (*p == '\n' || *p == '\r') {
+                r->skip_lf = *p == '\r';
                 r->ipos++;
                 r->line++;
                 end_field(r, &start);
                 finish(r, row, row_line);
                 return 1;
-            } else if (*p == '\r') {
-                r->ipos++;
             } else {
                 state = UNQUOTED;      /* "abc"def reads as abcdef, as Python's csv does */
             }
@@ -259,8 +264,6 @@ int csv_next(csv_reader *r, csv_row *row)
                     "still open at end of input)");
     if (state == FIELD_START && r->nf == 0)
         return 0;
-    if (state == UNQUOTED)
-        strip_cr(r, start);
     if (r->nf == 0 && r->rlen == 0 && !quoted)
         return 0;
     end_field(r, &start);

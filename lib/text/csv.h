@@ -8,8 +8,8 @@
  * Leniency follows Python's csv module: a quote inside an unquoted field is literal,
  * and text after a closing quote is appended to the field.  The only malformed quoting
  * is a quoted field still open at end of file, reported with the line it started on.
- * Blank lines are skipped; a trailing '\r' before '\n' is dropped (CRLF files), and so is
- * a UTF-8 byte order mark at the start of the input. */
+ * A line ends at "\n", "\r\n" or a lone "\r" (old Mac files), outside quotes; blank lines
+ * are skipped, and so is a UTF-8 byte order mark at the start of the input. */
 #ifndef EMO_CSV_H
 #define EMO_CSV_H
 

@@ -33,3 +33,15 @@ huge_embedding() {
     printf 'i am happy;\0\0\n' | emo clean --format semicolon -o out2.rec 2> err
     grep -q 'empty label 1' err
 }
+
+@test "fault 3: clean reads CR-only line ends (old Mac files) as line ends" {
+    printf 'i am happy;joy\ri am sad;sadness\r' > cr.txt
+    run --separate-stderr emo clean -q --keep-stopwords --format semicolon -o out.rec cr.txt
+    assert_success
+    run emo dump out.rec
+    assert_output $'{"id":1,"text":"i am happy","label":"joy"}\n{"id":2,"text":"i am sad","label":"sadness"}'
+    # the same in CSV, mixed with CRLF and LF; line numbers count each line end once
+    printf 'text,label\r"a b",joy\rc d,fear\r\ne f,love\n\rg h\r' > cr.csv
+    run --separate-stderr emo clean -q --keep-stopwords --format csv cr.csv
+    [ "$status" -eq 1 ] && [ "$stderr" = "emo-clean: cr.csv:line 6: 1 field, expected at least 2" ] || { echo "$status $stderr"; return 1; }
+}

@@ -86,6 +86,33 @@ static void big_rows(void)
     free(buf);
 }
 
+/* A CRLF split by the 1 MiB read buffer (the '\r' its last byte) is one line end. */
+static void crlf_across_buffer(void)
+{
+    size_t n = (1u << 20) - 1;
+    char *buf = xmalloc(n + 8);
+    memset(buf, 'a', n - 1);
+    buf[n - 1] = '\r';
+    memcpy(buf + n, "\nb\rc\n", 6);
+    const char *path = write_tmp(buf, n + 5);
+    for (int delim = ',', pass = 0; pass < 2; delim = -1, pass++) {
+        csv_reader *r = csv_open(path, delim, delim != -1);
+        csv_row row;
+        int k1 = csv_next(r, &row);
+        CHECK(k1 == 1 && row.len[0] == n - 1 && row.line == 1, "delim %d: first row %zu bytes, line %llu", delim,
+              row.len[0], (unsigned long long)row.line);
+        int k2 = csv_next(r, &row);
+        CHECK(k2 == 1 && !strcmp(row.field[0], "b") && row.line == 2, "delim %d: second row [%s] line %llu",
+              delim, row.field[0], (unsigned long long)row.line);
+        int k3 = csv_next(r, &row);
+        CHECK(k3 == 1 && !strcmp(row.field[0], "c") && row.line == 3, "delim %d: third row", delim);
+        CHECK(csv_next(r, &row) == 0, "delim %d: end", delim);
+        csv_close(r);
+    }
+    unlink(path);
+    free(buf);
+}
+
 static void row_limit(void)
 {
     /* an unterminated quote in a file larger than the row limit: error, not unbounded growth */
@@ -174,6 +201,11 @@ int main(void)
            "x,y|he said \"hi\"|l1\nl2@1\nnext|row@3\n", 2);
     expect("a,b\r\nc,d\r\n", ',', "a|b@1\nc|d@2\n", 2);
     expect("\"q\"\r\nc\r\n", ',', "q@1\nc@2\n", 2);
+    /* a lone '\r' ends a line (old Mac files), outside quotes only */
+    expect("a,b\rc,d\r", ',', "a|b@1\nc|d@2\n", 2);
+    expect("\"q\"\rc\r\r\ne\n\rf", ',', "q@1\nc@2\ne@4\nf@6\n", 4);
+    expect("\"x\ry\",z\r", ',', "x\ry|z@1\n", 1);
+    expect("t;joy\ru;sad\r", -1, "t;joy@1\nu;sad@2\n", 2);
     expect("\n\na,b\n\r\n\nc,d", ',', "a|b@3\nc|d@6\n", 2);
     expect("a,\n,\n", ',', "a|@1\n|@2\n", 2);
     expect("\"\"\n", ',', "@1\n", 1);
@@ -188,6 +220,7 @@ int main(void)
     CHECK(n == -1 && !strncmp(err, "line 2: unterminated quoted field", 33), "unterminated: %s", err);
 
     big_rows();
+    crlf_across_buffer();
     row_limit();
     corpus();
     return check_done("test_csv");
