@@ -125,6 +125,14 @@ int main(int argc, char **argv)
     if (max_id >= cfg.V)
         errx(EXIT_DATA, "token id %d is outside the model's vocabulary of %d (records tokenized with another "
              "vocabulary?)", max_id, cfg.V);
+    /* The vocabulary copied into the checkpoint must be the model's: checked before
+     * training, not found wrong (or missing) when the first checkpoint is written. */
+    char *vocab_copy = vocab ? xstrdup(vocab) : init ? ckpt_vocab_path(init) : NULL;
+    if (vocab_copy && ckpt_vocab_check(vocab_copy, cfg.V, e, sizeof e))
+        errx(EXIT_DATA, "%s", e);
+    if (!vocab_copy && init)
+        warnx("%s has no vocab.txt and no --vocab was given: %s will have no vocabulary", init, o.out_dir);
+    mt.vocab_path = vocab_copy;
     const char *names[MODEL_MAX_LABELS];
     for (int k = 0; k < ls.K; k++)
         names[k] = ls.names[k];
@@ -134,8 +142,6 @@ int main(int argc, char **argv)
     mt.m = model_new(&cfg);
     if (!mt.m)
         errx(EXIT_DATA, "cannot build the model from %s", config ? config : init);
-    char *vocab_copy = vocab ? xstrdup(vocab) : init ? ckpt_vocab_path(init) : NULL;
-    mt.vocab_path = vocab_copy;
     if (init) {
         unsigned ck = CKPT_INIT_MISSING_HEAD;
         int same = init_cfg.K == cfg.K;

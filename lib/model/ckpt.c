@@ -443,6 +443,16 @@ static long long count_lines(const char *path, char *err, size_t errn)
     return bad ? errbuf_fail(err, errn, "%s: read error", path) : lines;
 }
 
+int ckpt_vocab_check(const char *vocab_path, int V, char *err, size_t errn)
+{
+    long long lines = count_lines(vocab_path, err, errn);
+    if (lines < 0)
+        return -1;
+    if (lines != V)
+        return errbuf_fail(err, errn, "%s: %lld tokens, but the model's vocab_size is %d", vocab_path, lines, V);
+    return 0;
+}
+
 /* Atomically replace dst with a copy of src (or with text, if src is NULL). */
 static int write_atomic(const char *dst, const char *src, const char *text, char *err, size_t errn)
 {

@@ -118,6 +118,10 @@ model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsig
 int ckpt_model_save(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
 int ckpt_model_write_dir(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
 
+/* 0 if vocab_path has exactly V lines (token id = line - 1), else -1 with
+ * "<file>: N tokens, but the model's vocab_size is V" or a read error in err. */
+int ckpt_vocab_check(const char *vocab_path, int V, char *err, size_t errn);
+
 /* dir/vocab.txt if it exists (free() it), else NULL. */
 char *ckpt_vocab_path(const char *dir);
 

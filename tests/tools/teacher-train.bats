@@ -194,3 +194,30 @@ setup() {
     [[ "$stderr" == *$'\nemo-teacher-train: epoch 1/1 step 10/15 loss '*' samples/s ETA '* ]]
     [[ "$stderr" != *$'\e[K'* ]]
 }
+
+@test "teacher-train --init: a vocab.txt whose size is not vocab_size is refused, a missing one is said (issue 14, fault 4)" {
+    emo teacher-train $ARGS --epochs 1 -o pre
+    rm -r pre/last pre/train_log.jsonl
+    V=$(jq .vocab_size pre/config.json)
+    # no vocab.txt: the run goes on, and says that the checkpoint will have none
+    run --separate-stderr emo teacher-train $ARGS --init pre --epochs 1 -o t1
+    assert_success
+    [[ "$stderr" == *"emo-teacher-train: pre has no vocab.txt and no --vocab was given: t1 will have no vocabulary"* ]] || { echo "$stderr"; return 1; }
+    [ ! -e t1/vocab.txt ]
+    # a vocab.txt of another size: refused before training, nothing written
+    seq 5 > pre/vocab.txt
+    run --separate-stderr emo teacher-train $ARGS --init pre --epochs 1 -o t2
+    assert_failure 1
+    [ "$stderr" = "emo-teacher-train: pre/vocab.txt: 5 tokens, but the model's vocab_size is $V" ] || { echo "$stderr"; return 1; }
+    [ ! -e t2 ]
+    seq $((V + 1)) > v.txt
+    run --separate-stderr emo teacher-train $ARGS --init pre --vocab v.txt --epochs 1 -o t2
+    assert_failure 1
+    [ "$stderr" = "emo-teacher-train: v.txt: $((V + 1)) tokens, but the model's vocab_size is $V" ] || { echo "$stderr"; return 1; }
+    [ ! -e t2 ]
+    # the right size: copied, no word about it
+    seq $V > pre/vocab.txt
+    run --separate-stderr emo teacher-train $ARGS --init pre --epochs 1 -o t3
+    assert_success
+    [ -z "$stderr" ] && cmp pre/vocab.txt t3/vocab.txt
+}
