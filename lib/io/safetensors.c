@@ -201,14 +201,23 @@ int st_parse(st_file *f, const void *buf, size_t len, const char *name, char *er
 int st_open(st_file *f, const char *path, char *err, size_t errn)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO is refused below instead of waiting for a writer */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return errbuf_fail(err, errn, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return errbuf_fail(err, errn, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : strerror(e));
+        return errbuf_fail(err, errn, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {     /* /dev/zero would map as an endless header */
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            return errbuf_fail(err, errn, "%s: is a directory", path);
+        return errbuf_fail(err, errn, "%s: not a regular file (%s)", path,
+                           S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" : "unknown type");
     }
     size_t len = (size_t)st.st_size;
     void *map = NULL;

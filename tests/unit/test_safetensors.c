@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "check.h"
 #include "io/safetensors.h"
@@ -271,6 +272,14 @@ static void test_malformed(void)
     fp = fopen(path, "wb");
     fclose(fp);
     CHECK(st_open(&f, path, err, sizeof err) != 0 && strstr(err, "truncated"), "empty file on disk: %s", err);
+    /* issue 14, fault 5: a link to /dev/zero said "Success" (strerror(0)) */
+    snprintf(path, sizeof path, "%s/zero.safetensors", tmpdir);
+    CHECK(symlink("/dev/zero", path) == 0, "symlink");
+    CHECK(st_open(&f, path, err, sizeof err) != 0 && strstr(err, path) &&
+          strstr(err, "not a regular file (a character device)") && !strstr(err, "Success"), "/dev/zero: %s", err);
+    snprintf(path, sizeof path, "%s/fifo.safetensors", tmpdir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    CHECK(st_open(&f, path, err, sizeof err) != 0 && strstr(err, "not a regular file (a FIFO)"), "fifo: %s", err);
 }
 
 int main(void)
