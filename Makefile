@@ -16,6 +16,18 @@ MAN7      := $(sort $(wildcard man/man7/*.7))
 
 all: bin/emo $(TOOLS)
 
+# --version prints config.mk's VERSION and, built in a git checkout, `git describe --always
+# --dirty` taken at build time (a tarball has no .git: VERSION alone).  lib/util/cli.o holds
+# it and is rebuilt when it changes: .version keeps the last one.
+GIT_DESCRIBE := $(if $(wildcard .git),$(shell git describe --always --dirty 2>/dev/null))
+FULL_VERSION := $(VERSION)$(if $(GIT_DESCRIBE),+$(GIT_DESCRIBE))
+
+lib/util/cli.o: CPPFLAGS += -DEMO_VERSION='"$(FULL_VERSION)"'
+lib/util/cli.o: .version
+.version: FORCE
+	@[ "$$(cat $@ 2>/dev/null)" = '$(FULL_VERSION)' ] || echo '$(FULL_VERSION)' > $@
+FORCE:
+
 lib/libemo.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
@@ -79,9 +91,9 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANPREFIX)/%,$(MAN1) $(MAN5) $(MAN7))
 
 clean:
-	rm -rf bin tests/unit/bin lib/libemo.a lib/*/*.o lib/*/*.d tests/unit/*.d *.d
+	rm -rf bin tests/unit/bin lib/libemo.a .version lib/*/*.o lib/*/*.d tests/unit/*.d *.d
 
 -include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d)
 
-.PHONY: all check unit bats man-lint demo fetch-data bench deps install uninstall clean
+.PHONY: all check unit bats man-lint demo fetch-data bench deps install uninstall clean FORCE
 .SECONDARY:

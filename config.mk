@@ -1,4 +1,5 @@
 # emokd build configuration; override on the command line (make PREFIX=/usr).
+VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANPREFIX ?= $(PREFIX)/share/man

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/cli.h"
 #include "util/util.h"
 
 static const struct { const char *name, *what; } known[] = {
@@ -39,17 +40,21 @@ static int is_exec(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
 }
 
+static const cli_help help = { NULL, "usage: emo [--help | --version] TOOL [ARG...]\n", "" };
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: emo [--help | --version] TOOL [ARG...]\n\n"
-               "Runs emo-TOOL.  Tools:\n");
+    fprintf(f, "%s\nRuns emo-TOOL.  Tools:\n", help.usage);
     for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
         char p[PATH_MAX + 64];
         snprintf(p, sizeof p, "%s/emo-%s", selfdir, known[i].name);
         int here = is_exec(p);
         fprintf(f, "  %-16s %s%s\n", known[i].name, known[i].what, here ? "" : " (not installed)");
     }
-    fprintf(f, "\nSee emo(1), emo(7) for the pipeline and emo-records(5) for the stream format.\n");
+    fprintf(f, "\nOptions:\n"
+               "  -h, --help              print this help and exit\n"
+               "      --version           print the version and exit\n"
+               "\nSee emo(1), emo(7) for the pipeline and emo-records(5) for the stream format.\n");
 }
 
 int main(int argc, char **argv)
@@ -71,11 +76,8 @@ int main(int argc, char **argv)
         out_close();
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("emo %s\n", EMO_VERSION);
-        out_close();
-        return 0;
-    }
+    if (!strcmp(argv[1], "--version"))
+        cli_version(&help);
     if (argv[1][0] == '-' || strchr(argv[1], '/')) {
         warnx("unknown option or tool name '%s'", argv[1]);
         usage(stderr);

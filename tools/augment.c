@@ -18,18 +18,24 @@
 #include <unistd.h>
 
 #include "io/rec.h"
+#include "util/cli.h"
 #include "util/util.h"
 
-static const char *usage_text =
+static const cli_help help = {
+    "augment",
     "usage: emo augment --classes LIST --command CMD [--times N] [--id-offset ID]\n"
-    "                   [-f] [-o FILE] [FILE]\n";
+    "                   [-f] [-o FILE] [FILE]\n",
+    "      --classes LIST      comma-separated labels whose records are paraphrased\n"
+    "      --command CMD       the paraphrasing command: texts in, one paraphrase a line out\n"
+    "  -f, --force             write records to a terminal\n"
+    "      --id-offset ID      first id of the new records, above every input id\n"
+    "  -o, --output FILE       write FILE (atomically) instead of standard output\n"
+    "      --times N           paraphrases per chosen record, 1 to 1000 (1)\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 /* Fields computed from the text: stale once the text is paraphrased, so not copied. */
@@ -209,7 +215,7 @@ int main(int argc, char **argv)
         { "classes", required_argument, NULL, 'c' },
         { "command", required_argument, NULL, 'C' },
         { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "id-offset", required_argument, NULL, 'i' },
         { "output", required_argument, NULL, 'o' },
         { "times", required_argument, NULL, 'n' },
@@ -224,6 +230,7 @@ int main(int argc, char **argv)
         case 'C': cmd = optarg; break;
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'i': id_offset = (uint64_t)xparse_ll("--id-offset", optarg, 0, INT64_MAX); have_offset = 1; break;
         case 'n': times = (int)xparse_ll("--times", optarg, 1, 1000); break;
         case 'o': out = optarg; break;

@@ -9,15 +9,22 @@
 
 #include "io/rec.h"
 #include "io/shard.h"
+#include "util/cli.h"
 #include "util/util.h"
+
+static const cli_help help = {
+    "cache",
+    "usage: emo cache [--verify] DIR\n"
+    "       emo cache --get ID[,ID...] [--attn] [-f] DIR\n",
+    "      --attn              with --get: include the attention maps\n"
+    "  -f, --force             write records to a terminal\n"
+    "      --get ID[,ID...]    write the stored targets of these ids as records\n"
+    "      --verify            also decompress every frame and check every checksum\n",
+};
 
 static void usage(int code)
 {
-    fputs("usage: emo cache [--verify] DIR\n"
-          "       emo cache --get ID[,ID...] [--attn] [-f] DIR\n", code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 /* Bytes of every file of the directory that belongs to a part: *.zst, *.idx, *.manifest.json */
@@ -73,7 +80,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "verify", no_argument, NULL, O_VERIFY }, { "get", required_argument, NULL, O_GET },
         { "attn", no_argument, NULL, O_ATTN }, { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        CLI_LONGOPTS, { NULL, 0, NULL, 0 },
     };
     int verify = 0, attn = 0, force = 0, c;
     const char *get = NULL;
@@ -81,6 +88,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case O_VERIFY: verify = 1; break;
         case O_GET: get = optarg; break;
         case O_ATTN: attn = 1; break;

@@ -16,19 +16,27 @@
 #include "model/ckpt.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "util/cli.h"
 #include "util/util.h"
+
+static const cli_help help = {
+    "ckpt",
+    "usage: emo ckpt info SPEC...\n"
+    "       emo ckpt init [--labels LIST | --labels-file FILE] [--seed N] [--vocab FILE]\n"
+    "                     -o DIR SPEC\n"
+    "       emo ckpt convert [--labels LIST | --labels-file FILE] [--new-head] [--seed N]\n"
+    "                        [--vocab FILE] -o DIR SRC\n",
+    "      --labels LIST       comma-separated class names, in class-id order\n"
+    "      --labels-file FILE  class names, one per line\n"
+    "      --new-head          (convert) a new classifier even if SRC has one\n"
+    "  -o, --output DIR        the checkpoint directory to write\n"
+    "      --seed N            seed of the initialisation (42)\n"
+    "      --vocab FILE        the vocab.txt to copy into the checkpoint\n",
+};
 
 static void usage(int code)
 {
-    fputs("usage: emo ckpt info SPEC...\n"
-          "       emo ckpt init [--labels LIST | --labels-file FILE] [--seed N] [--vocab FILE]\n"
-          "                     -o DIR SPEC\n"
-          "       emo ckpt convert [--labels LIST | --labels-file FILE] [--new-head] [--seed N]\n"
-          "                        [--vocab FILE] -o DIR SRC\n",
-          code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 /* Label names from "a,b,c" or a file with one per line; exits 1 on a bad list. */
@@ -143,7 +151,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_LABELS = 256, OPT_LABELS_FILE, OPT_NEW_HEAD, OPT_SEED, OPT_VOCAB };
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "labels", required_argument, NULL, OPT_LABELS },
         { "labels-file", required_argument, NULL, OPT_LABELS_FILE },
         { "new-head", no_argument, NULL, OPT_NEW_HEAD },
@@ -160,6 +168,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         default: usage(EXIT_USAGE);
         }
     }
@@ -179,6 +188,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case OPT_LABELS: labels = optarg; break;
         case OPT_LABELS_FILE: labels_file = optarg; break;

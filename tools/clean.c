@@ -10,14 +10,33 @@
 #include "io/rec.h"
 #include "text/clean.h"
 #include "text/corpus.h"
+#include "util/cli.h"
 #include "util/util.h"
 
-static const char *usage_text =
+static const cli_help help = {
+    "clean",
     "usage: emo clean [-fq] [--format auto|kaggle|semicolon|csv|tsv|lines] [--text-col NAME]\n"
     "                 [--label-col NAME] [--id-col NAME] [--id-offset N]\n"
     "                 [--label-names NAME,...] [--on-invalid error|skip|replace]\n"
     "                 [--keep-stopwords] [--no-drop-empty] [--no-punct] [--no-emoji]\n"
-    "                 [--no-lowercase] [--no-stopwords] [-o FILE] [FILE...]\n";
+    "                 [--no-lowercase] [--no-stopwords] [-o FILE] [FILE...]\n",
+    "  -f, --force             write records to a terminal\n"
+    "      --format FORMAT     auto, kaggle, semicolon, csv, tsv or lines (auto)\n"
+    "      --id-col NAME       take ids from this column\n"
+    "      --id-offset N       add N to line-number ids\n"
+    "      --keep-stopwords    keep stopwords (what a BERT model wants)\n"
+    "      --label-col NAME    label column of a CSV or TSV file\n"
+    "      --label-names LIST  class names: a numeric label k becomes the k-th (from 0)\n"
+    "      --no-drop-empty     write rows with empty text or label too\n"
+    "      --no-emoji          do not turn emoji into words\n"
+    "      --no-lowercase      do not lowercase\n"
+    "      --no-punct          do not strip punctuation\n"
+    "      --no-stopwords      the same as --keep-stopwords\n"
+    "      --on-invalid WHAT   invalid UTF-8: error, skip or replace (error)\n"
+    "  -o, --output FILE       write FILE (atomically) instead of standard output\n"
+    "  -q, --quiet             no summary\n"
+    "      --text-col NAME     text column of a CSV or TSV file\n",
+};
 
 enum { INVALID_ERROR, INVALID_SKIP, INVALID_REPLACE };
 enum { DROP_EMPTY_TEXT, DROP_EMPTY_LABEL, DROP_EMPTY_CLEANED, DROP_INVALID, NDROP };
@@ -36,10 +55,7 @@ static uint64_t nread, nwritten, dropped[NDROP];
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static void parse_label_names(const char *s)
@@ -174,7 +190,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "force", no_argument, NULL, 'f' },
         { "format", required_argument, NULL, O_FORMAT },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "id-col", required_argument, NULL, O_ID_COL },
         { "id-offset", required_argument, NULL, O_ID_OFFSET },
         { "keep-stopwords", no_argument, NULL, O_NO_STOP },
@@ -198,6 +214,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case 'q': cfg.quiet = 1; break;
         case O_FORMAT:

@@ -11,16 +11,25 @@
 #include "metrics/metrics.h"
 #include "metrics/preds.h"
 #include "plot/figures.h"
+#include "util/cli.h"
 #include "util/util.h"
+
+static const cli_help help = {
+    "confusion",
+    "usage: emo confusion [--svg FILE] [--normalize] [--top N] [--json]\n"
+    "                     [-m CKPT | --labels LIST] [--digits N] [FILE...]\n",
+    "      --digits N          decimals of the normalised matrix (2)\n"
+    "      --json              print one JSON object instead of the table\n"
+    "      --labels LIST       comma-separated class names in logit order\n"
+    "  -m, --model CKPT        take the class names from this checkpoint\n"
+    "      --normalize         annotate the heatmap with rates instead of counts\n"
+    "      --svg FILE          write a heatmap of the matrix\n"
+    "      --top N             list at most N confused pairs (10)\n",
+};
 
 static void usage(int code)
 {
-    fputs("usage: emo confusion [--svg FILE] [--normalize] [--top N] [--json]\n"
-          "                     [-m CKPT | --labels LIST] [--digits N] [FILE...]\n",
-          code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 typedef struct pair {
@@ -93,7 +102,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "digits", required_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "json", no_argument, NULL, 'j' },
         { "labels", required_argument, NULL, 'l' },
         { "model", required_argument, NULL, 'm' },
@@ -110,6 +119,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
         case 'l': labels = optarg; break;

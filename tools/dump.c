@@ -10,14 +10,18 @@
 #include <utf8proc.h>
 
 #include "io/rec.h"
+#include "util/cli.h"
 #include "util/util.h"
+
+static const cli_help help = {
+    "dump",
+    "usage: emo dump [-o FILE] [FILE...]\n",
+    "  -o, --output FILE       write FILE (atomically) instead of standard output\n",
+};
 
 static void usage(int code)
 {
-    fputs("usage: emo dump [-o FILE] [FILE...]\n", code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static void put_str(FILE *f, const char *s, size_t n)
@@ -125,7 +129,7 @@ static void dump(FILE *out, const char *path)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "output", required_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 },
     };
@@ -134,6 +138,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         default: usage(EXIT_USAGE);
         }

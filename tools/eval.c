@@ -14,18 +14,28 @@
 #include "metrics/metrics.h"
 #include "metrics/preds.h"
 #include "plot/figures.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 enum { EXIT_BELOW = 3 };   /* --min-accuracy not reached */
 
+static const cli_help help = {
+    "eval",
+    "usage: emo eval [--json] [--figures DIR] [--min-accuracy X] [-m CKPT | --labels LIST]\n"
+    "                [--digits N] [--length-buckets SPEC] [--pr-points N] [FILE...]\n",
+    "      --digits N          decimals in the report (2)\n"
+    "      --figures DIR       write PR curves, length error and confusion figures into DIR\n"
+    "      --json              print one JSON object instead of the report\n"
+    "      --labels LIST       comma-separated class names in logit order\n"
+    "      --length-buckets SPEC  qN quantile buckets (q8), or upper edges such as 10,20,40\n"
+    "      --min-accuracy X    exit 3 if the accuracy is below X\n"
+    "  -m, --model CKPT        take the class names from this checkpoint\n"
+    "      --pr-points N       points of each PR curve kept in the JSON output (200)\n",
+};
+
 static void usage(int code)
 {
-    fputs("usage: emo eval [--json] [--figures DIR] [--min-accuracy X] [-m CKPT | --labels LIST]\n"
-          "                [--digits N] [--length-buckets SPEC] [--pr-points N] [FILE...]\n",
-          code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static const char *length_unit(int sources)
@@ -159,7 +169,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "digits", required_argument, NULL, 'd' },
         { "figures", required_argument, NULL, 'F' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "json", no_argument, NULL, 'j' },
         { "labels", required_argument, NULL, 'l' },
         { "model", required_argument, NULL, 'm' },
@@ -179,6 +189,7 @@ int main(int argc, char **argv)
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
         case 'F': figdir = optarg; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
         case 'l': labels = optarg; break;

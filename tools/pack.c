@@ -8,17 +8,19 @@
 #include <jansson.h>
 
 #include "io/rec.h"
+#include "util/cli.h"
 #include "util/util.h"
 
-static const char *usage_text =
-    "usage: emo pack [-f] [-o FILE] [FILE...]\n";
+static const cli_help help = {
+    "pack",
+    "usage: emo pack [-f] [-o FILE] [FILE...]\n",
+    "  -f, --force             write records to a terminal\n"
+    "  -o, --output FILE       write FILE (atomically) instead of standard output\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static void pack_json(msgpack_packer *pk, json_t *v);
@@ -119,7 +121,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "output", required_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 },
     };
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         default: usage(EXIT_USAGE);
         }

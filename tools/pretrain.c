@@ -17,6 +17,7 @@
 #include "train/stream.h"
 #include "train/train_cli.h"
 #include "train/trainer.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 /* From-scratch masked-LM defaults (emo-pretrain(1) says why): peak 5e-4 after 6% warm-up,
@@ -30,19 +31,31 @@
 #define MLM_HOLDOUT 1000
 #define MLM_SHUFFLE 100000
 
-static const char *usage_text =
+static const cli_help help = {
+    "pretrain",
     "usage: emo pretrain --train FILE [FILE...] (--config PRESET|config.json | --init HF_DIR) -o CKPT_DIR\n"
     "           [--vocab FILE] [--mask-prob P] [--mask-replace P] [--mask-random P] [--whole-word]\n"
     "           [--holdout N] [--shuffle-buffer N] [--keep-epochs] [--lr LR] [--warmup-ratio R]\n"
     "           [--weight-decay WD] [--clip NORM] [--batch N] [--epochs N] [--early-stop-metric loss|accuracy]\n"
-    "           [--patience N] [--seed N] [--threads N] [--resume] [--max-steps N] [--log-every N] [-q]\n";
+    "           [--patience N] [--seed N] [--threads N] [--resume] [--max-steps N] [--log-every N] [-q]\n",
+    "      --config SPEC       model architecture: a preset name or a config.json\n"
+    "      --holdout N         records held back for validation; 0: none\n"
+    "      --init HF_DIR       start from this checkpoint\n"
+    "      --keep-epochs       also write the model after every epoch\n"
+    "      --mask-prob P       share of tokens chosen for prediction (0.15)\n"
+    "      --mask-random P     share of the chosen replaced by a random token (0.1)\n"
+    "      --mask-replace P    share of the chosen replaced by [MASK] (0.8)\n"
+    "  -o, --output DIR        the checkpoint directory to write\n"
+    "  -q, --quiet             no progress or epoch lines\n"
+    "      --shuffle-buffer N  records in the shuffle buffer (100000)\n"
+    "      --train FILE...     token record files, one or more\n"
+    "      --whole-word        choose whole words for masking\n"
+    TRAIN_CLI_HELP_TRAINER,
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 enum { O_TRAIN = 256, O_CONFIG, O_INIT, O_MASKP, O_MASKR, O_MASKRAND, O_WWM, O_HOLDOUT, O_SHUFFLE, O_KEEP };
@@ -65,7 +78,7 @@ int main(int argc, char **argv)
         { "mask-random", required_argument, NULL, O_MASKRAND }, { "whole-word", no_argument, NULL, O_WWM },
         { "holdout", required_argument, NULL, O_HOLDOUT }, { "shuffle-buffer", required_argument, NULL, O_SHUFFLE },
         { "keep-epochs", no_argument, NULL, O_KEEP }, { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        CLI_LONGOPTS, { NULL, 0, NULL, 0 },
     };
     const char **paths = xmalloc((size_t)argc * sizeof *paths);
     int npaths = 0, c;
@@ -85,6 +98,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
         case O_TRAIN: paths[npaths++] = optarg; break;

@@ -11,12 +11,24 @@
 
 #include "data/stratify.h"
 #include "io/rec.h"
+#include "util/cli.h"
 #include "util/util.h"
 
-static const char *usage_text =
+static const cli_help help = {
+    "split",
     "usage: emo split [-q] [--ratios TRAIN,VAL,TEST] [--seed N] [--assignment FILE]\n"
     "                 [--from-assignment FILE] (-o DIR | --train FILE --val FILE --test FILE)\n"
-    "                 [FILE...]\n";
+    "                 [FILE...]\n",
+    "      --assignment FILE   also write the id to split assignment (TSV)\n"
+    "      --from-assignment FILE  split as this assignment says\n"
+    "  -o, --output DIR        write DIR/train.rec, DIR/val.rec and DIR/test.rec\n"
+    "  -q, --quiet             no table\n"
+    "      --ratios T,V,T      relative sizes of the splits (0.8,0.1,0.1)\n"
+    "      --seed N            seed of the shuffle (42)\n"
+    "      --test FILE         write the test split to FILE\n"
+    "      --train FILE        write the training split to FILE\n"
+    "      --val FILE          write the validation split to FILE\n",
+};
 
 typedef struct { uint64_t off, id; uint32_t len, cls; } held;   /* one input record */
 typedef struct { char *name; uint32_t len, orig; uint64_t n; } klass;
@@ -34,10 +46,7 @@ static struct {
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static int arena_write(void *data, const char *buf, size_t len)
@@ -263,7 +272,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         { "assignment", required_argument, NULL, O_ASSIGN },
         { "from-assignment", required_argument, NULL, O_FROM },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "output", required_argument, NULL, 'o' },
         { "quiet", no_argument, NULL, 'q' },
         { "ratios", required_argument, NULL, O_RATIOS },
@@ -279,6 +288,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': dir = optarg; break;
         case 'q': quiet = 1; break;
         case O_RATIOS: parse_ratios(optarg, ratio); break;

@@ -14,6 +14,7 @@
 #include "train/distill_task.h"
 #include "train/train_cli.h"
 #include "train/trainer.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 /* A student that does not start from a pretrained checkpoint (a preset, or the teacher's
@@ -23,21 +24,35 @@
 #define SCRATCH_WARMUP 0.1
 #define FROM_TEACHER_LR 1e-4
 
-static const char *usage_text =
+static const cli_help help = {
+    "student-distill",
     "usage: emo student-distill --train FILE --val FILE (--teacher-cache DIR | --teacher CKPT_DIR)\n"
     "           --config PRESET|config.json|DIR [--init HF_DIR | --init-from-teacher] -o CKPT_DIR\n"
     "           [--alpha A] [--temperature T] [--label-smoothing E] [--loss focal|ce] [--focal-alpha A]\n"
     "           [--focal-gamma G] [--attn-loss kl|mse|none] [--attn-weight W] [--layer-map uniform|last|S:T,...]\n"
     "           [--lr LR] [--warmup-ratio R] [--weight-decay WD] [--clip NORM] [--batch N] [--epochs N]\n"
     "           [--early-stop-metric f1|accuracy|loss] [--patience N] [--seed N] [--threads N]\n"
-    "           [--vocab FILE] [--resume] [--max-steps N] [--log-every N] [-q]\n";
+    "           [--vocab FILE] [--resume] [--max-steps N] [--log-every N] [-q]\n",
+    "      --alpha A           weight of the KL term, 0 to 1 (0.8)\n"
+    "      --attn-loss WHAT    attention alignment: kl, mse or none (kl)\n"
+    "      --attn-weight W     weight of the attention term (1)\n"
+    "      --config SPEC       student architecture: a preset, a config.json or a directory\n"
+    "      --init HF_DIR       start from this checkpoint\n"
+    "      --init-from-teacher copy the teacher's embeddings and every other layer\n"
+    "      --layer-map MAP     student to teacher layers: uniform, last or S:T,... (uniform)\n"
+    "  -o, --output DIR        the checkpoint directory to write\n"
+    "  -q, --quiet             no progress or epoch lines\n"
+    "      --teacher CKPT_DIR  the teacher, run on every batch\n"
+    "      --teacher-cache DIR the teacher's cached targets (emo teacher-logits -o)\n"
+    "      --temperature T     softmax temperature of the KL term (1.5)\n"
+    "      --train FILE        the training record stream\n"
+    "      --val FILE          the validation record stream\n"
+    TRAIN_CLI_HELP_LOSS TRAIN_CLI_HELP_TRAINER,
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 enum { O_TRAIN = 256, O_VAL, O_CACHE, O_TEACHER, O_CONFIG, O_INIT, O_FROM_TEACHER, O_ALPHA, O_TEMP, O_ATTN, O_ATTNW,
@@ -68,7 +83,7 @@ int main(int argc, char **argv)
         { "alpha", required_argument, NULL, O_ALPHA }, { "temperature", required_argument, NULL, O_TEMP },
         { "attn-loss", required_argument, NULL, O_ATTN }, { "attn-weight", required_argument, NULL, O_ATTNW },
         { "layer-map", required_argument, NULL, O_MAP }, { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        CLI_LONGOPTS, { NULL, 0, NULL, 0 },
     };
     const char *train_path = NULL, *val_path = NULL, *cache_dir = NULL, *teacher_dir = NULL, *config = NULL;
     const char *init = NULL, *map = "uniform", *attn_name = "kl";
@@ -90,6 +105,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
         case O_TRAIN: train_path = optarg; break;

@@ -17,21 +17,30 @@
 #include "model/ckpt.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 #define WINDOW_BATCHES 16
 
-static const char *usage_text =
+static const cli_help help = {
+    "teacher-logits",
     "usage: emo teacher-logits -m CKPT_DIR [-f] [--embeddings] [--batch N] [--threads N] [FILE...]\n"
     "       emo teacher-logits -m CKPT_DIR -o CACHE_DIR [--attn-layers LIST|all|none] [--prefix P]\n"
-    "           [--attn-codec f16|u8] [--batch N] [--threads N] [FILE...]\n";
+    "           [--attn-codec f16|u8] [--batch N] [--threads N] [FILE...]\n",
+    "      --attn-codec CODEC  how the cache stores attention: f16 or u8 (f16)\n"
+    "      --attn-layers LIST  0-based layers whose maps the cache keeps, all or none\n"
+    "      --batch N           records per batch (64)\n"
+    "      --embeddings        also add the [CLS] embedding to each record\n"
+    "  -f, --force             write records to a terminal\n"
+    "  -m, --model CKPT_DIR    the checkpoint to run\n"
+    "  -o, --output CACHE_DIR  write the shard cache into CACHE_DIR instead of records\n"
+    "      --prefix P          name of the cache part (shard)\n"
+    "      --threads N         threads for the matrix products (all cores)\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 /* One buffered input record: its bytes (re-read for pass-through) and what the model needs. */
@@ -263,7 +272,7 @@ int main(int argc, char **argv)
         { "force", no_argument, NULL, 'f' }, { "embeddings", no_argument, NULL, O_EMB },
         { "batch", required_argument, NULL, O_BATCH }, { "threads", required_argument, NULL, O_THREADS },
         { "attn-layers", required_argument, NULL, O_LAYERS }, { "prefix", required_argument, NULL, O_PREFIX },
-        { "attn-codec", required_argument, NULL, O_CODEC }, { "help", no_argument, NULL, 'h' },
+        { "attn-codec", required_argument, NULL, O_CODEC }, CLI_LONGOPTS,
         { NULL, 0, NULL, 0 },
     };
     const char *ckpt = NULL, *out_dir = NULL, *layers = NULL, *prefix = "shard";
@@ -274,6 +283,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'm': ckpt = optarg; break;
         case 'o': out_dir = optarg; break;
         case O_EMB: r.embeddings = 1; break;

@@ -12,6 +12,7 @@
 #include "train/model_task.h"
 #include "train/train_cli.h"
 #include "train/trainer.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 /* Without --init the model starts from random weights: a larger learning rate with warm-up.
@@ -22,19 +23,26 @@
 #define SCRATCH_WARMUP 0.1
 #define SCRATCH_EPOCHS 10
 
-static const char *usage_text =
+static const cli_help help = {
+    "teacher-train",
     "usage: emo teacher-train --train FILE --val FILE [--config PRESET|config.json|DIR] [--init HF_DIR]\n"
     "           -o CKPT_DIR [--loss focal|ce] [--focal-alpha A] [--focal-gamma G] [--label-smoothing E]\n"
     "           [--lr LR] [--warmup-ratio R] [--weight-decay WD] [--clip NORM] [--batch N] [--epochs N]\n"
     "           [--early-stop-metric f1|accuracy|loss] [--patience N] [--seed N] [--threads N]\n"
-    "           [--labels A,B,...] [--vocab FILE] [--resume] [--max-steps N] [--log-every N] [-q]\n";
+    "           [--labels A,B,...] [--vocab FILE] [--resume] [--max-steps N] [--log-every N] [-q]\n",
+    "      --config SPEC       model architecture: a preset, a config.json or a directory\n"
+    "      --init HF_DIR       start from this checkpoint's weights\n"
+    "      --labels A,B,...    the label set, in class-id order\n"
+    "  -o, --output DIR        the checkpoint directory to write\n"
+    "  -q, --quiet             no progress or epoch lines\n"
+    "      --train FILE        the training record stream\n"
+    "      --val FILE          the validation record stream\n"
+    TRAIN_CLI_HELP_LOSS TRAIN_CLI_HELP_TRAINER,
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 static int generic_labels(const model_config *c)
@@ -57,7 +65,7 @@ int main(int argc, char **argv)
         { "train", required_argument, NULL, O_TRAIN }, { "val", required_argument, NULL, O_VAL },
         { "config", required_argument, NULL, O_CONFIG }, { "init", required_argument, NULL, O_INIT },
         { "output", required_argument, NULL, 'o' }, { "labels", required_argument, NULL, O_LABELS },
-        { "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "quiet", no_argument, NULL, 'q' }, CLI_LONGOPTS, { NULL, 0, NULL, 0 },
     };
     const char *train_path = NULL, *val_path = NULL, *config = NULL, *init = NULL, *labels = NULL;
     train_cli tc = { 0 };
@@ -68,6 +76,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
         case O_TRAIN: train_path = optarg; break;

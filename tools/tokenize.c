@@ -19,21 +19,28 @@
 #include "io/rec.h"
 #include "tok/bert_tok.h"
 #include "tok/spm.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 #define BATCH_RECORDS 2048
 #define BATCH_BYTES (4u << 20)    /* text + pass-through bytes that close a batch early */
 
-static const char *usage_text =
+static const cli_help help = {
+    "tokenize",
     "usage: emo tokenize (--vocab FILE | --spm MODEL) [--max-len N] [--on-invalid error|skip|replace]\n"
-    "                    [--threads N] [-f] [-o FILE] [FILE...]\n";
+    "                    [--threads N] [-f] [-o FILE] [FILE...]\n",
+    "  -f, --force             write records to a terminal\n"
+    "      --max-len N         keep at most N tokens, [CLS] and [SEP] included\n"
+    "  -o, --output FILE       write FILE (atomically) instead of standard output\n"
+    "      --on-invalid WHAT   text that is not UTF-8: error, skip or replace (error)\n"
+    "      --spm MODEL         SentencePiece model (ALBERT's spiece.model)\n"
+    "      --threads N         threads (all cores)\n"
+    "      --vocab FILE        BERT WordPiece vocabulary, one token a line\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 enum on_invalid { INVALID_ERROR, INVALID_SKIP, INVALID_REPLACE };
@@ -261,7 +268,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "output", required_argument, NULL, 'o' },
         { "vocab", required_argument, NULL, 'v' },
         { "spm", required_argument, NULL, 's' },
@@ -277,6 +284,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case 'v': vocab_path = optarg; break;
         case 's': spm_path = optarg; break;

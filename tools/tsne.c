@@ -13,22 +13,38 @@
 #include "embed/tsne.h"
 #include "io/rec.h"
 #include "plot/svg.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 #define MAX_DIM 65536
 #define NO_LABEL "(no label)"
 
-static const char *usage_text =
+static const cli_help help = {
+    "tsne",
     "usage: emo tsne [-fqv] [--perplexity P] [--iter N] [--seed N] [--threads N] [--exact]\n"
     "                [--theta T] [--learning-rate R] [--drop-embedding] [--svg FILE]\n"
-    "                [--title TEXT] [--stats FILE] [--silhouette-input] [-o FILE] [FILE]\n";
+    "                [--title TEXT] [--stats FILE] [--silhouette-input] [-o FILE] [FILE]\n",
+    "      --drop-embedding    leave the embedding field out of the output\n"
+    "      --exact             exact t-SNE: all neighbours, O(N^2) repulsion\n"
+    "  -f, --force             write records to a terminal\n"
+    "      --iter N            iterations (1250)\n"
+    "      --learning-rate R   fixed learning rate instead of max(N / 48, 50)\n"
+    "  -o, --output FILE       write the records to FILE instead of standard output\n"
+    "      --perplexity P      effective number of neighbours (30)\n"
+    "  -q, --quiet             print neither the KL line nor the table\n"
+    "      --seed N            seed of the vantage points and the PCA start (0)\n"
+    "      --silhouette-input  also the silhouette in input space (slow)\n"
+    "      --stats FILE        write the cluster statistics (JSON or TSV)\n"
+    "      --svg FILE          write a scatter figure coloured by class\n"
+    "      --theta T           Barnes-Hut angle (0.5)\n"
+    "      --threads N         threads (all cores)\n"
+    "      --title TEXT        title of the figure\n"
+    "  -v, --verbose           print the KL estimate every 50 iterations\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 /* All records kept packed in one buffer, and their embeddings as a matrix. */
@@ -283,7 +299,7 @@ int main(int argc, char **argv)
         { "drop-embedding", no_argument, NULL, O_DROP },
         { "exact", no_argument, NULL, O_EXACT },
         { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
+        CLI_LONGOPTS,
         { "iter", required_argument, NULL, O_ITER },
         { "learning-rate", required_argument, NULL, O_LR },
         { "output", required_argument, NULL, 'o' },
@@ -310,6 +326,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
         case 'v': o.verbose = 1; o.trace_every = 50; break;

@@ -36,6 +36,29 @@ enum {
 
 #define TRAIN_CLI_LONGOPTS TRAIN_CLI_LONGOPTS_LOSS, TRAIN_CLI_LONGOPTS_TRAINER
 
+/* Their --help lines (cli_help.options), the tool's man page has the defaults */
+#define TRAIN_CLI_HELP_TRAINER                                                                    \
+    "      --batch N           records per batch\n"                                             \
+    "      --clip NORM         largest global gradient norm; 0: no clipping\n"                  \
+    "      --early-stop-metric M  the metric that picks the best model and stops early\n"       \
+    "      --epochs N          passes over the training data\n"                                 \
+    "      --log-every N       steps between progress lines and log entries (50)\n"             \
+    "      --lr LR             peak learning rate\n"                                            \
+    "      --max-steps N       stop after N optimizer steps\n"                                  \
+    "      --patience N        stop after N evaluations without improvement\n"                  \
+    "      --resume            continue the run in the output directory\n"                      \
+    "      --seed N            seed of initialisation, data order and dropout (42)\n"           \
+    "      --threads N         threads for the matrix products (all cores)\n"                   \
+    "      --vocab FILE        vocabulary copied into the checkpoint\n"                         \
+    "      --warmup-ratio R    share of all steps spent warming up\n"                           \
+    "      --weight-decay WD   AdamW weight decay (0.01)\n"
+
+#define TRAIN_CLI_HELP_LOSS                                                                       \
+    "      --focal-alpha A     focal loss alpha (0.25)\n"                                       \
+    "      --focal-gamma G     focal loss gamma (2)\n"                                          \
+    "      --label-smoothing E label smoothing of the targets\n"                                \
+    "      --loss LOSS         label loss: focal or ce (focal)\n"
+
 typedef struct train_cli {
     int threads;          /* --threads, 0: the cores */
     const char *vocab;    /* --vocab */

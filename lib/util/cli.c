@@ -10,7 +10,12 @@
 
 #include <cblas.h>
 
+#include "util/cli.h"
 #include "util/util.h"
+
+#ifndef EMO_VERSION
+#define EMO_VERSION "unknown"   /* the Makefile defines it: VERSION and git describe */
+#endif
 
 long long xparse_ll(const char *opt, const char *s, long long min, long long max)
 {
@@ -89,4 +94,25 @@ double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void cli_usage(const cli_help *h, int code)
+{
+    if (code) {
+        fputs(h->usage, stderr);
+        exit(code);
+    }
+    printf("%s\nOptions:\n%s"
+           "  -h, --help              print this help and exit\n"
+           "      --version           print the version and exit\n"
+           "\nSee emo-%s(1).\n", h->usage, h->options, h->tool);
+    out_close();
+    exit(0);
+}
+
+void cli_version(const cli_help *h)
+{
+    printf("emo%s%s (emokd) %s\n", h->tool ? "-" : "", h->tool ? h->tool : "", EMO_VERSION);
+    out_close();
+    exit(0);
 }

@@ -8,8 +8,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define EMO_VERSION "0.1.0"
-
 /* Exit codes shared by all tools. */
 enum { EXIT_DATA = 1, EXIT_USAGE = 2 };
 

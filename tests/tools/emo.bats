@@ -28,7 +28,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 @test "emo --version and tool exit status pass through" {
     run emo --version
     assert_success
-    assert_output --regexp '^emo [0-9]+\.[0-9]+'
+    assert_output --regexp '^emo \(emokd\) [0-9]+\.[0-9]+'
     run bash -c ': | emo dump'
     assert_failure 1
 }
@@ -73,4 +73,43 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     [ "$n" -eq 600 ]
     run bash -c 'emo dump split/val.rec | head -1'
     assert_output --partial '"input_ids":[101,'
+}
+
+@test "every tool: --version names it and the version, --help and the man page list every option" {
+    ver=$(sed -n 's/^VERSION *:*= *//p' "$EMO_ROOT/config.mk")
+    [ -n "$ver" ]
+    for t in "$EMO_ROOT"/bin/emo "$EMO_ROOT"/bin/emo-*; do
+        case "$t" in *.d) continue ;; esac
+        name=$(basename "$t")
+        run --separate-stderr "$t" --version
+        [ "$status" -eq 0 ] || fail "$name --version exited $status"
+        [ -z "$stderr" ] || fail "$name --version wrote on stderr: $stderr"
+        [[ "$output" == "$name (emokd) $ver"* ]] || fail "$name --version printed '$output'"
+        [ "${#lines[@]}" -eq 1 ] || fail "$name --version printed ${#lines[@]} lines"
+        run --separate-stderr "$t" --help
+        [ "$status" -eq 0 ] || fail "$name --help exited $status"
+        [ -z "$stderr" ] || fail "$name --help wrote on stderr: $stderr"
+        help=$output
+        src="$EMO_ROOT/tools/${name#emo-}.c"
+        [ "$name" = emo ] && { opts="help version"; } || opts=$(longopts_of "$src")
+        [ "$(echo "$opts" | wc -w)" -ge 2 ] || fail "no getopt_long table found in $src"
+        man=$(mandoc -Tutf8 "$EMO_ROOT/man/man1/$name.1" | col -b)
+        for o in $opts; do
+            grep -Eq -- "^ +(-[a-zA-Z], )?--$o([ =]|$)" <<< "$help" \
+                || fail "$name --help has no line for --$o"
+            grep -Eq -- "--$o([^a-z0-9-]|$)" <<< "$man" || fail "$name(1) does not document --$o"
+        done
+    done
+}
+
+@test "the version is taken at build time, and a tarball without .git builds with VERSION alone" {
+    git -C "$EMO_ROOT" rev-parse --git-dir > /dev/null 2>&1 || skip "not a git checkout"
+    run emo-dump --version
+    assert_output --partial "+$(git -C "$EMO_ROOT" describe --always)"
+    mkdir src
+    git -C "$EMO_ROOT" ls-files -z | tar -C "$EMO_ROOT" --null -T - -c | tar -x -C src
+    run make -s -C src lib/util/cli.o
+    assert_success
+    grep -aq "^$(sed -n 's/^VERSION *:*= *//p' "$EMO_ROOT/config.mk")\$" <(strings src/lib/util/cli.o) \
+        || fail "cli.o of the tarball does not hold the plain VERSION"
 }
