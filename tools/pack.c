@@ -99,7 +99,7 @@ static void pack_file(rec_writer *w, const char *path)
         if (n == 0)
             continue;
         json_error_t je;
-        json_t *v = json_loadb(line, n, JSON_REJECT_DUPLICATES, &je);
+        json_t *v = json_loadb(line, n, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
         if (!v)
             errx(EXIT_DATA, "%s:line %lu: invalid JSON: %s", name, lineno, je.text);
         if (!json_is_object(v))

@@ -14,6 +14,21 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     assert_line --index 1 '{"id":2,"text":"b","label":"sadness","extra":{"k":[1,"a"]}}'
 }
 
+@test "pack: \u0000 in a string is valid JSON, kept; the tokenizer drops U+0000 as Hugging Face's does" {
+    printf '%s\n' '{"id":1,"text":"a\u0000b happy","label":"joy"}' '{"id":2,"text":"ab happy","label":"joy"}' \
+                  '{"id":3,"text":"\u0000","label":"joy"}' > in.jsonl
+    run emo pack -o a.rec in.jsonl
+    assert_success
+    run emo dump a.rec
+    assert_line --index 0 '{"id":1,"text":"a\u0000b happy","label":"joy"}'
+    # BertTokenizer's _clean_text removes U+0000 before splitting: 'a\0b' is the word 'ab'
+    run bash -c 'emo tokenize --vocab "$0" a.rec | emo dump' "$SHARED/data/bert-base-uncased/vocab.txt"
+    assert_success
+    assert_line --index 0 '{"id":1,"text":"a\u0000b happy","label":"joy","input_ids":[101,11113,3407,102]}'
+    assert_line --index 1 '{"id":2,"text":"ab happy","label":"joy","input_ids":[101,11113,3407,102]}'
+    assert_line --index 2 '{"id":3,"text":"\u0000","label":"joy","input_ids":[101,102]}'
+}
+
 @test "cat of two streams is a stream" {
     echo '{"id":1}' | emo pack > a.rec
     echo '{"id":2}' | emo pack > b.rec
