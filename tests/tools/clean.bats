@@ -273,13 +273,20 @@ setup() {
     assert_output '{"id":1,"text":"i am so happy really","label":"joy"}'
 }
 
-@test "man example: parallel --pipepart over the Kaggle CSV keeps the index ids" {
+@test "man example: parallel --pipepart over the Kaggle CSV keeps the index ids and names the labels" {
     { echo ',text,label'; for i in $(seq 0 2999); do echo "$i,tweet number $i,$((i % 6))"; done; } > text.csv
-    run bash -c 'parallel --pipepart -a text.csv --header : --block 20k -k emo clean -q --format kaggle > clean.rec'
+    # the command as emo-clean(1) prints it, in blocks of 20k instead of 10M
+    cmd=$(mandoc -Tutf8 "$EMO_ROOT/man/man1/emo-clean.1" | col -bx \
+          | sed -n '/^ *\$ parallel --pipepart/,/clean.rec$/p' | sed 's/^ *\$ //; s/--block 10M/--block 20k/')
+    [[ "$cmd" == *"--label-names sadness,joy,love,anger,fear,surprise"* ]]
+    run bash -c "$cmd"
     assert_success
-    run bash -c 'emo clean -q text.csv | emo dump > one.jsonl; emo dump clean.rec | cmp - one.jsonl && wc -l < one.jsonl'
+    run bash -c 'emo clean -q --label-names sadness,joy,love,anger,fear,surprise text.csv | emo dump > one.jsonl
+                 emo dump clean.rec | cmp - one.jsonl && wc -l < one.jsonl'
     assert_success
     assert_output 3000
+    run grep -c '"label":"joy"' one.jsonl
+    assert_output 500
 }
 
 @test "man example: parallel --pipe -N with --id-offset gives the ids of a single run" {
