@@ -60,8 +60,11 @@ unit: all $(UNITS)
 bats: all
 	@tests/run-all.sh bats
 
+# mandoc's lint, then groff's warnings (-ww: lines it cannot break, bad macro calls...)
 man-lint:
-	@set -e; for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -Tlint -Wwarning $$m; done; echo man pages ok
+	@set -e; for m in $(MAN1) $(MAN5) $(MAN7); do mandoc -Tlint -Wwarning $$m; \
+	    w=$$(groff -ww -mandoc -Tutf8 $$m 2>&1 >/dev/null); [ -z "$$w" ] || { echo "$$w"; exit 1; }; \
+	done; echo man pages ok
 
 # The paper's experiment at CPU size (pipelines/paper.sh; its knobs are environment
 # variables: make demo CORPUS=path/text.csv).  Reruns redo only what changed.

@@ -37,6 +37,20 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     run bash -c 'mandoc -Tlint -Wwarning "$0"/man/man*/*.[157]' "$EMO_ROOT"
     assert_success
     assert_output ""
+    run make -s -C "$EMO_ROOT" man-lint
+    assert_success
+    assert_output "man pages ok"
+}
+
+@test "every man page: no groff warning, no words rendered as flags, no quotes nested by mistake" {
+    for m in "$EMO_ROOT"/man/man*/*.[157]; do
+        run --separate-stderr groff -ww -mandoc -Tutf8 "$m"
+        [ -z "$stderr" ] || fail "groff -ww: $stderr"
+        # '.Pq ... Fl -x words' makes every following word a flag: '--resume -with -other'
+        text=$(mandoc -Tutf8 "$m" | col -b)
+        run grep -nE "(^|[ (])-[a-z]{2,}([ ,.;:)']|$)|’’" <<< "$text"
+        [ "$status" -eq 1 ] || fail "$(basename "$m") renders: $output"
+    done
 }
 
 @test "every tool answers -h on stdout with exit 0 and a bad option with exit 2" {
