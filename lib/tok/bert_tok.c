@@ -389,6 +389,8 @@ struct tok_encoder {
     /* output */
     int32_t *ids;
     size_t n, cap;                /* cap: room for pieces, [SEP] excluded */
+    tok_unk_fn on_unk;            /* tok_encoder_on_unk */
+    void *on_unk_ctx;
 };
 
 tok_encoder *tok_encoder_new(const tok_vocab *v)
@@ -400,6 +402,12 @@ tok_encoder *tok_encoder_new(const tok_vocab *v)
 }
 
 void tok_encoder_free(tok_encoder *e) { free(e); }
+
+void tok_encoder_on_unk(tok_encoder *e, tok_unk_fn fn, void *ctx)
+{
+    e->on_unk = fn;
+    e->on_unk_ctx = ctx;
+}
 
 static int is_cjk(int32_t c)
 {
@@ -473,6 +481,8 @@ static void wordpiece(tok_encoder *e)
                 end--;
         }
         if (id < 0) {
+            if (e->on_unk)
+                e->on_unk(e->on_unk_ctx, pieces, np);
             emit(e, v->sp.unk);
             return;
         }

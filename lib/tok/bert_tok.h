@@ -50,6 +50,13 @@ const char *tok_vocab_token(const tok_vocab *v, int32_t id);
 
 tok_encoder *tok_encoder_new(const tok_vocab *v);
 void tok_encoder_free(tok_encoder *e);
+/* Optional: fn(ctx, pieces, n) is called for every word that WordPiece turns into [UNK]
+ * because some position matches no piece, with the n pieces matched before that position
+ * (the greedy path up to the failure; not for words over 100 code points).  A vocabulary
+ * trimmer keeps these pieces, so that the word fails at the same place (lib/model/trim.h).
+ * fn NULL: none (the default). */
+typedef void (*tok_unk_fn)(void *ctx, const int32_t *pieces, size_t n);
+void tok_encoder_on_unk(tok_encoder *e, tok_unk_fn fn, void *ctx);
 
 /* Byte offset of the first invalid UTF-8 sequence in s, or len if s is valid. */
 size_t tok_utf8_invalid_at(const char *s, size_t len);
