@@ -4,6 +4,9 @@
  *   init SPEC -o DIR    fresh weights (transformers' initialisation, seeded)
  *   convert SRC -o DIR  any readable checkpoint (Hub names, F16/BF16, without a head) to a
  *                       float32 emokd checkpoint, the head set up for --labels
+ *   trim-vocab -m CKPT --corpus FILE... -o DIR
+ *                       the checkpoint with the WordPiece vocabulary the corpus uses
+ *                       (lib/model/trim.h)
  * SPEC is a preset name, a config.json or a checkpoint directory. */
 #include <err.h>
 #include <getopt.h>
@@ -13,9 +16,12 @@
 
 #include <jansson.h>
 
+#include "io/rec.h"
 #include "model/ckpt.h"
 #include "model/config.h"
 #include "model/model.h"
+#include "model/trim.h"
+#include "tok/bert_tok.h"
 #include "util/cli.h"
 #include "util/util.h"
 
@@ -25,9 +31,13 @@ static const cli_help help = {
     "       emo ckpt init [--labels LIST | --labels-file FILE] [--seed N] [--vocab FILE]\n"
     "                     -o DIR SPEC\n"
     "       emo ckpt convert [--labels LIST | --labels-file FILE] [--new-head] [--seed N]\n"
-    "                        [--vocab FILE] -o DIR SRC\n",
+    "                        [--vocab FILE] -o DIR SRC\n"
+    "       emo ckpt trim-vocab [--min-count N] -m CKPT --corpus FILE... -o DIR\n",
+    "      --corpus FILE       (trim-vocab) a token stream of the corpus; repeat for more\n"
     "      --labels LIST       comma-separated class names, in class-id order\n"
     "      --labels-file FILE  class names, one per line\n"
+    "      --min-count N       (trim-vocab) keep tokens the corpus uses N times or more (1)\n"
+    "  -m, --model CKPT        (trim-vocab) the checkpoint to trim\n"
     "      --new-head          (convert) a new classifier even if SRC has one\n"
     "  -o, --output DIR        the checkpoint directory to write\n"
     "      --seed N            seed of the initialisation (42)\n"
@@ -147,6 +157,127 @@ static int info(int argc, char **argv)
     return rc;
 }
 
+/* Count one corpus file's tokens into t; exits 1 naming the record on bad input. */
+static size_t count_corpus(trim_counts *t, const char *path, const char *vocab_path, size_t V)
+{
+    rec_reader *r = rec_reader_open(path);
+    if (!r)
+        err(EXIT_DATA, "%s", path ? path : "<stdin>");
+    rec_t rec;
+    int32_t *ids = NULL;
+    size_t cap = 0;
+    char *fixed = NULL;
+    size_t fixcap = 0;
+    while (rec_read_or_die(r, &rec)) {
+        const msgpack_object *o = rec_get(&rec, "input_ids");
+        if (!o)
+            rec_die(r, "no input_ids (tokenize the corpus with the checkpoint's vocab.txt first)");
+        if (o->type != MSGPACK_OBJECT_ARRAY)
+            rec_die(r, "input_ids is not an array");
+        size_t n = o->via.array.size;
+        if (n > cap) {
+            free(ids);
+            cap = n;
+            ids = xmalloc(cap * sizeof *ids);
+        }
+        n = rec_need_ids(r, &rec, "input_ids", ids, n);
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)ids[i] >= V)
+                rec_die(r, "token id %d is outside the checkpoint's vocabulary of %zu", ids[i], V);
+        const char *text;
+        size_t len;
+        if (rec_get_str(&rec, "text", &text, &len) != 0) {
+            trim_counts_add_ids(t, ids, n);
+            continue;
+        }
+        if (tok_utf8_invalid_at(text, len) < len) {   /* as emo tokenize --on-invalid replace */
+            if (3 * len + 1 > fixcap) {
+                free(fixed);
+                fixcap = 3 * len + 1;
+                fixed = xmalloc(fixcap);
+            }
+            len = tok_utf8_repair(text, len, fixed);
+            text = fixed;
+        }
+        if (trim_counts_add_text(t, text, len, ids, n) != 0)
+            rec_die(r, "input_ids are not %s's tokenization of text (tokenized with another vocabulary?)",
+                    vocab_path);
+    }
+    size_t nrec = (size_t)rec_reader_count(r);
+    rec_reader_close(r);
+    free(ids);
+    free(fixed);
+    return nrec;
+}
+
+static int trim_vocab(int argc, char **argv)
+{
+    enum { O_CORPUS = 256, O_MIN_COUNT };
+    static const struct option opts[] = {
+        { "corpus", required_argument, NULL, O_CORPUS }, { "min-count", required_argument, NULL, O_MIN_COUNT },
+        { "model", required_argument, NULL, 'm' }, { "output", required_argument, NULL, 'o' }, CLI_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    const char *ckpt = NULL, *out = NULL;
+    const char **corpus = xcalloc((size_t)argc + 1, sizeof *corpus);
+    size_t ncorpus = 0;
+    uint64_t min_count = 1;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "hm:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
+        case 'm': ckpt = optarg; break;
+        case 'o': out = optarg; break;
+        case O_CORPUS: corpus[ncorpus++] = optarg; break;
+        case O_MIN_COUNT: min_count = (uint64_t)xparse_ll("min-count", optarg, 1, INT64_MAX); break;
+        default: usage(EXIT_USAGE);
+        }
+    }
+    if (optind != argc || !ckpt || !out || !ncorpus) {
+        if (optind == argc)
+            warnx("trim-vocab needs -m CKPT, --corpus FILE and -o DIR");
+        usage(EXIT_USAGE);
+    }
+    char e[1024];
+    model_config cfg;
+    struct stat st;
+    if (stat(ckpt, &st) != 0 || !S_ISDIR(st.st_mode))
+        errx(EXIT_DATA, "%s: not a checkpoint directory", ckpt);
+    if (model_config_resolve(ckpt, &cfg, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+    char *vp = ckpt_vocab_path(ckpt);
+    if (!vp)
+        errx(EXIT_DATA, "%s: no vocab.txt (trim-vocab trims a WordPiece vocabulary)", ckpt);
+    tok_vocab *v = tok_vocab_load(vp, e, sizeof e);
+    if (!v)
+        errx(EXIT_DATA, "%s", e);
+    if (tok_vocab_size(v) > (size_t)cfg.V)
+        errx(EXIT_DATA, "%s: %zu tokens, more than the model's vocab_size %d", vp, tok_vocab_size(v), cfg.V);
+    trim_counts *t = trim_counts_new(v, (size_t)cfg.V);
+    size_t nrec = 0;
+    for (size_t i = 0; i < ncorpus; i++)
+        nrec += count_corpus(t, strcmp(corpus[i], "-") ? corpus[i] : NULL, vp, (size_t)cfg.V);
+    int32_t *old_ids = xmalloc((size_t)cfg.V * sizeof *old_ids);
+    size_t newV = trim_select(t, min_count, old_ids), seen = 0;
+    for (size_t i = 0; i < newV; i++)
+        seen += trim_count(t, old_ids[i]) >= min_count;
+    char notice[1024];
+    if (trim_write_checkpoint(ckpt, out, v, old_ids, newV, notice, sizeof notice, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+    if (notice[0])
+        warnx("%s", notice);
+    fprintf(stderr, "emo-ckpt: %s: kept %zu of %d tokens (%zu used by the %zu corpus records, the others "
+            "specials, single characters and pieces of [UNK] words)\n", out, newV, cfg.V, seen, nrec);
+    free(old_ids);
+    trim_counts_free(t);
+    tok_vocab_free(v);
+    free(vp);
+    free(corpus);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_LABELS = 256, OPT_LABELS_FILE, OPT_NEW_HEAD, OPT_SEED, OPT_VOCAB };
@@ -177,8 +308,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind];
     if (!strcmp(cmd, "info"))
         return info(argc - optind - 1, argv + optind + 1);
+    if (!strcmp(cmd, "trim-vocab"))
+        return trim_vocab(argc - optind, argv + optind);
     if (strcmp(cmd, "init") && strcmp(cmd, "convert")) {
-        warnx("unknown command '%s' (info, init, convert)", cmd);
+        warnx("unknown command '%s' (info, init, convert, trim-vocab)", cmd);
         usage(EXIT_USAGE);
     }
     int convert = !strcmp(cmd, "convert");
