@@ -23,6 +23,9 @@
 #define SCRATCH_LR 5e-4
 #define SCRATCH_WARMUP 0.1
 #define FROM_TEACHER_LR 1e-4
+/* From --init: the paper's rate for a Hub checkpoint; a small model or one pretrained by
+ * emo pretrain gets TRAIN_SMALL_INIT_LR (train_cli_init_lr). */
+#define HUB_LR 1e-5
 
 static const cli_help help = {
     "student-distill",
@@ -156,6 +159,9 @@ int main(int argc, char **argv)
     model_config cfg;
     if (model_config_resolve(config ? config : init, &cfg, e, sizeof e))
         errx(EXIT_USAGE, "%s", e);
+    char lr_why[256] = "";
+    if (init && !tc.lr_set)       /* what the init is: emo-student-distill(1), Training */
+        o.lr = train_cli_init_lr(init, &cfg, HUB_LR, lr_why, sizeof lr_why);
 
     /* The teacher fixes the labels (their order is the order of its logits) and the layers. */
     model_config tcfg;
@@ -265,8 +271,9 @@ int main(int argc, char **argv)
     o.run_info = run_info;
     if (!o.quiet) {
         fprintf(stderr, "emo-student-distill: %s student, %zu parameters, %d labels, %zu train / %zu val records, "
-                "%d threads; alpha %g, T %g, %s label loss", model_arch_name(cfg.arch), task.nparams, ls.K,
-                train.n, val.n, threads, d.alpha, d.temperature, d.student.loss == TASK_LOSS_CE ? "ce" : "focal");
+                "%d threads; lr %g%s%s%s; alpha %g, T %g, %s label loss", model_arch_name(cfg.arch), task.nparams,
+                ls.K, train.n, val.n, threads, o.lr, *lr_why ? " (" : "", lr_why, *lr_why ? ")" : "", d.alpha,
+                d.temperature, d.student.loss == TASK_LOSS_CE ? "ce" : "focal");
         if (d.attn_on) {
             fprintf(stderr, ", attention %s x %g on", attn_name, d.attn_weight);
             for (int p = 0; p < d.npairs; p++)

@@ -22,6 +22,9 @@
 #define SCRATCH_LR 5e-4
 #define SCRATCH_WARMUP 0.1
 #define SCRATCH_EPOCHS 10
+/* From a pretrained checkpoint: BERT's fine-tuning rate for a Hub bert-base; a small model
+ * or one pretrained by emo pretrain gets TRAIN_SMALL_INIT_LR (train_cli_init_lr). */
+#define HUB_LR 2e-5
 
 static const cli_help help = {
     "teacher-train",
@@ -110,6 +113,9 @@ int main(int argc, char **argv)
         errx(EXIT_USAGE, "%s", e);
     if (init && !config)
         init_cfg = cfg;
+    char lr_why[256] = "";
+    if (init && !tc.lr_set)       /* what the init is: emo-teacher-train(1), --lr */
+        o.lr = train_cli_init_lr(init, &init_cfg, HUB_LR, lr_why, sizeof lr_why);
 
     /* The label set: --labels, else a fine-tuned checkpoint's own labels, else the data's. */
     labelset ls = { 0 };
@@ -187,8 +193,8 @@ int main(int argc, char **argv)
     o.run_info = run_info;
     if (!o.quiet)
         fprintf(stderr, "emo-teacher-train: %s model, %zu parameters, %d labels, %zu train / %zu val records, "
-                "%d threads\n", model_arch_name(cfg.arch), task.nparams, ls.K, train.n, val_path ? val.n : 0,
-                threads);
+                "%d threads; lr %g%s%s%s\n", model_arch_name(cfg.arch), task.nparams, ls.K, train.n,
+                val_path ? val.n : 0, threads, o.lr, *lr_why ? " (" : "", lr_why, *lr_why ? ")" : "");
     train_run(&task, &train, val_path ? &val : NULL, &o);
 
     free(run_info);

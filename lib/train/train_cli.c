@@ -1,6 +1,9 @@
 #include <err.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "train/train_cli.h"
 #include "util/util.h"
@@ -38,4 +41,29 @@ int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, trai
     case TCLI_LOGEVERY: o->log_every = (int)xparse_ll("--log-every", arg, 1, 1 << 30); return 1;
     }
     return 0;
+}
+
+double train_cli_init_lr(const char *init, const model_config *c, double hub_lr, char *why, size_t whyn)
+{
+    char *p = path_join(init, "emo_run.json");
+    json_t *j = json_load_file(p, 0, NULL);
+    free(p);
+    const char *tool = json_string_value(json_object_get(j, "tool"));
+    int pretrained_here = tool && !strcmp(tool, "pretrain");
+    double lr = hub_lr;
+    if (pretrained_here) {
+        const char *cfg = json_string_value(json_object_get(j, "config"));
+        json_t *ep = json_object_get(j, "epoch");
+        if (why)
+            snprintf(why, whyn, "masked-LM pretrained by emo pretrain (%s, %lld epochs)", cfg ? cfg : "--init",
+                     (long long)json_integer_value(ep));
+        lr = TRAIN_SMALL_INIT_LR;
+    } else if (c->H <= TRAIN_SMALL_H) {
+        if (why)
+            snprintf(why, whyn, "a small model (hidden size %d <= %d)", c->H, TRAIN_SMALL_H);
+        lr = TRAIN_SMALL_INIT_LR;
+    } else if (why)
+        snprintf(why, whyn, "a pretrained model of hidden size %d", c->H);
+    json_decref(j);
+    return lr;
 }

@@ -7,6 +7,7 @@
 
 #include <getopt.h>
 
+#include "model/config.h"
 #include "train/model_task.h"
 #include "train/trainer.h"
 
@@ -69,5 +70,13 @@ typedef struct train_cli {
  * A bad value exits 2 naming the option.  mt may be NULL for a tool without the loss
  * options (then they are not in its table). */
 int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, train_cli *t);
+
+/* The default peak learning rate of a run that starts from the checkpoint directory init
+ * (its config c): TRAIN_SMALL_INIT_LR when init was made by emo-pretrain (its emo_run.json
+ * says "tool": "pretrain") or the model is small (hidden size <= TRAIN_SMALL_H), else
+ * hub_lr (the rate for a Hub bert-base).  why (may be NULL) gets a few words saying which. */
+#define TRAIN_SMALL_INIT_LR 1e-4
+#define TRAIN_SMALL_H 256
+double train_cli_init_lr(const char *init, const model_config *c, double hub_lr, char *why, size_t whyn);
 
 #endif

@@ -51,6 +51,14 @@ void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size
         macro += f;
         weighted += f * (double)support;
     }
+    size_t most = 0;
+    r->pred_classes = 0;
+    for (int k = 0; k < K; k++) {
+        r->pred_classes += tp[k] + fp[k] > 0;
+        if (tp[k] + fn[k] > most)
+            most = tp[k] + fn[k];
+    }
+    r->majority = m ? (double)most / (double)m : 0;
     r->nlabelled = m;
     r->accuracy = m ? (double)correct / (double)m : 0;
     r->f1_weighted = m ? weighted / (double)m : 0;
@@ -350,6 +358,26 @@ static void write_log(const char *out_dir, const json_t *log)
     free(path);
 }
 
+/* DIR/emo_run.json beside a saved model: the run's options and where the weights are from. */
+static void write_run_file(const char *dir, const train_opts *o, uint64_t epoch, uint64_t step)
+{
+    json_t *j = o->run_info ? json_loads(o->run_info, 0, NULL) : NULL;
+    if (!j)
+        j = json_object();
+    json_object_set_new(j, "epoch", json_integer((json_int_t)epoch));
+    json_object_set_new(j, "step", json_integer((json_int_t)step));
+    char *path = path_join(dir, "emo_run.json");
+    atomic_file af;
+    FILE *f = atomic_open(&af, path);
+    if (json_dumpf(j, f, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) || fputc('\n', f) == EOF ||
+        atomic_commit(&af) != 0)
+        err(EXIT_DATA, "%s", path);
+    json_decref(j);
+    free(af.path);
+    free(af.tmp);
+    free(path);
+}
+
 /* OUT/last as a whole: model, optimizer, state into a temp dir renamed into place. */
 static void save_last(const train_task *task, const train_opts *o, const train_state *s, const adamw_state *opt)
 {
@@ -359,6 +387,7 @@ static void save_last(const train_task *task, const train_opts *o, const train_s
     char e[1024];
     if (task->save_model(task->ctx, tmp, e, sizeof e))
         errx(EXIT_DATA, "%s: %s", last, e);
+    write_run_file(tmp, o, s->epoch, s->step);
     char *p = path_join(tmp, "optimizer.bin");
     write_optimizer(p, opt);
     free(p);
@@ -464,7 +493,7 @@ static void remove_stale_temps(const char *dir)
 }
 
 /* OUT/epoch-N: the model after epoch N, a whole directory replaced atomically. */
-static void save_epoch_snapshot(const train_task *task, const train_opts *o, uint64_t epoch)
+static void save_epoch_snapshot(const train_task *task, const train_opts *o, uint64_t epoch, uint64_t step)
 {
     char name[64];
     snprintf(name, sizeof name, "epoch-%llu", (unsigned long long)epoch);
@@ -474,11 +503,44 @@ static void save_epoch_snapshot(const train_task *task, const train_opts *o, uin
     char e[1024];
     if (task->save_model(task->ctx, tmp, e, sizeof e))
         errx(EXIT_DATA, "%s: %s", path, e);
+    write_run_file(tmp, o, epoch, step);
     if (atomic_dir_commit(&ad) != 0)
         err(EXIT_DATA, "%s", path);
     free(ad.path);
     free(ad.tmp);
     free(path);
+}
+
+const char *train_degenerate(int pred_classes, double accuracy, double majority)
+{
+    if (!(majority < 1))
+        return NULL;           /* a validation set of one class: nothing to tell */
+    if (pred_classes <= 1)
+        return "predicts a single class on the validation set";
+    if (accuracy <= majority + 1e-12)
+        return "is no better than the majority class on the validation set";
+    return NULL;
+}
+
+/* One warning line when the kept model (the best epoch's) is degenerate (train_degenerate). */
+static void warn_degenerate(const train_state *s, const train_opts *o)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(s->log, i, e) {
+        json_t *ep = json_object_get(e, "epoch"), *pc = json_object_get(e, "val_pred_classes"),
+               *mj = json_object_get(e, "val_majority"), *acc = json_object_get(e, "val_accuracy");
+        if (!json_is_integer(ep) || json_integer_value(ep) != s->best_epoch || !json_is_number(pc) ||
+            !json_is_number(mj) || !json_is_number(acc))
+            continue;
+        double a = json_number_value(acc), maj = json_number_value(mj);
+        const char *why = train_degenerate((int)json_number_value(pc), a, maj);
+        if (why)
+            fprintf(stderr, "%s: warning: the kept model (epoch %lld) %s (accuracy %.4f, majority class %.4f); "
+                    "was --lr %g right?\n", program_invocation_short_name, (long long)s->best_epoch, why, a, maj,
+                    o->lr);
+        return;
+    }
 }
 
 int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o)
@@ -637,6 +699,8 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 eval_metrics_add(&vm, "accuracy", "accuracy", r.accuracy);
                 eval_metrics_add(&vm, "f1_weighted", "weighted F1", r.f1_weighted);
                 eval_metrics_add(&vm, "f1_macro", NULL, r.f1_macro);
+                eval_metrics_add(&vm, "pred_classes", NULL, r.pred_classes);
+                eval_metrics_add(&vm, "majority", NULL, r.majority);
             } else if (task->validate(task->ctx, &vm, e, sizeof e))
                 errx(EXIT_DATA, "evaluation: %s", e);
             if (!isfinite(eval_metrics_get(&vm, "loss")))
@@ -668,10 +732,11 @@ int train_run_source(const train_task *task, const train_source *src, const data
             s.bad_epochs = 0;
             if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
                 errx(EXIT_DATA, "%s: %s", o->out_dir, e);
+            write_run_file(o->out_dir, o, s.epoch, s.step);
         } else
             s.bad_epochs++;
         if (o->keep_epochs)
-            save_epoch_snapshot(task, o, s.epoch);
+            save_epoch_snapshot(task, o, s.epoch, s.step);
         if (!o->quiet)
             fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s%s%s%s\n", program_invocation_short_name,
                 (unsigned long long)s.epoch, o->epochs, train_loss, *terms ? " (" : "", *terms ? terms + 1 : "",
@@ -692,6 +757,8 @@ int train_run_source(const train_task *task, const train_source *src, const data
             break;
     }
 done:
+    if (val)
+        warn_degenerate(&s, o);
     (void)last_loss;
     batch_free(&b);
     adamw_free(&opt);

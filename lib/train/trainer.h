@@ -19,6 +19,15 @@
  *       model files (task->save_model), optimizer.bin (AdamW m, v, step), trainer_state.json
  *       (epoch, batch position in the epoch, seed, dropout RNG state, best metric and epoch,
  *       epochs without improvement, log history, the options that must not change).
+ *   OUT/emo_run.json, OUT/epoch-N/emo_run.json, OUT/last/emo_run.json
+ *                                                  beside each model: the run's options
+ *                                                  (run_info: tool, config, lr, epochs, ...)
+ *                                                  and the epoch and step of those weights,
+ *                                                  so a later --init knows what it starts from
+ * After the last epoch, a run with a validation set says on stderr (one "warning:" line,
+ * even with quiet; the exit status stays 0) when the kept model predicts a single class on
+ * it or its accuracy is at or below the majority-class rate (logged per epoch as
+ * val_pred_classes and val_majority).
  * The best model is written before last/, so a crash between the two is repaired by
  * redoing the epoch.  With the same seed and threads, --resume after kill -9 ends with the
  * weights an uninterrupted run ends with (tests/tools/teacher-train.bats checks this).
@@ -48,7 +57,14 @@ typedef struct eval_result {
     double f1_weighted;      /* sklearn f1_score(average="weighted", zero_division=0) */
     double f1_macro;
     size_t n, nlabelled;
+    int pred_classes;        /* classes predicted for at least one labelled record */
+    double majority;         /* share of the labelled records in their most frequent class */
 } eval_result;
+
+/* Why a model with these validation results is degenerate ("predicts a single class on the
+ * validation set", or "is no better than the majority class ..." when accuracy <= majority),
+ * or NULL: fine, or a validation set of one class (majority 1), where neither says anything. */
+const char *train_degenerate(int pred_classes, double accuracy, double majority);
 
 /* Accuracy and F1 from true and predicted class ids (labels < 0 skipped). */
 void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K);

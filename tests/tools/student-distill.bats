@@ -181,3 +181,19 @@ tiny_like() {
     run --separate-stderr emo student-distill $ARGS --config "$T" --teacher-cache "$D/cache" --attn-loss cosine -o s
     assert_failure 2
 }
+
+@test "a kept student that predicts a single class is said on stderr (one warning line, exit 0)" {
+    run --separate-stderr emo student-distill $ARGS --teacher-cache "$D/cache" \
+        --config "$FIXTURES/train/tiny-distilbert.json" --lr 1 --epochs 1 -o bad
+    assert_success
+    [[ "$stderr" == "emo-student-distill: warning: the kept model (epoch 1) predicts a single class on the validation set (accuracy "*", majority class "*"); was --lr 1 right?" ]]
+}
+
+@test "a student --init from a small or emo-pretrained checkpoint defaults to lr 1e-4" {
+    emo ckpt init --labels joy,anger,fear -o small "$FIXTURES/train/tiny-distilbert.json"
+    run --separate-stderr emo student-distill --train $D/train.rec --val $D/val.rec --batch 16 --threads 1 \
+        --teacher-cache "$D/cache" --init small --max-steps 1 -o s
+    assert_success
+    [[ "$stderr" == *"lr 0.0001 (a small model (hidden size 32 <= 256))"* ]]
+    grep -q '"lr": 0.0001' s/last/trainer_state.json
+}

@@ -221,3 +221,50 @@ setup() {
     assert_success
     [ -z "$stderr" ] && cmp pre/vocab.txt t3/vocab.txt
 }
+
+@test "default lr from what --init is: 1e-4 after emo pretrain or for a small model, 2e-5 for a wide Hub one; --lr wins" {
+    V=$FIXTURES/pretrain/vocab.txt
+    cat > wide.json <<JSON
+{"model_type":"bert","hidden_size":288,"num_hidden_layers":1,"num_attention_heads":4,"intermediate_size":64,
+ "vocab_size":120,"max_position_embeddings":40,"type_vocab_size":2}
+JSON
+    # our own masked-LM pretraining records itself beside the weights
+    emo pretrain --train "$D/small.rec" --config wide.json --vocab "$V" --holdout 10 --epochs 1 --batch 16 \
+        --threads 1 -q -o mlm
+    grep -q '"tool": "pretrain"' mlm/emo_run.json
+    grep -q '"config": "wide.json"' mlm/emo_run.json
+    T="--train $D/small.rec --val $D/val.rec --batch 16 --threads 1 --max-steps 1"
+    run --separate-stderr emo teacher-train $T --init mlm -o a
+    assert_success
+    [[ "$stderr" == *"lr 0.0001 (masked-LM pretrained by emo pretrain (wide.json, 1 epochs))"* ]]
+    grep -q '"lr": 0.0001' a/last/trainer_state.json
+    # the same weights without the record: a Hub checkpoint of hidden size 288 keeps BERT's 2e-5
+    rm mlm/emo_run.json
+    run --separate-stderr emo teacher-train $T --init mlm -o b
+    assert_success
+    grep -q '"lr": 2.0000000000000002e-5,' b/last/trainer_state.json
+    # a small Hub model (hidden size <= 256): 1e-4
+    emo ckpt init --labels joy,anger,fear -o small "$TINY"
+    run --separate-stderr emo teacher-train $T --init small -o c
+    assert_success
+    [[ "$stderr" == *"lr 0.0001 (a small model (hidden size 32 <= 256))"* ]]
+    # an explicit --lr always wins
+    run --separate-stderr emo teacher-train $T --init small --lr 3e-5 -o d
+    assert_success
+    grep -q '"lr": 3.0000000000000001e-5,' d/last/trainer_state.json
+}
+
+@test "a kept model that predicts a single class is said on stderr (one warning line, exit 0); a good one is not" {
+    # lr 1 wrecks the tiny model: it answers one class for every validation record
+    run --separate-stderr emo teacher-train --train "$D/train.rec" --val "$D/val.rec" --config "$TINY" --lr 1 \
+        --batch 16 --threads 1 --seed 5 -q --epochs 2 -o bad
+    assert_success
+    [ "$(grep -c warning <<< "$stderr")" -eq 1 ]
+    [[ "$stderr" == "emo-teacher-train: warning: the kept model (epoch "*") predicts a single class on the validation set (accuracy "*", majority class "*"); was --lr 1 right?" ]]
+    grep -q '"val_pred_classes":1' bad/train_log.jsonl
+    run --separate-stderr emo teacher-train --train "$D/train.rec" --val "$D/val.rec" \
+        --config "$FIXTURES/train/small-bert.json" --lr 2e-3 --warmup-ratio 0.1 --batch 16 --threads 1 --seed 5 \
+        --epochs 2 -q -o good
+    assert_success
+    [ -z "$stderr" ]
+}

@@ -33,6 +33,19 @@ static void test_metrics(void)
         CHECK(fabs(r.f1_macro - golden_metrics[c].f1m) < 1e-12, "case %zu macro F1 %.17g vs %.17g", c, r.f1_macro,
               golden_metrics[c].f1m);
     }
+    /* the classes predicted and the majority-class rate, and what the trainer warns about */
+    int32_t y[6] = { 0, 0, 0, 1, 2, -1 }, all0[6] = { 0, 0, 0, 0, 0, 2 }, mixed[6] = { 1, 0, 2, 1, 0, 0 };
+    eval_result r;
+    eval_scores(&r, y, all0, 6, 3);
+    CHECK(r.pred_classes == 1 && fabs(r.majority - 0.6) < 1e-12 && fabs(r.accuracy - 0.6) < 1e-12,
+          "one class predicted: %d classes, majority %g", r.pred_classes, r.majority);
+    CHECK(train_degenerate(r.pred_classes, r.accuracy, r.majority) != NULL, "a single class is degenerate");
+    eval_scores(&r, y, mixed, 6, 3);
+    CHECK(r.pred_classes == 3 && fabs(r.accuracy - 0.4) < 1e-12, "three classes predicted, accuracy %g", r.accuracy);
+    CHECK(train_degenerate(r.pred_classes, r.accuracy, r.majority) != NULL, "below the majority rate is degenerate");
+    CHECK(train_degenerate(3, 0.6, 0.6) != NULL, "at the majority rate is degenerate");
+    CHECK(train_degenerate(3, 0.61, 0.6) == NULL, "above it is not");
+    CHECK(train_degenerate(1, 1.0, 1.0) == NULL, "a one-class validation set says nothing");
 }
 
 /* n records: label k has most tokens in [10k, 10k+10); lengths 3..30; every 7th unlabelled
