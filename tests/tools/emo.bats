@@ -75,6 +75,17 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     assert_success
 }
 
+@test "README, emo-pretrain(1) and emo(7) clean text for BERT alike: every emo clean keeps stopwords" {
+    n=0
+    for f in README.md man/man1/emo-pretrain.1 man/man7/emo.7; do
+        while IFS= read -r line; do
+            n=$((n + 1))
+            [[ "$line" == *" --keep-stopwords "* ]] || fail "$f: '$line' drops stopwords, the split keeps them"
+        done < <(grep -E '^ *(\$ )?emo clean ' "$EMO_ROOT/$f")
+    done
+    [ "$n" -ge 3 ]
+}
+
 @test "man example emo(7): clean | tokenize | split on the shared corpus" {
     head -600 "$SHARED/data/emotion/train.txt" > train.txt
     ln -s "$SHARED/data/bert-base-uncased/vocab.txt" vocab.txt

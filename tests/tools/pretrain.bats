@@ -27,7 +27,7 @@ tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man
     [ -r "$SHARED/data/emotion/unlabeled.txt" ] || skip "no shared data at $SHARED"
     head -n "$1" "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
     V=$SHARED/data/bert-base-uncased/vocab.txt
-    emo clean --format lines unlabeled.txt 2>/dev/null | emo tokenize --vocab $V -o "$2"
+    emo clean --format lines --keep-stopwords unlabeled.txt 2>/dev/null | emo tokenize --vocab $V -o "$2"
 }
 
 @test "man example emo-pretrain(1): tokenize, pretrain from scratch with epoch snapshots, then fine-tune from it" {
