@@ -4,6 +4,15 @@ load helpers
 
 setup() { cd "$BATS_TEST_TMPDIR"; }
 
+@test "man emo opens emo(1), which sends to the overview: man 7 emo; README says so" {
+    run bash -c 'mandoc -Tutf8 "$0" | col -bx | sed -n "/^DESCRIPTION/,/^ *emo runs/p"' "$EMO_ROOT/man/man1/emo.1"
+    assert_output --partial 'emo(7)'
+    assert_output --partial '$ man 7 emo'
+    run grep -n '`man emo`[^\x27]* is the overview' "$EMO_ROOT/README.md"
+    assert_failure
+    grep -q '`man 7 emo`' "$EMO_ROOT/README.md"
+}
+
 @test "man example emo(1): emo --help" {
     run emo --help
     assert_success
