@@ -825,12 +825,15 @@ typedef struct rshard {
     uint32_t nframes;
     uint64_t *foff;                /* (nframes) file offset of each frame */
     uint32_t *csize, *dsize;       /* (nframes) */
+    uint64_t records;              /* the manifest's count, checked against the index */
+    char *name;                    /* the manifest's file name, for messages */
 } rshard;
 
 typedef struct rpart {
     char *manifest;                /* path, for messages */
     char *index_path;
     uint64_t index_size, index_xxh;
+    uint64_t records;              /* the manifest's count, checked against the index */
     size_t first_shard, nshards;
 } rpart;
 
@@ -988,6 +991,24 @@ static int load_index(shard_reader *r, rpart *p, const char *dir)
         r->index[r->nindex++] = x;
     }
     free(buf);
+    /* The manifest's counts must be the index's: a manifest edited or from another run
+     * would otherwise pass --verify. */
+    if (n != p->records)
+        return set_msg(r->err, sizeof r->err, "%s: records %llu, but its index holds %llu", p->manifest,
+                       (unsigned long long)p->records, (unsigned long long)n), -1;
+    uint64_t *count = xcalloc(p->nshards + 1, sizeof *count);
+    for (size_t i = r->nindex - n; i < r->nindex; i++)
+        count[r->index[i].shard - p->first_shard]++;
+    for (size_t i = 0; i < p->nshards; i++) {
+        const rshard *s = &r->shards[p->first_shard + i];
+        if (count[i] != s->records) {
+            set_msg(r->err, sizeof r->err, "%s: shard %zu (%s): records %llu, but the index gives it %llu",
+                    p->manifest, i, s->name, (unsigned long long)s->records, (unsigned long long)count[i]);
+            free(count);
+            return -1;
+        }
+    }
+    free(count);
     return 0;
 }
 
@@ -1023,9 +1044,11 @@ static int open_part(shard_reader *r, const char *mpath, size_t *missing_len, ch
     }
     json_t *ji = json_object_get(o, "index"), *js = json_object_get(o, "shards");
     json_t *ifile = json_object_get(ji, "file"), *isize = json_object_get(ji, "size"), *ih = json_object_get(ji, "xxh64");
+    json_t *jn = json_object_get(o, "records");
     uint64_t ixxh;
     if (!json_is_string(ifile) || strchr(json_string_value(ifile), '/') || !json_is_integer(isize) ||
-        !json_is_string(ih) || parse_hex64(json_string_value(ih), &ixxh) || !json_is_array(js)) {
+        !json_is_string(ih) || parse_hex64(json_string_value(ih), &ixxh) || !json_is_array(js) ||
+        !json_is_integer(jn) || json_integer_value(jn) < 0) {
         json_decref(o);
         return set_msg(r->err, sizeof r->err, "%s: bad index or shards entry", mpath), -1;
     }
@@ -1035,24 +1058,29 @@ static int open_part(shard_reader *r, const char *mpath, size_t *missing_len, ch
     p->index_path = path_join(r->dir, json_string_value(ifile));
     p->index_size = (uint64_t)json_integer_value(isize);
     p->index_xxh = ixxh;
+    p->records = (uint64_t)json_integer_value(jn);
     p->first_shard = r->nshards;
     p->nshards = json_array_size(js);
     r->shards = xreallocarray(r->shards, r->nshards + p->nshards + 1, sizeof *r->shards);
     for (size_t i = 0; i < p->nshards; i++) {
         json_t *s = json_array_get(js, i);
         json_t *f = json_object_get(s, "file"), *sz = json_object_get(s, "size"),
-               *fr = json_object_get(s, "frames"), *h = json_object_get(s, "xxh64");
+               *fr = json_object_get(s, "frames"), *h = json_object_get(s, "xxh64"),
+               *nr = json_object_get(s, "records");
         rshard *rs = &r->shards[r->nshards];
         memset(rs, 0, sizeof *rs);
         rs->fd = -1;
         if (!json_is_string(f) || strchr(json_string_value(f), '/') || !json_is_integer(sz) ||
             json_integer_value(sz) < 0 || !json_is_integer(fr) || json_integer_value(fr) < 0 ||
-            !json_is_string(h) || parse_hex64(json_string_value(h), &rs->xxh)) {
+            !json_is_string(h) || parse_hex64(json_string_value(h), &rs->xxh) || !json_is_integer(nr) ||
+            json_integer_value(nr) < 0) {
             json_decref(o);
             return set_msg(r->err, sizeof r->err, "%s: bad shard entry %zu", mpath, i), -1;
         }
         rs->path = path_join(r->dir, json_string_value(f));
         rs->size = (uint64_t)json_integer_value(sz);
+        rs->records = (uint64_t)json_integer_value(nr);
+        rs->name = xstrdup(json_string_value(f));
         r->nshards++;
         if (access(rs->path, F_OK) != 0) {
             /* collect every missing shard, report them together */
@@ -1084,6 +1112,7 @@ static void reader_free(shard_reader *r)
         if (r->shards[i].fd >= 0)
             close(r->shards[i].fd);
         free(r->shards[i].path);
+        free(r->shards[i].name);
         free(r->shards[i].foff);
         free(r->shards[i].csize);
         free(r->shards[i].dsize);

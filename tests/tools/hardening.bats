@@ -45,3 +45,30 @@ huge_embedding() {
     run --separate-stderr emo clean -q --keep-stopwords --format csv cr.csv
     [ "$status" -eq 1 ] && [ "$stderr" = "emo-clean: cr.csv:line 6: 1 field, expected at least 2" ] || { echo "$status $stderr"; return 1; }
 }
+
+# a tiny teacher and 60 tokenized records, for the cache faults
+make_teacher() {
+    "$FIXTURES/train/make-records.sh" 60 1 | emo pack -o train.rec
+    emo ckpt init --labels joy,anger,fear -o teacher "$FIXTURES/train/tiny-bert.json" 2> /dev/null
+}
+
+@test "fault 6: cache --verify refuses a manifest whose record counts disagree with the index" {
+    make_teacher
+    mkdir cache
+    emo teacher-logits -m teacher -o cache train.rec
+    emo cache --verify cache > /dev/null
+    cp -r cache good
+    m=cache/shard.manifest.json
+    jq -c '.records -= 1' good/shard.manifest.json > $m
+    run --separate-stderr emo cache --verify cache
+    assert_failure 1
+    [ "$stderr" = "emo-cache: $m: records 59, but its index holds 60" ] || { echo "$stderr"; return 1; }
+    jq -c '.shards[0].records += 1' good/shard.manifest.json > $m
+    run --separate-stderr emo cache --verify cache
+    assert_failure 1
+    [ "$stderr" = "emo-cache: $m: shard 0 (shard-0000.zst): records 61, but the index gives it 60" ] || { echo "$stderr"; return 1; }
+    jq -c 'del(.records)' good/shard.manifest.json > $m
+    run --separate-stderr emo cache --verify cache
+    assert_failure 1
+    [ "$stderr" = "emo-cache: $m: bad index or shards entry" ] || { echo "$stderr"; return 1; }
+}
