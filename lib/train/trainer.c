@@ -476,9 +476,11 @@ static void die_nonfinite(const char *what, const train_state *s, uint64_t k, co
 }
 
 /* Temporaries of a process killed while writing (".last.tmpXXXXXX", ".model.safetensors.tmp..."):
- * nobody else writes in OUT, so any of them is stale. */
+ * nobody else writes in OUT, so any of them is stale, once a last/ moved aside by a
+ * commit that was killed halfway is back. */
 static void remove_stale_temps(const char *dir)
 {
+    atomic_dir_recover(dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {

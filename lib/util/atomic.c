@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/util.h"
@@ -86,15 +88,21 @@ static char *temp_name_for(const char *path)
     return t;
 }
 
-static int fsync_parent(const char *path)
+static int fsync_dir(const char *dir)
 {
-    char *a = xstrdup(path);
-    int fd = open(dirname(a), O_RDONLY | O_DIRECTORY);
-    free(a);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0)
         return -1;
     int r = fsync(fd);
     close(fd);
+    return r;
+}
+
+static int fsync_parent(const char *path)
+{
+    char *a = xstrdup(path);
+    int r = fsync_dir(dirname(a));
+    free(a);
     return r;
 }
 
@@ -211,15 +219,49 @@ static void free_dir_names(atomic_dir *ad)
     ad->path = ad->tmp = NULL;
 }
 
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+/* Swaps two paths in one step (Linux 3.15, renameat2); -1 with errno, ENOSYS, EINVAL or
+ * EOPNOTSUPP where the kernel or the file system cannot.  Through syscall(): glibc
+ * before 2.28 has no wrapper. */
+static int rename_exchange(const char *a, const char *b)
+{
+#ifdef SYS_renameat2
+    return (int)syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE);
+#else
+    (void)a;
+    (void)b;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int atomic_dir_commit(atomic_dir *ad)
 {
     if (!ad->active)
         return -1;
-    /* A directory cannot be renamed over a non-empty one: move the old one aside
-     * first, so at every instant the final name is either the old or the new whole. */
     char *old = NULL;
     struct stat st;
-    if (stat(ad->path, &st) == 0) {
+    int exists = stat(ad->path, &st) == 0;
+    /* Replacing a directory: swap the two in one step, then remove the old one (now under
+     * the temp name; a kill before that leaves only a stale temp). */
+    if (exists && rename_exchange(ad->tmp, ad->path) == 0) {
+        untrack(ad->tmp);
+        ad->active = 0;
+        fsync_parent(ad->path);
+        remove_tree(ad->tmp);
+        free_dir_names(ad);
+        return 0;
+    }
+    if (exists && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+        return -1;
+    /* Without the exchange: a directory cannot be renamed over a non-empty one, so the
+     * old one is moved aside to "<tmp>.old" first.  A kill between the two renames
+     * leaves no directory under the final name; atomic_dir_recover() puts the old one
+     * back. */
+    if (exists) {
         size_t n = strlen(ad->tmp) + 8;
         old = xmalloc(n);
         snprintf(old, n, "%s.old", ad->tmp);
@@ -257,6 +299,35 @@ void atomic_dir_abort(atomic_dir *ad)
     untrack(ad->tmp);
     ad->active = 0;
     free_dir_names(ad);
+}
+
+int atomic_dir_recover(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        /* ".NAME.tmpXXXXXX.old" */
+        size_t len = strlen(e->d_name);
+        if (e->d_name[0] != '.' || len < 16 || strcmp(e->d_name + len - 4, ".old") ||
+            memcmp(e->d_name + len - 14, ".tmp", 4))
+            continue;
+        char name[NAME_MAX + 1];
+        memcpy(name, e->d_name + 1, len - 15);
+        name[len - 15] = '\0';
+        char *from = path_join(dir, e->d_name), *to = path_join(dir, name);
+        struct stat st;
+        if (lstat(to, &st) != 0 && errno == ENOENT && rename(from, to) == 0)
+            n++;
+        free(from);
+        free(to);
+    }
+    closedir(d);
+    if (n)
+        fsync_dir(dir);
+    return n;
 }
 
 int remove_tree(const char *path)

@@ -72,7 +72,13 @@ typedef struct atomic_dir {
 /* The returned temp path is ad->tmp: valid until commit or abort, which free the names
  * (a failed commit keeps them; the temp dir is still removed at exit). */
 const char *atomic_dir_open(atomic_dir *ad, const char *path);
+/* Replaces an existing directory in one step (renameat2 RENAME_EXCHANGE); where the
+ * file system cannot, moves it aside to "<tmp>.old" first. */
 int atomic_dir_commit(atomic_dir *ad);
+/* For a tool resuming in dir after a kill: every ".NAME.tmpXXXXXX.old" whose NAME is
+ * missing (killed between the two renames of a commit without the exchange) is renamed
+ * back to NAME.  Returns how many; call it before removing stale temps. */
+int atomic_dir_recover(const char *dir);
 void atomic_dir_abort(atomic_dir *ad);
 /* rm -rf, used for temp dirs; returns 0 or -1 */
 int remove_tree(const char *path);

@@ -268,3 +268,34 @@ JSON
     assert_success
     [ -z "$stderr" ]
 }
+
+# Kills the run at the N-th call of syscall $1 (strace makes it fail first, as if the kill
+# came just before it), with any further strace options; 0 when the run ended before.
+kill_at() {
+    local sc=$1 n=$2; shift 2
+    # in a shell of its own, whose "Killed" goes to /dev/null too
+    bash -c 'strace -f -qq -o /dev/null "$@"' strace "$@" -e trace=rename,renameat2 \
+        -e inject=$sc:error=EIO:signal=KILL:when=$n emo-teacher-train $ARGS --epochs 3 --resume -o t 2> /dev/null
+}
+
+@test "a kill at any rename of a checkpoint commit leaves a last/ that --resume continues (issue 14, fault 7)" {
+    command -v strace > /dev/null || skip "no strace"
+    emo teacher-train --train "$D/small.rec" --val "$D/val.rec" --config "$TINY" --batch 16 --threads 1 --seed 5 \
+        -q --epochs 3 --max-steps 2 -o t0
+    ARGS="--train $D/small.rec --val $D/val.rec --config $TINY --batch 16 --threads 1 --seed 5 -q"
+    # renameat2 (the exchange), rename; and rename with renameat2 unsupported (the fallback)
+    for pass in renameat2 rename fallback; do
+        sc=$pass; opt=()
+        [ $pass = fallback ] && { sc=rename; opt=(-e inject=renameat2:error=ENOSYS); }
+        for n in $(seq 40); do
+            rm -rf t && cp -r t0 t
+            kill_at $sc $n "${opt[@]}" && break     # past the last call: finished
+            # the exchange leaves last/ at every instant; the fallback, for --resume to restore
+            [ -d t/last ] || [ $pass = fallback ] || { echo "$pass $n: no last/ after the kill: $(ls -A t)"; return 1; }
+            run --separate-stderr emo teacher-train $ARGS --epochs 3 --resume -o t
+            [ "$status" -eq 0 ] && [ -d t/last ] || { echo "$pass $n: --resume: $stderr"; return 1; }
+            [ -z "$(ls -A t | grep '^\.')" ] || { echo "$pass $n: left $(ls -A t)"; return 1; }
+        done
+        [ "$n" -gt 1 ] && [ "$n" -lt 40 ] || { echo "$pass: $n calls"; return 1; }
+    done
+}
