@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -170,14 +171,37 @@ static void run_batch(run *r, item **its, int B)
     }
 }
 
+/* Progress on a terminal, as the trainers show it (lib/train/trainer.c): one line redrawn at
+ * most every 0.2 s and erased at the end; nothing when stderr is not a terminal. */
+static struct {
+    int on;
+    double t0, last;
+    uint64_t done;    /* records through the model */
+} pg;
+
+static void progress_show(const char *src)
+{
+    double now = now_seconds(), el = now - pg.t0;
+    if (!pg.on || (pg.last > 0 && now - pg.last < 0.2))
+        return;
+    pg.last = now;
+    long t = (long)el;
+    fprintf(stderr, "\r\033[K%s: %llu records, %.1f records/s, %ld:%02ld:%02ld", src, (unsigned long long)pg.done,
+            el > 0 ? (double)pg.done / el : 0.0, t / 3600, t / 60 % 60, t % 60);
+}
+
 static void flush_window(run *r, item *win, size_t n)
 {
     item **order = xmalloc(n * sizeof *order);
     for (size_t i = 0; i < n; i++)
         order[i] = &win[i];
     qsort(order, n, sizeof *order, cmp_len);
-    for (size_t s = 0; s < n; s += r->batch)
-        run_batch(r, order + s, (int)(n - s < r->batch ? n - s : r->batch));
+    for (size_t s = 0; s < n; s += r->batch) {
+        int B = (int)(n - s < r->batch ? n - s : r->batch);
+        run_batch(r, order + s, B);
+        pg.done += (uint64_t)B;
+        progress_show(r->src);
+    }
     free(order);
     int K = r->c->K, H = r->c->H;
     for (size_t i = 0; i < n; i++) {
@@ -345,10 +369,14 @@ int main(int argc, char **argv)
         refuse_tty_stdout(force);
         r.out = rec_writer_open(stdout, NULL);
     }
+    pg.on = isatty(STDERR_FILENO);
+    pg.t0 = now_seconds();
     if (optind == argc)
         process(&r, NULL);
     for (int i = optind; i < argc; i++)
         process(&r, argv[i]);
+    if (pg.on)
+        fputs("\r\033[K", stderr);
     if (r.cache) {
         open_cache = NULL;
         if (shard_writer_close(r.cache, e, sizeof e))

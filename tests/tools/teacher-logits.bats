@@ -187,6 +187,18 @@ setup() {
     assert_output ""
 }
 
+@test "progress: a live line of records and records/s on a terminal, nothing otherwise" {
+    command -v script >/dev/null || skip "script(1) is not installed"
+    run script -qec "emo teacher-logits -m teacher --batch 8 val.rec > out.rec" /dev/null
+    assert_success
+    [[ "$output" == *$'\r\e[Kval.rec: '*' records, '*' records/s, 0:00:0'* ]]
+    [[ "$output" == *$'\r\e[K' ]]     # erased at the end
+    [ "$(emo dump out.rec | wc -l)" -eq 80 ]
+    run --separate-stderr emo teacher-logits -m teacher --batch 8 -o cache val.rec
+    assert_success
+    [ -z "$stderr" ]
+}
+
 @test "bad input: a label the checkpoint does not know; a checkpoint without head" {
     echo '{"id":1,"input_ids":[101,5,102],"label":"love"}' | emo pack -o l.rec
     run --separate-stderr emo teacher-logits -m teacher l.rec
