@@ -1,5 +1,7 @@
-/* emo-cache: inspect a teacher cache (emo-cache(5)): a summary, a full check, or the
- * stored targets of chosen ids as a record stream. */
+/* emo-cache: inspect a teacher cache (emo-cache(5)): a summary, a full check, the stored
+ * targets of chosen ids as a record stream, or a record stream with the cache's logits
+ * added (--join, predictions for emo eval); merge several teachers' caches into an ensemble
+ * teacher's (lib/io/cache_merge.h). */
 #include <dirent.h>
 #include <err.h>
 #include <getopt.h>
@@ -7,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/cache_merge.h"
 #include "io/rec.h"
 #include "io/shard.h"
 #include "util/cli.h"
@@ -15,10 +18,16 @@
 static const cli_help help = {
     "cache",
     "usage: emo cache [--verify] DIR\n"
-    "       emo cache --get ID[,ID...] [--attn] [-f] DIR\n",
+    "       emo cache --get ID[,ID...] [--attn] [-f] DIR\n"
+    "       emo cache --join FILE [-f] DIR\n"
+    "       emo cache merge [--attn first|none] [--prefix P] -o OUT CACHE...\n",
     "      --attn              with --get: include the attention maps\n"
+    "      --attn first|none   (merge) the first cache's attention maps (first), or none\n"
     "  -f, --force             write records to a terminal\n"
     "      --get ID[,ID...]    write the stored targets of these ids as records\n"
+    "      --join FILE         FILE's records (- stdin) with the cache's logits and labels added\n"
+    "  -o, --output OUT        (merge) the new cache directory\n"
+    "      --prefix P          (merge) the name of the merged part (ensemble)\n"
     "      --verify            also decompress every frame and check every checksum\n",
 };
 
@@ -74,16 +83,93 @@ static void put(rec_writer *w, shard_reader *r, uint64_t id, int attn, float *bu
     rec_end(w);
 }
 
+/* FILE's records with `logits` (the cache's, by id) and `labels` (the cache's class names,
+ * so emo eval reads the logits in the right order): predictions of the cache's teacher. */
+static void join(const char *path, shard_reader *r, const char *dir)
+{
+    const shard_meta *m = shard_reader_meta(r);
+    rec_reader *in = rec_reader_open(path);
+    if (!in)
+        err(EXIT_DATA, "%s", path ? path : "<stdin>");
+    rec_writer *w = rec_writer_open(stdout, NULL);
+    static const char *const keys[] = { "logits", "labels" };
+    float logits[MODEL_MAX_LABELS];
+    rec_t rec;
+    while (rec_read_or_die(in, &rec)) {
+        uint64_t id = rec_need_u64(in, &rec, "id");
+        int len = 0, k = shard_reader_get(r, id, logits, NULL, 0, &len);
+        if (k == -2)
+            rec_die(in, "id %llu is not in the cache %s", (unsigned long long)id, dir);
+        if (k)
+            errx(EXIT_DATA, "%s", shard_reader_error(r));
+        const msgpack_object *ids = rec_get(&rec, "input_ids");
+        if (ids && ids->type == MSGPACK_OBJECT_ARRAY && ids->via.array.size != (uint32_t)len)
+            rec_die(in, "id %llu: %u tokens, %d in the cache %s (another tokenisation?)", (unsigned long long)id,
+                    ids->via.array.size, len, dir);
+        msgpack_packer *pk = rec_begin(w, &rec, keys, 2);
+        rec_pack_key(pk, "logits");
+        rec_pack_f32v(pk, logits, (size_t)m->K);
+        rec_pack_key(pk, "labels");
+        msgpack_pack_array(pk, (size_t)m->K);
+        for (int c = 0; c < m->K; c++)
+            rec_pack_str(pk, m->labels[c], strlen(m->labels[c]));
+        rec_end(w);
+    }
+    rec_reader_close(in);
+    if (rec_writer_close(w))
+        err(EXIT_DATA, "write error on standard output");
+}
+
+static int merge(int argc, char **argv)
+{
+    enum { O_ATTN_MODE = 256, O_PREFIX };
+    static const struct option merge_opts[] = {
+        { "attn", required_argument, NULL, O_ATTN_MODE }, { "output", required_argument, NULL, 'o' },
+        { "prefix", required_argument, NULL, O_PREFIX }, CLI_LONGOPTS, { NULL, 0, NULL, 0 },
+    };
+    const char *out = NULL, *prefix = "ensemble";
+    int attn = CACHE_MERGE_ATTN_FIRST, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "ho:", merge_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(0); break;
+        case 'o': out = optarg; break;
+        case CLI_VERSION: cli_version(&help);
+        case O_ATTN_MODE:
+            if (!strcmp(optarg, "first"))
+                attn = CACHE_MERGE_ATTN_FIRST;
+            else if (!strcmp(optarg, "none"))
+                attn = CACHE_MERGE_ATTN_NONE;
+            else
+                errx(EXIT_USAGE, "option --attn: '%s' is not first or none", optarg);
+            break;
+        case O_PREFIX: prefix = optarg; break;
+        default: usage(EXIT_USAGE);
+        }
+    }
+    if (!out || optind >= argc) {
+        warnx("merge needs -o OUT and at least one cache");
+        usage(EXIT_USAGE);
+    }
+    char e[2048];
+    if (cache_merge(out, (const char *const *)argv + optind, argc - optind, attn, prefix, e, sizeof e))
+        errx(EXIT_DATA, "%s", e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    enum { O_VERIFY = 256, O_GET, O_ATTN };
+    enum { O_VERIFY = 256, O_GET, O_ATTN, O_JOIN };
     static const struct option longopts[] = {
         { "verify", no_argument, NULL, O_VERIFY }, { "get", required_argument, NULL, O_GET },
         { "attn", no_argument, NULL, O_ATTN }, { "force", no_argument, NULL, 'f' },
-        CLI_LONGOPTS, { NULL, 0, NULL, 0 },
+        { "join", required_argument, NULL, O_JOIN }, CLI_LONGOPTS, { NULL, 0, NULL, 0 },
     };
+    /* "emo cache merge ...": a subcommand; a cache directory named merge is ./merge */
+    if (argc > 1 && !strcmp(argv[1], "merge"))
+        return merge(argc - 1, argv + 1);
     int verify = 0, attn = 0, force = 0, c;
-    const char *get = NULL;
+    const char *get = NULL, *join_path = NULL;
     while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
@@ -92,10 +178,11 @@ int main(int argc, char **argv)
         case O_VERIFY: verify = 1; break;
         case O_GET: get = optarg; break;
         case O_ATTN: attn = 1; break;
+        case O_JOIN: join_path = optarg; break;
         default: usage(EXIT_USAGE);
         }
     }
-    if (optind + 1 != argc || (get && verify) || (attn && !get))
+    if (optind + 1 != argc || (get && verify) || (attn && !get) || (join_path && (get || verify)))
         usage(EXIT_USAGE);
     const char *dir = argv[optind];
     char e[1024];
@@ -105,7 +192,10 @@ int main(int argc, char **argv)
     const shard_meta *m = shard_reader_meta(r);
     if (verify && shard_reader_verify(r))
         errx(EXIT_DATA, "%s", shard_reader_error(r));
-    if (get) {
+    if (join_path) {
+        refuse_tty_stdout(force);
+        join(strcmp(join_path, "-") ? join_path : NULL, r, dir);
+    } else if (get) {
         refuse_tty_stdout(force);
         rec_writer *w = rec_writer_open(stdout, NULL);
         float *buf = NULL;      /* grows with the longest record asked for */

@@ -1214,6 +1214,11 @@ static const index_entry *find(const shard_reader *r, uint64_t id)
     return lo < r->nindex && r->index[lo].id == id ? &r->index[lo] : NULL;
 }
 
+uint64_t shard_reader_id(const shard_reader *r, uint64_t i)
+{
+    return i < r->nindex ? r->index[i].id : UINT64_MAX;
+}
+
 int shard_reader_len(const shard_reader *r, uint64_t id)
 {
     const index_entry *e = find(r, id);

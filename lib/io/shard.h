@@ -109,6 +109,8 @@ typedef struct shard_reader shard_reader;
 shard_reader *shard_reader_open(const char *dir, int cache_frames, char *err, size_t errlen);
 const shard_meta *shard_reader_meta(const shard_reader *r);
 uint64_t shard_reader_count(const shard_reader *r);
+/* The i-th id of the cache in ascending order, i < shard_reader_count (to walk every id). */
+uint64_t shard_reader_id(const shard_reader *r, uint64_t i);
 /* Sequence length of id, or -1 if the cache has no such id. */
 int shard_reader_len(const shard_reader *r, uint64_t id);
 /* Fetch id's targets: logits (K) and, if attn != NULL, attn (NL, NH, l, l) as floats;
