@@ -181,18 +181,6 @@ data_stage() {   # data MAX_LEN SEED LABEL_NAMES BASENAME...: reads "${corpus_fi
     done | emo tokenize --vocab "$VOCAB" --max-len "$max_len" | emo split --seed "$seed" -o "$OUT/split"
 }
 
-# A run cut by --max-steps before an epoch ended has no best model, only its last
-# checkpoint: that stands for the model then (a smoke run of the pipeline).
-promote_last() {   # promote_last CKPT_DIR
-    [ ! -e "$1/config.json" ] || return 0
-    [ -e "$1/last/config.json" ] || die "$1: no model written"
-    log "$(basename "$1"): no epoch finished (--max-steps?): its last checkpoint is the model"
-    local f
-    for f in "$1"/last/*; do
-        case ${f##*/} in optimizer.bin|trainer_state.json) ;; *) cp "$f" "$1"/ ;; esac
-    done
-}
-
 # 2a. optional: masked-LM pretraining of the teacher's shape on the unlabelled tweets and
 # the training split's texts (never val or test: they are evaluated on)
 pretrain_stage() {   # pretrain CONFIG UNLABELED(yes|none) EPOCHS SEED THREADS MAX_LEN EXTRA
@@ -206,7 +194,6 @@ pretrain_stage() {   # pretrain CONFIG UNLABELED(yes|none) EPOCHS SEED THREADS M
     # shellcheck disable=SC2086
     emo pretrain --train "${files[@]}" --config "$1" --vocab "$VOCAB" --epochs "$3" --seed "$4" \
         --threads "$5" -q $resume $7 -o "$OUT/pretrain"
-    promote_last "$OUT/pretrain"
 }
 
 # 2. the teacher, from CONFIG, or from the pretrained model (INIT=pretrain, a directory in OUT)
@@ -217,7 +204,6 @@ teacher_stage() {   # teacher CONFIG INIT EPOCHS SEED THREADS EXTRA
     # shellcheck disable=SC2086
     emo teacher-train --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" "${model[@]}" \
         --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" $resume $6 -o "$OUT/teacher"
-    promote_last "$OUT/teacher"
 }
 
 # 3. the teacher's soft targets and attention maps over the training split, once, for every student
@@ -235,7 +221,6 @@ student_stage() {   # student NAME CONFIG EPOCHS SEED THREADS EXTRA
     # shellcheck disable=SC2086
     emo student-distill --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
         --config "$2" --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" -q $resume $6 -o "$dir"
-    promote_last "$dir"
 }
 
 # 6. predictions on the held-out test split (timed: the table's inference speed), report,

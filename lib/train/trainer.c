@@ -659,6 +659,13 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 raise(SIGKILL);
             if (stop_signal || (o->max_steps && s.step >= o->max_steps && s.pos < nb)) {
                 progress_end_line(&pg);
+                /* --max-steps before any epoch ended: the weights reached are the model at the top
+                 * (there is no best one yet), so that --init OUT works; the next epoch replaces them */
+                if (!stop_signal && s.best_epoch == 0) {
+                    if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
+                        errx(EXIT_DATA, "%s: %s", o->out_dir, e);
+                    write_run_file(o->out_dir, o, s.epoch, s.step);
+                }
                 save_last(task, o, &s, &opt);
                 write_log(o->out_dir, s.log);
                 if (stop_signal) {

@@ -10,7 +10,9 @@
  * Output directory OUT (emo-teacher-train(1), FILES):
  *   OUT/config.json, OUT/model.safetensors, ...   the best model so far (HF layout, loads
  *                                                  with from_pretrained); written by
- *                                                  task->save_model, file by file atomically
+ *                                                  task->save_model, file by file atomically;
+ *                                                  a --max-steps stop before any epoch ended
+ *                                                  writes the weights reached instead
  *   OUT/train_log.jsonl                            one JSON object per epoch (and every
  *                                                  log_every steps), rewritten atomically
  *   OUT/last/                                      the resume point, replaced as a whole

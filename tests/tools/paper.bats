@@ -198,10 +198,9 @@ setup() {
     cmp out/teacher/model.safetensors "$D/base/teacher/model.safetensors"
 }
 
-@test "paper.sh: --max-steps cutting an epoch short: the last checkpoint stands for the model" {
+@test "paper.sh: --max-steps cutting an epoch short: the weights reached are the model" {
     cp -a "$D/base" out
     paper "$PWD/out" S_OPTS="--lr 3e-3 --batch 16 --max-steps 3"
-    grep -q 'tiny-albert: no epoch finished (--max-steps?): its last checkpoint is the model' out.log
     cmp out/students/tiny-albert/model.safetensors out/students/tiny-albert/last/model.safetensors
     assert_file_not_exists out/students/tiny-albert/optimizer.bin
     grep -q '^| tiny-albert | albert |' out/results/RESULTS.md

@@ -299,3 +299,20 @@ kill_at() {
         [ "$n" -gt 1 ] && [ "$n" -lt 40 ] || { echo "$pass: $n calls"; return 1; }
     done
 }
+
+@test "--max-steps before an epoch ends: the weights reached are the model at the top, so --init DIR works" {
+    run --separate-stderr emo teacher-train $ARGS --epochs 2 --max-steps 3 -o short
+    assert_success
+    assert_file_exists short/config.json
+    cmp short/model.safetensors short/last/model.safetensors
+    grep -q '"step": *3' short/emo_run.json
+    run --separate-stderr emo teacher-train $ARGS --init short --epochs 1 --max-steps 2 -o next
+    assert_success
+    run --separate-stderr emo teacher-logits -m short "$D/small.rec"
+    assert_success
+    # resumed, the first epoch's end still keeps its best model at the top
+    run --separate-stderr emo teacher-train $ARGS --epochs 2 --max-steps 26 -o short --resume
+    assert_success
+    [ "$(jq -s '[.[] | select(.val_f1_weighted)] | length' short/train_log.jsonl)" -eq 1 ]
+    grep -q '"epoch": *1' short/emo_run.json
+}
