@@ -183,6 +183,24 @@ print(n)'"
     [[ "$stderr" == *"outside the student's vocabulary"* ]]
 }
 
+@test "trim-vocab: teacher and student trimmed over one corpus: the same cache, --init-from-teacher" {
+    emo ckpt trim-vocab -m "$D/teacher" --corpus "$D/split/train.rec" --corpus "$D/split/val.rec" -o teacher-small 2>/dev/null
+    emo ckpt init --vocab "$VOCAB" -o s0 "$D/tiny-distilbert.json"
+    emo ckpt trim-vocab -m s0 --corpus "$D/split/train.rec" --corpus "$D/split/val.rec" -o s0-small 2>/dev/null
+    cmp teacher-small/vocab.txt s0-small/vocab.txt
+    for f in train val; do emo tokenize --max-len 40 --vocab s0-small/vocab.txt "$D/split/$f.rec" -o $f.s.rec; done
+    # the trimmed teacher's cache of the re-tokenized records is the full teacher's, bit for bit
+    mkdir cache
+    emo teacher-logits -m teacher-small -o cache --attn-layers all --threads 1 train.s.rec
+    ids=$(emo dump train.s.rec | head -5 | python3 -c 'import json,sys; print(",".join(str(json.loads(l)["id"]) for l in sys.stdin))')
+    cmp <(emo cache --get "$ids" --attn cache | emo dump) <(emo cache --get "$ids" --attn "$D/cache" | emo dump)
+    # DistilBERT's initialisation from the teacher's layers, in the trimmed vocabulary
+    run --separate-stderr emo student-distill --train train.s.rec --val val.s.rec --teacher teacher-small \
+        --init-from-teacher --config s0-small --max-steps 2 --batch 16 --threads 1 -q -o student
+    assert_success
+    cmp s0-small/vocab.txt student/last/vocab.txt
+}
+
 # ---- man page EXAMPLES (emo-ckpt.1, emo-student-distill.1), with ../shared -> $SHARED -------
 
 @test "man example emo-ckpt(1): trim a student's vocabulary to the corpus" {
