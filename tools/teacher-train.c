@@ -146,7 +146,7 @@ int main(int argc, char **argv)
     if (vocab_copy && ckpt_vocab_check(vocab_copy, cfg.V, e, sizeof e))
         errx(EXIT_DATA, "%s", e);
     if (!vocab_copy && init)
-        warnx("%s has no vocab.txt and no --vocab was given: %s will have no vocabulary", init, o.out_dir);
+        warnx("warning: %s has no vocab.txt and no --vocab was given: %s will have no vocabulary", init, o.out_dir);
     mt.vocab_path = vocab_copy;
     const char *names[MODEL_MAX_LABELS];
     for (int k = 0; k < ls.K; k++)
