@@ -1,6 +1,7 @@
 #include <err.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,15 @@
 #ifndef EMO_VERSION
 #define EMO_VERSION "unknown"   /* the Makefile defines it: VERSION and git describe */
 #endif
+
+/* Every tool links this file, so this runs before any tool's main: a write past the
+ * file-size limit (ulimit -f) fails with EFBIG and takes the write-error path of a full
+ * disk (one line, temps removed at exit) instead of SIGXFSZ killing the process with a
+ * core and leaving ".NAME.tmpXXXXXX" files behind. */
+__attribute__((constructor)) static void ignore_sigxfsz(void)
+{
+    signal(SIGXFSZ, SIG_IGN);
+}
 
 long long xparse_ll(const char *opt, const char *s, long long min, long long max)
 {

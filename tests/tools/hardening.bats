@@ -72,3 +72,43 @@ make_teacher() {
     assert_failure 1
     [ "$stderr" = "emo-cache: $m: bad index or shards entry" ] || { echo "$stderr"; return 1; }
 }
+
+# 300 records with every field the stream tools need
+big_stream() {
+    awk 'BEGIN { split("joy anger fear", name, " ");
+      for (i = 0; i < 300; i++) { k = i % 3;
+        printf "{\"id\":%d,\"text\":\"i feel %s today %d\",\"label\":\"%s\",\"split\":\"train\",", i, name[k+1], i, name[k+1];
+        printf "\"input_ids\":[101,%d,%d,102],\"logits\":[%d,%d,%d],", 10 + k, 20 + i % 50, k == 0, k == 1, k == 2;
+        printf "\"embedding\":[%d,%d,%d,%d.%d]}\n", 5 * (k == 0), 5 * (k == 1), 5 * (k == 2), i % 7, i } }'
+}
+
+# xfsz CMD...: run CMD under a 4 KiB file-size limit in out/; exit 1, one line saying
+# "File too large", nothing left in out/ (but what the shell itself created)
+xfsz() {
+    rm -rf out && mkdir out
+    run --separate-stderr bash -c 'cd out && ulimit -f 4 && "$@"' xfsz "$@"
+    [ "$status" -eq 1 ] || { echo "$*: exit $status: $stderr"; return 1; }
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] && [[ "$stderr" == "emo-"*"File too large"* ]] || { echo "$*: stderr: $stderr"; return 1; }
+    [ -z "$(ls -A out | grep -vx std)" ] || { echo "$*: left $(ls -A out)"; return 1; }
+}
+
+@test "fault 8: a file-size limit (ulimit -f, SIGXFSZ) is a write error like a full disk: one line, no temps" {
+    B=$BATS_TEST_TMPDIR
+    big_stream > big.jsonl
+    emo pack -o big.rec big.jsonl
+    sed 's/^{"id":[0-9]*,"text":"\([^"]*\)","label":"\([a-z]*\)".*/\1;\2/' big.jsonl > big.txt
+    emo ckpt init --labels joy,anger,fear -o teacher "$FIXTURES/train/tiny-bert.json" 2> /dev/null
+    xfsz emo pack -o p.rec "$B/big.jsonl"
+    xfsz emo clean --format semicolon -q -o c.rec "$B/big.txt"
+    xfsz emo dump -o d.jsonl "$B/big.rec"
+    xfsz emo tokenize --vocab "$FIXTURES/models/bert/vocab.txt" -o t.rec "$B/big.rec"
+    xfsz emo tsne -q --perplexity 3 --iter 30 --threads 1 -o ts.rec "$B/big.rec"
+    xfsz emo augment --classes joy --command cat -o a.rec "$B/big.rec"
+    xfsz emo split -q -o . "$B/big.rec"
+    xfsz emo teacher-logits -m "$B/teacher" --threads 1 -o l.rec "$B/big.rec"
+    xfsz bash -c "emo dump '$B/big.rec' > std"
+    mkdir out2 && cd out2
+    run --separate-stderr bash -c "ulimit -f 4 && mkdir cache && emo teacher-logits -m '$B/teacher' --threads 1 -o cache '$B/big.rec'"
+    [ "$status" -eq 1 ] && [[ "$stderr" == *"File too large"* ]] || { echo "teacher-logits -o DIR: exit $status: $stderr"; return 1; }
+    [ -z "$(ls -A cache)" ] || { echo "teacher-logits -o DIR: left $(ls -A cache)"; return 1; }
+}
