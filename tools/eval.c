@@ -255,8 +255,7 @@ int main(int argc, char **argv)
         put_text(&p, &rep, pc, ap_macro, b, digits);
 
     if (figdir) {   /* created only now, so bad input leaves nothing at all behind */
-        if (mkdir(figdir, 0777) != 0 && errno != EEXIST)
-            err(EXIT_DATA, "%s", figdir);
+        xmkdir_p(figdir);
         svg_t *s = fig_pr_curves(pc, p.classes, K, pr_points ? pr_points * 2 : 0);
         save(s, figdir, "pr-curves.svg");
         svg_free(s);

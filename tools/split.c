@@ -250,22 +250,6 @@ static void write_assignment(const char *path, const uint8_t *split)
         err(EXIT_DATA, "%s", path);
 }
 
-/* mkdir -p */
-static void mkdir_p(const char *dir)
-{
-    char *p = xstrdup(dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                err(EXIT_DATA, "%s", p);
-            *s = '/';
-        }
-    if (mkdir(p, 0777) != 0 && errno != EEXIST)
-        err(EXIT_DATA, "%s", p);
-    free(p);
-}
-
 int main(int argc, char **argv)
 {
     enum { O_RATIOS = 256, O_SEED, O_TRAIN, O_VAL, O_TEST, O_ASSIGN, O_FROM };
@@ -363,7 +347,7 @@ int main(int argc, char **argv)
     }
 
     if (dir)
-        mkdir_p(dir);
+        xmkdir_p(dir);
     write_splits(paths, split);
     if (assign_out)
         write_assignment(assign_out, split);

@@ -358,8 +358,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < m.NL; i++)
             mask |= 1ull << m.layers[i];
         model_keep_attn_packed(r.m, mask);
-        if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
-            err(EXIT_DATA, "%s", out_dir);
+        xmkdir_p(out_dir);
         r.cache = shard_writer_open(out_dir, prefix, &m, NULL, e, sizeof e);
         if (!r.cache)
             errx(EXIT_DATA, "%s", e);

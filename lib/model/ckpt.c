@@ -495,26 +495,42 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
     }
     if (access(dir, W_OK) != 0)
         return errbuf_fail(err, errn, "%s: %s", dir, strerror(errno));
-    char *cp = path_join(dir, "config.json"), *mp = path_join(dir, "model.safetensors");
-    int rc = model_config_save(cp, c, err, errn);
-    if (!rc)
-        rc = ckpt_save_tensors(mp, c, p, "", NULL, 0, err, errn);
-    free(cp);
-    free(mp);
-    if (rc || !vocab_path)
-        return rc;
-    char *vp = path_join(dir, "vocab.txt"), *tp = path_join(dir, "tokenizer_config.json");
-    rc = write_atomic(vp, vocab_path, NULL, err, errn);
+    /* The files in writing order; on a failure the ones this call created are removed
+     * again (a config.json without its weights is no checkpoint), the ones it replaced
+     * stay in their new version. */
+    enum { CONFIG, MODEL, VOCAB, TOKENIZER, NFILES };
+    static const char *const names[NFILES] = { "config.json", "model.safetensors", "vocab.txt",
+                                               "tokenizer_config.json" };
+    char *path[NFILES];
+    int had[NFILES];
+    for (int i = 0; i < NFILES; i++) {
+        path[i] = path_join(dir, names[i]);
+        had[i] = access(path[i], F_OK) == 0;
+    }
+    int done = CONFIG + 1;          /* files attempted */
+    int rc = model_config_save(path[CONFIG], c, err, errn);
     if (!rc) {
+        done = MODEL + 1;
+        rc = ckpt_save_tensors(path[MODEL], c, p, "", NULL, 0, err, errn);
+    }
+    if (!rc && vocab_path) {
+        done = VOCAB + 1;
+        rc = write_atomic(path[VOCAB], vocab_path, NULL, err, errn);
+    }
+    if (!rc && vocab_path) {
+        done = TOKENIZER + 1;
         /* AutoTokenizer would pick AlbertTokenizer (spiece.model) from model_type; the
          * models here all use the BERT uncased WordPiece vocabulary. */
         char text[256];
         snprintf(text, sizeof text, "{\n  \"do_lower_case\": true,\n  \"model_max_length\": %d,\n"
                  "  \"tokenizer_class\": \"BertTokenizer\"\n}\n", c->P);
-        rc = write_atomic(tp, NULL, text, err, errn);
+        rc = write_atomic(path[TOKENIZER], NULL, text, err, errn);
     }
-    free(vp);
-    free(tp);
+    for (int i = 0; i < NFILES; i++) {
+        if (rc && i < done && !had[i])
+            unlink(path[i]);
+        free(path[i]);
+    }
     return rc;
 }
 

@@ -557,8 +557,7 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
 
 int train_run_source(const train_task *task, const train_source *src, const dataset *val, const train_opts *o)
 {
-    if (mkdir(o->out_dir, 0755) != 0 && errno != EEXIST)
-        err(EXIT_DATA, "%s", o->out_dir);
+    xmkdir_p(o->out_dir);
     remove_stale_temps(o->out_dir);
     char *last = path_join(o->out_dir, "last");
     struct stat st;

@@ -23,6 +23,9 @@
 static char *pending[MAX_PENDING];
 static int   pending_is_dir[MAX_PENDING];
 static int   handlers_installed;
+/* Output directories this process created (xmkdir_p), in creation order. */
+static char *created[MAX_PENDING];
+static int   ncreated;
 
 static void cleanup_pending(void)
 {
@@ -35,6 +38,9 @@ static void cleanup_pending(void)
             unlink(pending[i]);
         pending[i] = NULL;
     }
+    /* deepest first; rmdir leaves any that something was written into */
+    while (ncreated > 0)
+        rmdir(created[--ncreated]);
 }
 
 static void on_fatal_signal(int sig)
@@ -44,7 +50,7 @@ static void on_fatal_signal(int sig)
     raise(sig);
 }
 
-static void track(char *path, int is_dir)
+static void install_cleanup(void)
 {
     if (!handlers_installed) {
         handlers_installed = 1;
@@ -58,6 +64,11 @@ static void track(char *path, int is_dir)
                 signal(sigs[i], on_fatal_signal);
         }
     }
+}
+
+static void track(char *path, int is_dir)
+{
+    install_cleanup();
     for (int i = 0; i < MAX_PENDING; i++) {
         if (!pending[i]) {
             pending[i] = path;
@@ -299,6 +310,34 @@ void atomic_dir_abort(atomic_dir *ad)
     untrack(ad->tmp);
     ad->active = 0;
     free_dir_names(ad);
+}
+
+void xmkdir_p(const char *dir)
+{
+    install_cleanup();
+    char *p = xstrdup(dir);
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) == 0) {
+            if (ncreated == MAX_PENDING)
+                errx(EXIT_DATA, "%s: too deep", dir);
+            created[ncreated++] = xstrdup(p);
+        } else if (errno != EEXIST) {
+            err(EXIT_DATA, "%s", p);
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        err(EXIT_DATA, "%s", dir);
+    if (!S_ISDIR(st.st_mode))
+        errx(EXIT_DATA, "%s: Not a directory", dir);
+    free(p);
 }
 
 int atomic_dir_recover(const char *dir)

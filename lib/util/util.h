@@ -80,6 +80,11 @@ int atomic_dir_commit(atomic_dir *ad);
  * back to NAME.  Returns how many; call it before removing stale temps. */
 int atomic_dir_recover(const char *dir);
 void atomic_dir_abort(atomic_dir *ad);
+/* mkdir -p for an output directory; exits 1 with a message on failure.  The directories
+ * it created are removed at exit (or on SIGINT/SIGTERM/SIGHUP) if they are still empty,
+ * so a tool that fails before writing its outputs leaves no empty directory behind. */
+void xmkdir_p(const char *dir);
+
 /* rm -rf, used for temp dirs; returns 0 or -1 */
 int remove_tree(const char *path);
 

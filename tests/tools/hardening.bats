@@ -112,3 +112,23 @@ xfsz() {
     [ "$status" -eq 1 ] && [[ "$stderr" == *"File too large"* ]] || { echo "teacher-logits -o DIR: exit $status: $stderr"; return 1; }
     [ -z "$(ls -A cache)" ] || { echo "teacher-logits -o DIR: left $(ls -A cache)"; return 1; }
 }
+
+@test "empty output directories a failing tool created are removed (split/, a cache, a checkpoint, figures)" {
+    B=$BATS_TEST_TMPDIR
+    big_stream | emo pack -o big.rec
+    emo ckpt init --labels joy,anger,fear -o teacher "$FIXTURES/train/tiny-bert.json" 2> /dev/null
+    "$FIXTURES/train/make-records.sh" 100 1 | emo pack -o train.rec
+    mkdir out && cd out
+    for c in "emo split -q -o s/a/b $B/big.rec" \
+             "emo teacher-logits -m $B/teacher --threads 1 -o cache $B/big.rec" \
+             "emo teacher-train --train $B/train.rec --val $B/train.rec --config $FIXTURES/train/tiny-bert.json --epochs 1 --threads 1 -q -o ck" \
+             "emo teacher-logits -m $B/teacher --threads 1 $B/big.rec | emo eval --figures figs > /dev/null"; do
+        run --separate-stderr bash -c "ulimit -f 4 && $c"
+        [ "$status" -eq 1 ] && [[ "$stderr" == *"File too large"* ]] || { echo "$c: exit $status: $stderr"; return 1; }
+        [ -z "$(ls -A)" ] || { echo "$c: left $(ls -AR)"; return 1; }
+    done
+    # a directory that was there before stays, empty
+    mkdir cache
+    run --separate-stderr bash -c "ulimit -f 4 && emo teacher-logits -m $B/teacher --threads 1 -o cache $B/big.rec"
+    [ "$status" -eq 1 ] && [ -d cache ] && [ -z "$(ls -A cache)" ]
+}
