@@ -641,19 +641,21 @@ int train_run_source(const train_task *task, const train_source *src, const data
             for (int i = 0; i < b.B; i++)
                 pg.tokens += (uint64_t)b.lens[i];
             last_loss = loss;
+            /* the progress line shows what the log will: the mean loss of the --log-every window */
+            double mean = s.log_loss_sum / (double)s.log_n;
             if (s.step % (uint64_t)log_every == 0) {
                 json_t *j = json_object();
                 json_object_set_new(j, "epoch", json_real((double)s.epoch + (double)s.pos / (double)nb));
                 json_object_set_new(j, "step", json_integer((json_int_t)s.step));
-                json_object_set_new(j, "loss", json_real(s.log_loss_sum / (double)s.log_n));
+                json_object_set_new(j, "loss", json_real(mean));
                 json_object_set_new(j, "lr", json_real(lr));
                 json_object_set_new(j, "grad_norm", json_real(norm));
                 json_array_append_new(s.log, j);
                 s.log_loss_sum = 0;
                 s.log_n = 0;
-                progress_show(&pg, &s, total, o->epochs, nb, loss, lr, 1);
+                progress_show(&pg, &s, total, o->epochs, nb, mean, lr, 1);
             } else
-                progress_show(&pg, &s, total, o->epochs, nb, loss, lr, 0);
+                progress_show(&pg, &s, total, o->epochs, nb, mean, lr, 0);
             if (kill_step && s.step == kill_step)
                 raise(SIGKILL);
             if (stop_signal || (o->max_steps && s.step >= o->max_steps && s.pos < nb)) {

@@ -316,3 +316,18 @@ kill_at() {
     [ "$(jq -s '[.[] | select(.val_f1_weighted)] | length' short/train_log.jsonl)" -eq 1 ]
     grep -q '"epoch": *1' short/emo_run.json
 }
+
+@test "progress lines show the loss train_log.jsonl logs: the mean over the --log-every window" {
+    run --separate-stderr emo teacher-train --train "$D/train.rec" --val "$D/val.rec" --config "$TINY" \
+        --lr 3e-3 --batch 16 --threads 1 --epochs 1 --log-every 5 -o t
+    assert_success
+    shown=$(sed -n 's/^emo-teacher-train: epoch 1\/1 step \([0-9]*\)\/[0-9]* loss \([0-9.]*\) .*/\1 \2/p' <<< "$stderr")
+    [ "$(wc -l <<< "$shown")" -ge 4 ]
+    logged=$(jq -r 'select(.loss) | "\(.step) \(.loss * 10000 | round / 10000)"' t/train_log.jsonl)
+    while read -r step loss; do
+        want=$(awk -v s="$step" '$1 == s { print $2 }' <<< "$logged")
+        [ -n "$want" ] || fail "step $step is not in train_log.jsonl"
+        awk -v a="$loss" -v b="$want" 'BEGIN { exit !(a - b < 0.00015 && b - a < 0.00015) }' \
+            || fail "step $step: the progress line says loss $loss, the log $want"
+    done <<< "$shown"
+}
