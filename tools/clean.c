@@ -16,7 +16,7 @@
 static const cli_help help = {
     "clean",
     "usage: emo clean [-fq] [--format auto|kaggle|semicolon|csv|tsv|lines] [--text-col NAME]\n"
-    "                 [--label-col NAME] [--id-col NAME] [--id-offset N]\n"
+    "                 [--label-col NAME] [--id-col NAME] [--id-offset N] [--id-space N]\n"
     "                 [--label-names NAME,...] [--on-invalid error|skip|replace]\n"
     "                 [--keep-stopwords] [--no-drop-empty] [--no-punct] [--no-emoji]\n"
     "                 [--no-lowercase] [--no-stopwords] [-o FILE] [FILE...]\n",
@@ -24,6 +24,7 @@ static const cli_help help = {
     "      --format FORMAT     auto, kaggle, semicolon, csv, tsv or lines (auto)\n"
     "      --id-col NAME       take ids from this column\n"
     "      --id-offset N       add N to line-number ids\n"
+    "      --id-space N        ids in space N (0-8191): N * 2^40 + the id, for ids unique across files\n"
     "      --keep-stopwords    keep stopwords (what a BERT model wants)\n"
     "      --label-col NAME    label column of a CSV or TSV file\n"
     "      --label-names LIST  class names: a numeric label k becomes the k-th (from 0)\n"
@@ -44,8 +45,14 @@ static const char *const drop_names[NDROP] = {
     "empty text", "empty label", "empty after cleaning", "invalid UTF-8",
 };
 
+/* --id-space N: id = N << ID_SPACE_SHIFT + the row's id, which must be below 2^40; N below
+ * 2^13 keeps every id below 2^53 (exact in a JSON number, a double). */
+#define ID_SPACE_SHIFT 40
+#define ID_SPACE_MAX ((1LL << (53 - ID_SPACE_SHIFT)) - 1)
+
 static struct {
     clean_opts clean;
+    uint64_t id_space;
     int drop_empty, on_invalid, quiet;
     char **label_names;
     size_t nlabel_names;
@@ -152,9 +159,12 @@ static uint64_t clean_file(rec_writer *w, corpus_reader *c, const char *path)
             dropped[DROP_EMPTY_CLEANED]++;
             continue;
         }
+        if (cfg.id_space && row.id >> ID_SPACE_SHIFT)
+            errx(EXIT_DATA, "%s:line %llu: id %llu does not fit an id space (below 2^%d) for --id-space",
+                 name, (unsigned long long)row.line, (unsigned long long)row.id, ID_SPACE_SHIFT);
         msgpack_packer *pk = rec_begin(w, NULL, keys, labelled ? 3 : 2);
         rec_pack_key(pk, "id");
-        msgpack_pack_uint64(pk, row.id);
+        msgpack_pack_uint64(pk, cfg.id_space << ID_SPACE_SHIFT | row.id);
         rec_pack_key(pk, "text");
         rec_pack_str(pk, out.p, out.len);
         if (labelled) {
@@ -185,7 +195,7 @@ static void summary(void)
 
 int main(int argc, char **argv)
 {
-    enum { O_FORMAT = 256, O_TEXT_COL, O_LABEL_COL, O_ID_COL, O_ID_OFFSET, O_LABEL_NAMES,
+    enum { O_FORMAT = 256, O_TEXT_COL, O_LABEL_COL, O_ID_COL, O_ID_OFFSET, O_ID_SPACE, O_LABEL_NAMES,
            O_ON_INVALID, O_NO_STOP, O_NO_DROP, O_NO_PUNCT, O_NO_EMOJI, O_NO_LOWER };
     static const struct option longopts[] = {
         { "force", no_argument, NULL, 'f' },
@@ -193,6 +203,7 @@ int main(int argc, char **argv)
         CLI_LONGOPTS,
         { "id-col", required_argument, NULL, O_ID_COL },
         { "id-offset", required_argument, NULL, O_ID_OFFSET },
+        { "id-space", required_argument, NULL, O_ID_SPACE },
         { "keep-stopwords", no_argument, NULL, O_NO_STOP },
         { "label-col", required_argument, NULL, O_LABEL_COL },
         { "label-names", required_argument, NULL, O_LABEL_NAMES },
@@ -225,6 +236,7 @@ int main(int argc, char **argv)
         case O_LABEL_COL: o.label_col = optarg; break;
         case O_ID_COL: o.id_col = optarg; break;
         case O_ID_OFFSET: o.id_offset = (uint64_t)xparse_ll("--id-offset", optarg, 0, (1LL << 53)); break;
+        case O_ID_SPACE: cfg.id_space = (uint64_t)xparse_ll("--id-space", optarg, 0, ID_SPACE_MAX); break;
         case O_LABEL_NAMES: parse_label_names(optarg); break;
         case O_ON_INVALID:
             if (!strcmp(optarg, "error"))

@@ -2,6 +2,7 @@
  * `embedding`) to every record on stdout, in input order; cache mode (-o DIR) writes the
  * teacher cache of emo-cache(5) (logits plus the attention maps of chosen layers).
  * Records are read in windows and run in batches of similar length (little padding). */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <math.h>
@@ -62,6 +63,87 @@ typedef struct run {
     int layers[SHARD_MAX_LAYERS], NL;
     size_t batch;
 } run;
+
+/* Cache mode: an id may occur once over all inputs and the parts already in the directory
+ * (readers refuse a cache with an id twice; better to say so now, naming both places, than
+ * after hours of inference).  Ids seen: open addressing, file 0 = empty slot. */
+typedef struct seen_id {
+    uint64_t id, recno;
+    uint32_t file;               /* 1-based index into seen.files */
+} seen_id;
+
+static struct {
+    seen_id *t;
+    size_t cap, n;
+    char **files;
+    size_t nfiles;
+    shard_reader *parts;         /* the finished parts in the directory, or NULL */
+} seen;
+
+static size_t id_slot(uint64_t id, size_t cap)
+{
+    id ^= id >> 33;
+    id *= 0xff51afd7ed558ccdull;
+    id ^= id >> 33;
+    return (size_t)id & (cap - 1);
+}
+
+static void seen_file(const char *name)
+{
+    seen.files = xrealloc(seen.files, (seen.nfiles + 1) * sizeof *seen.files);
+    seen.files[seen.nfiles++] = xstrdup(name);
+}
+
+static void seen_add(rec_reader *rd, uint64_t id, uint64_t recno)
+{
+    if (seen.parts && shard_reader_len(seen.parts, id) >= 0)
+        rec_die(rd, "id %llu is already in the cache (%s); ids must be unique over all parts of a cache "
+                "(emo clean --id-space)", (unsigned long long)id, shard_reader_where(seen.parts, id));
+    if (2 * (seen.n + 1) > seen.cap) {
+        size_t cap = seen.cap ? 2 * seen.cap : 1024;
+        seen_id *t = xcalloc(cap, sizeof *t);
+        for (size_t i = 0; i < seen.cap; i++)
+            if (seen.t[i].file) {
+                size_t k = id_slot(seen.t[i].id, cap);
+                while (t[k].file)
+                    k = (k + 1) & (cap - 1);
+                t[k] = seen.t[i];
+            }
+        free(seen.t);
+        seen.t = t;
+        seen.cap = cap;
+    }
+    size_t k = id_slot(id, seen.cap);
+    for (; seen.t[k].file; k = (k + 1) & (seen.cap - 1))
+        if (seen.t[k].id == id)
+            rec_die(rd, "id %llu again: %s:record %llu has it too; ids must be unique over all inputs of a cache "
+                    "(emo clean --id-space)", (unsigned long long)id, seen.files[seen.t[k].file - 1],
+                    (unsigned long long)seen.t[k].recno);
+    seen.t[k] = (seen_id){ id, recno, (uint32_t)seen.nfiles };
+    seen.n++;
+}
+
+/* The finished parts of dir, if it has any (a damaged or inconsistent cache is refused). */
+static shard_reader *open_parts(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return NULL;
+    struct dirent *e;
+    int any = 0;
+    while (!any && (e = readdir(d))) {
+        size_t n = strlen(e->d_name), k = strlen(".manifest.json");
+        any = n > k && !strcmp(e->d_name + n - k, ".manifest.json");
+    }
+    closedir(d);
+    if (!any)
+        return NULL;
+    char err[1024];
+    shard_reader *r = shard_reader_open(dir, 1, err, sizeof err);
+    if (!r)
+        errx(EXIT_DATA, "%s (the parts already in the cache directory)", err);
+    return r;
+}
 
 /* A failing run leaves no part behind: shards already renamed into place are removed. */
 static shard_writer *open_cache;
@@ -233,6 +315,8 @@ static void process(run *r, const char *path)
     if (!rd)
         err(EXIT_DATA, "%s", path);
     r->src = rec_reader_name(rd);
+    if (r->cache)
+        seen_file(r->src);
     size_t cap = r->batch * WINDOW_BATCHES, n = 0;
     item *win = xcalloc(cap, sizeof *win);
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)r->c->P);
@@ -240,6 +324,8 @@ static void process(run *r, const char *path)
     while (rec_read_or_die(rd, &rec)) {
         item *it = &win[n];
         it->id = rec_need_u64(rd, &rec, "id");
+        if (r->cache)
+            seen_add(rd, it->id, rec.index);
         size_t len = 0;
         int k = rec_get_ids(&rec, "input_ids", ids, (size_t)r->c->P, &len);
         if (k == -3)
@@ -359,6 +445,7 @@ int main(int argc, char **argv)
             mask |= 1ull << m.layers[i];
         model_keep_attn_packed(r.m, mask);
         xmkdir_p(out_dir);
+        seen.parts = open_parts(out_dir);
         r.cache = shard_writer_open(out_dir, prefix, &m, NULL, e, sizeof e);
         if (!r.cache)
             errx(EXIT_DATA, "%s", e);
@@ -380,6 +467,12 @@ int main(int argc, char **argv)
         open_cache = NULL;
         if (shard_writer_close(r.cache, e, sizeof e))
             errx(EXIT_DATA, "%s", e);
+        if (seen.parts)
+            shard_reader_close(seen.parts);
+        for (size_t i = 0; i < seen.nfiles; i++)
+            free(seen.files[i]);
+        free(seen.files);
+        free(seen.t);
     } else {
         if (rec_writer_close(r.out) != 0)
             err(EXIT_DATA, "write error on standard output");

@@ -1181,7 +1181,8 @@ shard_reader *shard_reader_open(const char *dir, int cache_frames, char *err, si
         qsort(r->index, r->nindex, sizeof *r->index, cmp_entry_id);
         for (size_t i = 1; i < r->nindex; i++)
             if (r->index[i].id == r->index[i - 1].id) {
-                set_msg(r->err, sizeof r->err, "duplicate id %llu in %s and %s",
+                set_msg(r->err, sizeof r->err, "duplicate id %llu in %s and %s (ids must be unique over all "
+                        "parts of a cache)",
                         (unsigned long long)r->index[i].id, r->shards[r->index[i - 1].shard].path,
                         r->shards[r->index[i].shard].path);
                 rc = -1;
@@ -1223,6 +1224,12 @@ int shard_reader_len(const shard_reader *r, uint64_t id)
 {
     const index_entry *e = find(r, id);
     return e ? e->len : -1;
+}
+
+const char *shard_reader_where(const shard_reader *r, uint64_t id)
+{
+    const index_entry *e = find(r, id);
+    return e ? r->shards[e->shard].path : NULL;
 }
 
 /* Decompress (shard, frame) into an LRU slot; the whole frame is checked (zstd content
@@ -1363,7 +1370,7 @@ int shard_reader_check_ids(shard_reader *r, const uint64_t *ids, const int32_t *
         int l = shard_reader_len(r, ids[i]);
         if (l >= 0 && lens && l != lens[i])
             return set_msg(r->err, sizeof r->err, "id %llu: the cache has %d tokens, the record %d (cache made from "
-                           "other records or another tokenisation?)", (unsigned long long)ids[i], l, lens[i]), -1;
+                           "other records, ids clashing across files, or another tokenisation?)", (unsigned long long)ids[i], l, lens[i]), -1;
         if (l < 0 && missing++ == 0)
             first = i;
     }

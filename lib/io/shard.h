@@ -113,6 +113,8 @@ uint64_t shard_reader_count(const shard_reader *r);
 uint64_t shard_reader_id(const shard_reader *r, uint64_t i);
 /* Sequence length of id, or -1 if the cache has no such id. */
 int shard_reader_len(const shard_reader *r, uint64_t id);
+/* The shard file holding id (DIR/PFX-NNNN.zst), or NULL if the cache has no such id. */
+const char *shard_reader_where(const shard_reader *r, uint64_t id);
 /* Fetch id's targets: logits (K) and, if attn != NULL, attn (NL, NH, l, l) as floats;
  * attn_cap is attn's capacity in floats.  0 ok; -1 error (message); -2 id not in the cache. */
 int shard_reader_get(shard_reader *r, uint64_t id, float *logits, float *attn, size_t attn_cap, int *len);

@@ -102,6 +102,26 @@ setup() {
     assert_output $'{"id":11,"text":"a1","label":"x"}\n{"id":12,"text":"a2","label":"y"}\n{"id":13,"text":"b1","label":"z"}'
 }
 
+@test "clean: --id-space N puts ids at N * 2^40 + the id, so files cleaned separately never clash" {
+    printf 'a1;x\na2;y\n' > train.txt
+    printf 'u1\nu2\n' > unlabeled.txt
+    run bash -c "{ emo clean -q --id-space 1 train.txt; emo clean -q --id-space 2 --format lines unlabeled.txt; } |
+        emo dump"
+    assert_success
+    assert_output $'{"id":1099511627777,"text":"a1","label":"x"}\n{"id":1099511627778,"text":"a2","label":"y"}\n{"id":2199023255553,"text":"u1"}\n{"id":2199023255554,"text":"u2"}'
+    # with --id-offset (parallel chunks) and with an id column; the largest space keeps ids below 2^53
+    run bash -c "emo clean -q --id-space 8191 --id-offset 5 train.txt | emo dump | head -1"
+    assert_output '{"id":9006099743113222,"text":"a1","label":"x"}'
+    run bash -c "emo clean -q --format kaggle --id-space 3 kaggle.csv | emo dump | head -1"
+    assert_output --partial '{"id":3298534883328,'
+    run --separate-stderr emo clean -q --id-space 8192 train.txt
+    assert_failure 2
+    [[ "$stderr" == *"option --id-space: 8192 is out of range [0, 8191]"* ]]
+    run --separate-stderr bash -c "emo clean -q --id-space 1 --id-offset 1099511627774 train.txt > o.rec"
+    assert_failure 1
+    assert_equal "$stderr" "emo-clean: train.txt:line 2: id 1099511627776 does not fit an id space (below 2^40) for --id-space"
+}
+
 @test "clean: summary counts drops per reason; -q silences it" {
     printf 'ok;joy\n   ;sad\nthe a;joy\nx;\n' > d.txt
     run --separate-stderr bash -c "emo clean d.txt > o.rec"

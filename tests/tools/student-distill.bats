@@ -197,3 +197,36 @@ tiny_like() {
     [[ "$stderr" == *"lr 0.0001 (a small model (hidden size 32 <= 256))"* ]]
     grep -q '"lr": 0.0001' s/last/trainer_state.json
 }
+
+@test "labelled and unlabelled files in their own id spaces distil together; a cache whose parts share ids is refused" {
+    V=$FIXTURES/pretrain/vocab.txt
+    awk 'BEGIN { split("joy anger fear", n, " "); for (i = 0; i < 30; i++) { k = i % 3;
+        printf "w%d w%d w%d;%s\n", 10 + 20 * k + i % 20, 10 + 20 * k + (i * 7) % 20, 10 + i % 60, n[k + 1] } }' > train.txt
+    awk 'BEGIN { for (i = 0; i < 30; i++) printf "w%d w%d\n", 10 + i, 20 + i }' > unlabeled.txt
+    # cleaned separately, both number from line 1; cached by two jobs that cannot see each other
+    emo clean -q --keep-stopwords train.txt | emo tokenize --vocab "$V" -o t.rec
+    emo clean -q --keep-stopwords --format lines unlabeled.txt | emo tokenize --vocab "$V" -o u.rec
+    mkdir c1 other
+    emo teacher-logits -m "$D/teacher" -o c1 --prefix t --threads 1 t.rec
+    emo teacher-logits -m "$D/teacher" -o other --prefix u --threads 1 u.rec
+    mv other/* c1/
+    run --separate-stderr emo student-distill $ARGS --teacher-cache c1 --train t.rec \
+        --config "$FIXTURES/train/tiny-distilbert.json" --max-steps 1 -o s1
+    assert_failure 1
+    [[ "$stderr" == "emo-student-distill: duplicate id 1 in c1/t-0000.zst and c1/u-0000.zst (ids must be unique over all parts of a cache)" ]]
+    [ ! -e s1/last ]
+    # one run over both: refused at once, naming both records
+    mkdir c2
+    run --separate-stderr emo teacher-logits -m "$D/teacher" -o c2 --threads 1 t.rec u.rec
+    assert_failure 1
+    [[ "$stderr" == "emo-teacher-logits: u.rec:record 1: id 1 again: t.rec:record 1 has it too; ids must be unique over all inputs of a cache (emo clean --id-space)" ]]
+    # emo-clean(1)'s recipe: one id space per file
+    emo clean -q --keep-stopwords --id-space 1 train.txt | emo tokenize --vocab "$V" -o t.rec
+    emo clean -q --keep-stopwords --id-space 2 --format lines unlabeled.txt | emo tokenize --vocab "$V" -o u.rec
+    emo teacher-logits -m "$D/teacher" -o c2 --threads 1 t.rec u.rec
+    cat t.rec u.rec > tu.rec
+    run --separate-stderr emo student-distill $ARGS --teacher-cache c2 --train tu.rec \
+        --config "$FIXTURES/train/tiny-distilbert.json" --epochs 1 -o s2
+    assert_success
+    grep -q '"train_records": 60' s2/last/trainer_state.json
+}

@@ -162,15 +162,39 @@ setup() {
 }
 
 @test "duplicate ids across parts; id missing from the cache" {
+    # two jobs writing at the same time (or on two machines) do not see each other's part
     emo teacher-logits -m teacher -o cache --prefix a part1.rec
-    emo teacher-logits -m teacher -o cache --prefix b part1.rec
+    mkdir other
+    emo teacher-logits -m teacher -o other --prefix b part1.rec
+    mv other/* cache/
     run --separate-stderr emo cache cache
     assert_failure 1
-    [[ "$stderr" == "emo-cache: duplicate id 0 in cache/a-0000.zst and cache/b-0000.zst" ]]
+    [[ "$stderr" == "emo-cache: duplicate id 0 in cache/a-0000.zst and cache/b-0000.zst (ids must be unique over all parts of a cache)" ]]
     rm cache/b.*
     run --separate-stderr emo cache --get 99999 cache
     assert_failure 1
     [[ "$stderr" == *"id 99999 is not in the cache"* ]]
+}
+
+@test "ids clashing in a cache are refused where they enter, naming both places, and nothing is left behind" {
+    # the same id in two inputs of one run (train.txt and unlabeled.txt cleaned separately)
+    run --separate-stderr emo teacher-logits -m teacher -o c1 part1.rec val.rec part1.rec
+    assert_failure 1
+    [[ "$stderr" == "emo-teacher-logits: part1.rec:record 1: id 0 again: part1.rec:record 1 has it too; ids must be unique over all inputs of a cache (emo clean --id-space)" ]]
+    run ls -A c1
+    assert_output ""
+    # an id already in a finished part of the directory
+    emo teacher-logits -m teacher -o c2 --prefix a val.rec
+    { emo dump part1.rec | head -3; emo dump val.rec | sed -n 5p; } | emo pack -o mixed.rec
+    run --separate-stderr emo teacher-logits -m teacher -o c2 --prefix b mixed.rec
+    assert_failure 1
+    id=$(emo dump val.rec | sed -n '5s/^{"id":\([0-9]*\).*/\1/p')
+    [[ "$stderr" == "emo-teacher-logits: mixed.rec:record 4: id $id is already in the cache (c2/a-0000.zst); ids must be unique over all parts of a cache (emo clean --id-space)" ]]
+    [ ! -e c2/b.manifest.json ] && [ ! -e c2/b-0000.zst ]
+    # ids that do not clash: the parts go together
+    emo teacher-logits -m teacher -o c2 --prefix c part1.rec
+    run --separate-stderr emo cache c2
+    assert_success
 }
 
 @test "a finished part is not overwritten; a failed run leaves no part" {
