@@ -181,8 +181,7 @@ setup() {
     run --separate-stderr emo teacher-logits -m teacher -o c1 part1.rec val.rec part1.rec
     assert_failure 1
     [[ "$stderr" == "emo-teacher-logits: part1.rec:record 1: id 0 again: part1.rec:record 1 has it too; ids must be unique over all inputs of a cache (emo clean --id-space)" ]]
-    run ls -A c1
-    assert_output ""
+    [ ! -e c1 ] || [ -z "$(ls -A c1)" ]
     # an id already in a finished part of the directory
     emo teacher-logits -m teacher -o c2 --prefix a val.rec
     { emo dump part1.rec | head -3; emo dump val.rec | sed -n 5p; } | emo pack -o mixed.rec
