@@ -257,6 +257,7 @@ int main(int argc, char **argv)
     if (name_split < 0)
         errx(EXIT_DATA, "%s: looks like a validation/test split; only the training split may be augmented", fname);
 
+    refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     rec_reader *r = rec_reader_open(in);
     if (!r)
         err(EXIT_DATA, "%s", in);

@@ -134,6 +134,7 @@ int main(int argc, char **argv)
     enum preds_class_source src = PREDS_FROM_SORTED;
     char **classes = preds_class_list(labels, model_dir, &nclasses, &src);
 
+    refuse_output_is_input(svg_path, argv + optind, (size_t)(argc - optind));
     preds_t p;
     preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), classes, nclasses, src);
     for (size_t k = 0; k < nclasses; k++)

@@ -143,6 +143,7 @@ int main(int argc, char **argv)
         default: usage(EXIT_USAGE);
         }
     }
+    refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     atomic_file af;
     FILE *fp = out ? atomic_open(&af, out) : stdout;
     if (optind == argc)

@@ -121,6 +121,9 @@ int main(int argc, char **argv)
             paths[npaths++] = argv[optind++];
     if (optind != argc || npaths == 0 || !o.out_dir || (!config && !init))
         usage(EXIT_USAGE);
+    char *in_dirs[] = { (char *)init };
+    if (init)
+        refuse_output_is_input(o.out_dir, in_dirs, 1);   /* the checkpoint would be overwritten */
     if (mc.p_mask + mc.p_random > 1 + 1e-12)
         errx(EXIT_USAGE, "--mask-replace %g + --mask-random %g exceed 1", mc.p_mask, mc.p_random);
     if (o.metric == METRIC_F1)

@@ -302,6 +302,16 @@ int main(int argc, char **argv)
         }
     }
 
+    char *from[] = { (char *)assign_in };
+    for (int s = 0; s < NSPLIT; s++) {
+        refuse_output_is_input(paths[s], argv + optind, (size_t)(argc - optind));
+        if (assign_in)
+            refuse_output_is_input(paths[s], from, 1);
+    }
+    refuse_output_is_input(assign_out, argv + optind, (size_t)(argc - optind));
+    if (assign_in)
+        refuse_output_is_input(assign_out, from, 1);
+
     idmap imported = { 0 }, seen = { 0 };
     char msg[600];
     if (assign_in && assignment_read(assign_in, &imported, msg, sizeof msg) < 0)

@@ -144,6 +144,16 @@ int main(int argc, char **argv)
              "--attn-loss none for a student trained on the labels alone)");
     if (init && from_teacher)
         errx(EXIT_USAGE, "give --init or --init-from-teacher, not both");
+    char *in_dirs[3];
+    size_t nin = 0;
+    if (init)
+        in_dirs[nin++] = (char *)init;
+    if (teacher_dir)
+        in_dirs[nin++] = (char *)teacher_dir;
+    if (cache_dir)
+        in_dirs[nin++] = (char *)cache_dir;
+    if (nin)
+        refuse_output_is_input(o.out_dir, in_dirs, nin);   /* a checkpoint or cache would be overwritten */
     if (from_teacher && !teacher_dir)
         errx(EXIT_USAGE, "--init-from-teacher needs the teacher's checkpoint: --teacher CKPT_DIR");
     if (!init) {

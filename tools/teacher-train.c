@@ -94,6 +94,9 @@ int main(int argc, char **argv)
     }
     if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
         usage(EXIT_USAGE);
+    char *in_dirs[] = { (char *)init };
+    if (init)
+        refuse_output_is_input(o.out_dir, in_dirs, 1);   /* the checkpoint would be overwritten */
     if (!init) {
         if (!tc.lr_set)
             o.lr = SCRATCH_LR;

@@ -332,6 +332,7 @@ int main(int argc, char **argv)
     }
     msgpack_sbuffer_init(&c.out);
 
+    refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     atomic_file af;
     FILE *fp = stdout;
     if (out)

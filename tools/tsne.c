@@ -351,6 +351,9 @@ int main(int argc, char **argv)
     const char *name = path && strcmp(path, "-") ? path : "<stdin>";
     if (!out)
         refuse_tty_stdout(force);
+    refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
+    refuse_output_is_input(svg, argv + optind, (size_t)(argc - optind));
+    refuse_output_is_input(stats, argv + optind, (size_t)(argc - optind));
     o.threads = threads_setup(threads);
 
     input in = { 0 };

@@ -340,6 +340,21 @@ void xmkdir_p(const char *dir)
     free(p);
 }
 
+void refuse_output_is_input(const char *out, char *const *in, size_t nin)
+{
+    struct stat so, si;
+    if (!out || stat(out, &so) != 0 || !(S_ISREG(so.st_mode) || S_ISDIR(so.st_mode)))
+        return;
+    for (size_t i = 0; i < (nin ? nin : 1); i++) {
+        const char *name = nin && in[i] && strcmp(in[i], "-") ? in[i] : NULL;
+        if (name ? stat(name, &si) != 0 : fstat(STDIN_FILENO, &si) != 0)
+            continue;
+        if (si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+            errx(EXIT_USAGE, "%s: the same file as the input %s; refusing to overwrite an input", out,
+                 name ? name : "<stdin>");
+    }
+}
+
 int atomic_dir_recover(const char *dir)
 {
     DIR *d = opendir(dir);

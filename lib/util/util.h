@@ -85,6 +85,12 @@ void atomic_dir_abort(atomic_dir *ad);
  * so a tool that fails before writing its outputs leaves no empty directory behind. */
 void xmkdir_p(const char *dir);
 
+/* Exits 2 with "<out>: the same file as the input <in>; refusing to overwrite an input"
+ * if out names an existing regular file or directory that is one of the nin inputs
+ * (device and inode: through symbolic and hard links).  An input NULL or "-", or nin 0,
+ * is standard input.  Call it for every output before anything is written. */
+void refuse_output_is_input(const char *out, char *const *in, size_t nin);
+
 /* rm -rf, used for temp dirs; returns 0 or -1 */
 int remove_tree(const char *path);
 

@@ -132,3 +132,50 @@ xfsz() {
     run --separate-stderr bash -c "ulimit -f 4 && emo teacher-logits -m $B/teacher --threads 1 -o cache $B/big.rec"
     [ "$status" -eq 1 ] && [ -d cache ] && [ -z "$(ls -A cache)" ]
 }
+
+# same_file CMD...: the command must refuse (exit 2, one line naming an output as the same
+# file as an input) and leave every file here as it was
+same_file() {
+    local before after
+    before=$(ls -lAi --time-style=+%s.%N; cksum *.* 2> /dev/null)
+    run --separate-stderr "$@"
+    after=$(ls -lAi --time-style=+%s.%N; cksum *.* 2> /dev/null)
+    [ "$status" -eq 2 ] || { echo "$*: exit $status: $stderr"; return 1; }
+    [ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ] && [[ "$stderr" == "emo-"*": the same file as the input "*"; refusing to overwrite an input" ]] || { echo "$*: stderr: $stderr"; return 1; }
+    [ "$before" = "$after" ] || { echo "$*: files changed"; diff <(echo "$before") <(echo "$after"); return 1; }
+}
+
+@test "fault 9: an output that is an input (same name, a symlink, a hard link, stdin) is refused" {
+    mkdir w && cd w     # run keeps its stderr file in the test directory
+    big_stream | head -30 > j.jsonl
+    emo pack -o v.rec j.jsonl
+    sed 's/^{"id":[0-9]*,"text":"\([^"]*\)","label":"\([a-z]*\)".*/\1;\2/' j.jsonl > c.txt
+    ln -s v.rec link.rec
+    ln v.rec hard.rec
+    same_file emo clean --format semicolon -o c.txt c.txt
+    same_file emo pack -o j.jsonl j.jsonl
+    same_file emo dump -o v.rec j.jsonl v.rec
+    same_file emo dump -o link.rec v.rec
+    same_file emo dump -o hard.rec v.rec
+    same_file bash -c 'emo dump -o v.rec < v.rec'
+    same_file bash -c 'emo dump -o v.rec - < v.rec'
+    same_file emo tokenize --vocab "$FIXTURES/models/bert/vocab.txt" -o v.rec v.rec
+    same_file emo augment --classes joy --command cat -o link.rec v.rec
+    same_file emo tsne -q --perplexity 3 --iter 30 -o v.rec v.rec
+    same_file emo tsne -q --perplexity 3 --iter 30 --svg hard.rec v.rec
+    same_file emo tsne -q --perplexity 3 --iter 30 --stats v.rec v.rec
+    same_file emo confusion --labels joy,anger,fear --svg v.rec v.rec
+    same_file emo split -q --train v.rec --val a.rec --test b.rec v.rec
+    same_file emo split -q --train a.rec --val b.rec --test c.rec --assignment v.rec --from-assignment v.rec v.rec
+    same_file emo split -q -o . --assignment link.rec v.rec
+    cp v.rec train.rec
+    same_file emo split -q -o . train.rec
+    emo ckpt init --labels joy,anger,fear -o ck "$FIXTURES/train/tiny-bert.json" 2> /dev/null
+    same_file emo ckpt convert -o ck ck
+    same_file emo ckpt trim-vocab -m ck --corpus v.rec -o ck
+    same_file emo teacher-train --train v.rec --val v.rec --init ck --epochs 1 -q -o ck
+    same_file emo student-distill --train v.rec --val v.rec --teacher ck --config "$FIXTURES/train/tiny-bert.json" --epochs 1 -q -o ck
+    # devices in and out, and an output that does not exist yet, are fine
+    emo dump -o /dev/null < v.rec
+    emo dump -o new.jsonl v.rec
+}
