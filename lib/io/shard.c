@@ -324,6 +324,8 @@ typedef struct index_entry {
 
 struct shard_writer {
     char *dir, *prefix;
+    int lock_fd;                   /* DIR/.PREFIX.lock, held (flock) until close or abort */
+    char *lock;
     shard_meta meta;
     shard_writer_opts opts;
     ZSTD_CCtx *cctx;
@@ -406,14 +408,33 @@ shard_writer *shard_writer_open(const char *dir, const char *prefix, const shard
         set_msg(err, errlen, "%s: not a directory", dir);
         return NULL;
     }
+    /* One writer per part: a second one would write the same shard names, and both
+     * would finish "successfully" with half of the records each. */
+    char lock_name[80];             /* prefix: at most 64 */
+    snprintf(lock_name, sizeof lock_name, ".%s.lock", prefix);
+    char *lock = path_join(dir, lock_name);
+    int lock_fd = lock_acquire(lock);
+    if (lock_fd < 0) {
+        if (errno == EWOULDBLOCK)
+            set_msg(err, errlen, "%s: part '%s' is being written by another process (wait for it, or choose "
+                    "another prefix)", dir, prefix);
+        else
+            set_msg(err, errlen, "%s: %s", lock, strerror(errno));
+        free(lock);
+        return NULL;
+    }
     char *man = part_file(dir, prefix, ".manifest.json");
     if (stat(man, &st) == 0) {
         set_msg(err, errlen, "%s: exists already (a finished part; remove it or choose another prefix)", man);
         free(man);
+        lock_release(lock_fd, lock);
+        free(lock);
         return NULL;
     }
     free(man);
     shard_writer *w = xcalloc(1, sizeof *w);
+    w->lock_fd = lock_fd;
+    w->lock = lock;
     w->dir = xstrdup(dir);
     w->prefix = xstrdup(prefix);
     w->meta = *m;
@@ -696,6 +717,8 @@ static void writer_free(shard_writer *w)
     free(w->zbuf);
     free(w->dir);
     free(w->prefix);
+    lock_release(w->lock_fd, w->lock);
+    free(w->lock);
     free(w);
 }
 

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -338,6 +339,44 @@ void xmkdir_p(const char *dir)
     if (!S_ISDIR(st.st_mode))
         errx(EXIT_DATA, "%s: Not a directory", dir);
     free(p);
+}
+
+int lock_acquire(const char *path)
+{
+    for (;;) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return -1;
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        /* A holder that released removed the file first: the lock is on an unlinked
+         * inode, or another process has a new file there.  Try again. */
+        struct stat a, b;
+        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            track(xstrdup(path), 0);
+            return fd;
+        }
+        close(fd);
+    }
+}
+
+void lock_release(int fd, const char *path)
+{
+    if (fd < 0)
+        return;
+    for (int i = 0; i < MAX_PENDING; i++)
+        if (pending[i] && !pending_is_dir[i] && !strcmp(pending[i], path)) {
+            char *p = pending[i];
+            pending[i] = NULL;
+            unlink(p);      /* before unlocking: see lock_acquire */
+            free(p);
+            break;
+        }
+    close(fd);
 }
 
 void refuse_output_is_input(const char *out, char *const *in, size_t nin)

@@ -91,6 +91,12 @@ void xmkdir_p(const char *dir);
  * is standard input.  Call it for every output before anything is written. */
 void refuse_output_is_input(const char *out, char *const *in, size_t nin);
 
+/* An exclusive lock held through the file path (created; flock, so a killed holder
+ * releases it): returns its descriptor, or -1 with errno (EWOULDBLOCK: another process
+ * holds it).  The file is removed by lock_release, at exit and on SIGINT/SIGTERM/SIGHUP. */
+int lock_acquire(const char *path);
+void lock_release(int fd, const char *path);
+
 /* rm -rf, used for temp dirs; returns 0 or -1 */
 int remove_tree(const char *path);
 

@@ -179,3 +179,24 @@ same_file() {
     emo dump -o /dev/null < v.rec
     emo dump -o new.jsonl v.rec
 }
+
+@test "fault 10: a second teacher-logits writing the same part of a cache at once is refused" {
+    make_teacher
+    "$FIXTURES/train/make-records.sh" 60 2 | emo pack -o other.rec
+    mkdir cache
+    mkfifo slow
+    # the first writer reads its input through a FIFO fed in two halves, a pause between
+    emo teacher-logits -m teacher --threads 1 -o cache slow 2> first.err &
+    first=$!
+    { head -c 2000 train.rec; sleep 2; tail -c +2001 train.rec; } > slow &
+    sleep 1
+    run --separate-stderr emo teacher-logits -m teacher --threads 1 -o cache other.rec
+    wait $first
+    [ "$status" -eq 1 ] || { echo "second writer: exit $status: $stderr"; return 1; }
+    [ "$stderr" = "emo-teacher-logits: cache: part 'shard' is being written by another process (wait for it, or choose another prefix)" ] || { echo "$stderr"; return 1; }
+    [ ! -s first.err ] || { cat first.err; return 1; }
+    run emo cache --verify cache
+    assert_success
+    assert_line $'records\t60'
+    [ "$(ls -A cache | sort | tr '\n' ' ')" = "shard-0000.zst shard.idx shard.manifest.json " ]
+}
