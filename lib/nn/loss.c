@@ -172,11 +172,12 @@ double attn_align_general_loss_and_grad(float *dstudent, attn_layout dlayout, fl
 {
     int same = NHs == NHt;
     size_t G = same ? NHs : 1;
-    /* normaliser: valid entries (MSE) or valid query rows (KL), times head groups */
+    /* normaliser: valid query rows (of records with at least 2 tokens for KL: a 1-token row
+     * is 1 on both sides), times head groups */
     double count = 0;
     for (size_t b = 0; b < B; b++) {
-        double len = (double)(lens[b] < 0 ? 0 : (size_t)lens[b] > T ? T : (size_t)lens[b]);
-        count += kind == ATTN_ALIGN_MSE ? len * len : len;
+        size_t len = lens[b] < 0 ? 0 : (size_t)lens[b] > T ? T : (size_t)lens[b];
+        count += kind == ATTN_ALIGN_KL && len < 2 ? 0 : (double)len;
     }
     count *= (double)G;
     if (count == 0 || NHs == 0 || NHt == 0)
@@ -186,7 +187,9 @@ double attn_align_general_loss_and_grad(float *dstudent, attn_layout dlayout, fl
     size_t before = 0;   /* sum of len^2 over the examples already done (packed offsets) */
     for (size_t b = 0; b < B; b++) {
         size_t len = lens[b] < 0 ? 0 : (size_t)lens[b] > T ? T : (size_t)lens[b];
-        for (size_t g = 0; g < G; g++)
+        /* KL rows in units of log(len), the KL of any row from the uniform one at most */
+        double wrow = kind == ATTN_ALIGN_KL ? (len < 2 ? 0.0 : 1.0 / log((double)len)) : 1.0;
+        for (size_t g = 0; g < G && wrow > 0; g++)
             for (size_t i = 0; i < len; i++)
                 for (size_t j = 0; j < len; j++) {
                     double sv = 0, tv = 0;
@@ -208,8 +211,8 @@ double attn_align_general_loss_and_grad(float *dstudent, attn_layout dlayout, fl
                     } else if (tv > 0) {
                         /* floored: constant below the floor, so no gradient there */
                         double sc = sv < ATTN_KL_FLOOR ? ATTN_KL_FLOOR : sv;
-                        total += tv * (log(tv) - log(sc));
-                        d = sv < ATTN_KL_FLOOR ? 0.0 : -tv / sv;
+                        total += wrow * tv * (log(tv) - log(sc));
+                        d = sv < ATTN_KL_FLOOR ? 0.0 : -wrow * tv / sv;
                     }
                     if (!dstudent || d == 0)
                         continue;

@@ -10,6 +10,7 @@ in float64 from exactly those values, so the goldens are the exact math up to do
 rounding.  Every formula here is the documented convention of lib/nn/loss.h.
 """
 import json
+import math
 import os
 
 import torch
@@ -59,13 +60,19 @@ def attn_loss(s, t, lens, mode):
     if s.shape[1] != t.shape[1]:       # head-count mismatch: average heads on both sides
         s, t = s.mean(1, keepdim=True), t.mean(1, keepdim=True)
         NH = 1
+    # per-row distances averaged over heads and valid query rows: MSE sums a row's squared
+    # differences; KL divides a row's KL by log(len) (rows of 1-token records left out)
     m = torch.zeros(B, 1, T, T, dtype=torch.float64)
     rows = torch.zeros(B, 1, T, 1, dtype=torch.float64)
     for b, n in enumerate(lens):
-        m[b, :, :n, :n] = 1
-        rows[b, :, :n] = 1
+        if mode == "mse":
+            m[b, :, :n, :n] = 1
+            rows[b, :, :n] = 1
+        elif n >= 2:
+            m[b, :, :n, :n] = 1 / math.log(n)
+            rows[b, :, :n] = 1
     if mode == "mse":
-        return (((s - t) ** 2) * m).sum() / (NH * m.sum())
+        return (((s - t) ** 2) * m).sum() / (NH * rows.sum())
     kl = F.kl_div(torch.log(s.clamp_min(1e-12)), t, reduction="none") * m
     return kl.sum() / (NH * rows.sum())
 

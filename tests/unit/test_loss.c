@@ -367,7 +367,30 @@ static void test_attention(void)
     CHECK(fabs(attn_align_loss_and_grad(NULL, 1, s1, t1, l1, 1, 1, 2, ATTN_ALIGN_MSE) - 0.0625) < 1e-15, "mse 1x1");
     const int32_t l2[1] = { 2 };
     double kl = 0.5 * log(0.5 / 0.25) + 0.5 * log(0.5 / 0.75);   /* row 1 has t = 0: 0 */
-    CHECK(fabs(attn_align_loss_and_grad(NULL, 1, s1, t1, l2, 1, 1, 2, ATTN_ALIGN_KL) - kl / 2) < 1e-12, "kl 2x2");
+    CHECK(fabs(attn_align_loss_and_grad(NULL, 1, s1, t1, l2, 1, 1, 2, ATTN_ALIGN_KL) - kl / log(2) / 2) < 1e-12,
+          "kl 2x2: rows in units of log(len)");
+    CHECK(fabs(attn_align_loss_and_grad(NULL, 1, s1, t1, l2, 1, 1, 2, ATTN_ALIGN_MSE) - (0.125 + 2) / 2) < 1e-12,
+          "mse 2x2: the mean over rows of the row's squared distance");
+    CHECK(attn_align_loss_and_grad(NULL, 1, s1, t1, l1, 1, 1, 2, ATTN_ALIGN_KL) == 0, "kl of a 1-token record: 0");
+    /* the scale does not grow with length: a uniform student against one-hot teacher rows
+     * scores exactly 1 (KL) at every length, and a row's squared distance 1 - 1/len (MSE) */
+    for (int len = 2; len <= 16; len *= 2) {
+        enum { TL = 16 };
+        static float su[2 * TL * TL], th[2 * TL * TL];
+        memset(su, 0, sizeof su);
+        memset(th, 0, sizeof th);
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < len; i++) {
+                for (int j = 0; j < len; j++)
+                    su[(h * TL + i) * TL + j] = 1.0f / (float)len;
+                th[(h * TL + i) * TL + (i + h) % len] = 1;
+            }
+        const int32_t ll[1] = { len };
+        double k1 = attn_align_loss_and_grad(NULL, 1, su, th, ll, 1, 2, TL, ATTN_ALIGN_KL);
+        double m1 = attn_align_loss_and_grad(NULL, 1, su, th, ll, 1, 2, TL, ATTN_ALIGN_MSE);
+        CHECK(fabs(k1 - 1) < 1e-6, "len %d: uniform vs one-hot kl %.9g, want 1", len, k1);
+        CHECK(fabs(m1 - (1 - 1.0 / len)) < 1e-6, "len %d: uniform vs one-hot mse %.9g", len, m1);
+    }
     /* underflowed student probability: finite */
     const float sz[4] = { 0, 1, 0.5f, 0.5f }, tz[4] = { 0.5f, 0.5f, 0.5f, 0.5f };
     float gz[4] = { 0 };
