@@ -151,6 +151,7 @@ static int merge(int argc, char **argv)
         warnx("merge needs -o OUT and at least one cache");
         usage(EXIT_USAGE);
     }
+    refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     char e[2048];
     if (cache_merge(out, (const char *const *)argv + optind, argc - optind, attn, prefix, e, sizeof e))
         errx(EXIT_DATA, "%s", e);

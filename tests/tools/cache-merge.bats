@@ -111,10 +111,13 @@ print(len(m), worst < 1e-5, worst)' a.json b.json m.json
     run --separate-stderr emo cache merge -o ens "$D/c1" c5
     assert_failure 1
     [[ "$stderr" == *"c5: id 100000 has "*" tokens, "*" in $D/c1 (caches made from other records or another tokenisation?)" ]]
-    # an existing cache is never replaced, the inputs included
+    # an existing cache is never replaced, an input (exit 2, as every tool) or not
     run --separate-stderr emo cache merge -o "$D/c2" "$D/c1" "$D/c2"
+    assert_failure 2
+    [[ "$stderr" == *"c2: the same file as the input"*"refusing to overwrite an input" ]]
+    run --separate-stderr emo cache merge -o c3 "$D/c1" "$D/c2"
     assert_failure 1
-    [[ "$stderr" == *"c2: exists (merge writes a new cache directory)" ]]
+    [[ "$stderr" == "emo-cache: c3: exists (merge writes a new cache directory)" ]]
     # a damaged input
     cp -r "$D/c2" c6 && rm c6/*-0000.zst
     run --separate-stderr emo cache merge -o ens "$D/c1" c6
