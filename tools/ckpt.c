@@ -258,6 +258,8 @@ static int trim_vocab(int argc, char **argv)
     if (tok_vocab_size(v) > (size_t)cfg.V)
         errx(EXIT_DATA, "%s: %zu tokens, more than the model's vocab_size %d", vp, tok_vocab_size(v), cfg.V);
     trim_counts *t = trim_counts_new(v, (size_t)cfg.V);
+    if (trim_keep_config_ids(t, ckpt, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
     size_t nrec = 0;
     for (size_t i = 0; i < ncorpus; i++)
         nrec += count_corpus(t, strcmp(corpus[i], "-") ? corpus[i] : NULL, vp, (size_t)cfg.V);

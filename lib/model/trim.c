@@ -17,7 +17,8 @@ struct trim_counts {
     const tok_vocab *v;
     size_t V;                  /* model rows */
     uint64_t *count;           /* (V) occurrences in the corpus */
-    unsigned char *path;       /* (V) on the greedy path of an [UNK] word */
+    unsigned char *must;       /* (V) kept whatever the counts: on the greedy path of an [UNK]
+                                * word, or named by a *_token_id of config.json */
     tok_encoder *enc;
     int32_t *buf;
     size_t bufcap;
@@ -28,7 +29,7 @@ static void note_unk_path(void *ctx, const int32_t *pieces, size_t n)
     trim_counts *t = ctx;
     for (size_t i = 0; i < n; i++)
         if (pieces[i] >= 0 && (size_t)pieces[i] < t->V)
-            t->path[pieces[i]] = 1;
+            t->must[pieces[i]] = 1;
 }
 
 trim_counts *trim_counts_new(const tok_vocab *v, size_t V)
@@ -37,7 +38,7 @@ trim_counts *trim_counts_new(const tok_vocab *v, size_t V)
     t->v = v;
     t->V = V;
     t->count = xcalloc(V ? V : 1, sizeof *t->count);
-    t->path = xcalloc(V ? V : 1, 1);
+    t->must = xcalloc(V ? V : 1, 1);
     t->enc = tok_encoder_new(v);
     tok_encoder_on_unk(t->enc, note_unk_path, t);
     return t;
@@ -49,7 +50,7 @@ void trim_counts_free(trim_counts *t)
         return;
     tok_encoder_free(t->enc);
     free(t->count);
-    free(t->path);
+    free(t->must);
     free(t->buf);
     free(t);
 }
@@ -92,6 +93,34 @@ int trim_counts_add_text(trim_counts *t, const char *text, size_t len, const int
     return 0;
 }
 
+int trim_keep_config_ids(trim_counts *t, const char *dir, char *err, size_t errn)
+{
+    char *cp = path_join(dir, "config.json");
+    json_error_t je;
+    json_t *o = json_load_file(cp, 0, &je);
+    int rc = 0;
+    if (!json_is_object(o)) {
+        rc = errbuf_fail(err, errn, "%s: %s", cp, o ? "not a JSON object" : je.text);
+    } else {
+        const char *key;
+        json_t *val;
+        json_object_foreach(o, key, val) {
+            size_t n = strlen(key);
+            if (n < 9 || strcmp(key + n - 9, "_token_id") || !json_is_integer(val))
+                continue;
+            json_int_t id = json_integer_value(val);
+            if (id < 0 || (size_t)id >= t->V || (size_t)id >= tok_vocab_size(t->v)) {
+                rc = errbuf_fail(err, errn, "%s: %s %lld is not a token of the vocabulary", cp, key, (long long)id);
+                break;
+            }
+            t->must[id] = 1;
+        }
+    }
+    json_decref(o);
+    free(cp);
+    return rc;
+}
+
 uint64_t trim_count(const trim_counts *t, int32_t id)
 {
     return id >= 0 && (size_t)id < t->V ? t->count[id] : 0;
@@ -118,7 +147,7 @@ size_t trim_select(const trim_counts *t, uint64_t min_count, int32_t *old_ids)
         min_count = 1;
     for (size_t id = 0; id < t->V && id < lines; id++) {
         int32_t i = (int32_t)id;
-        int keep = t->count[id] >= min_count || t->path[id] || i == sp->pad || i == sp->unk ||
+        int keep = t->count[id] >= min_count || t->must[id] || i == sp->pad || i == sp->unk ||
                    i == sp->cls || i == sp->sep || i == sp->mask || single_char(tok_vocab_token(t->v, i));
         if (keep)
             old_ids[n++] = i;

@@ -3,13 +3,15 @@
  * with the 30,522-token uncased vocabulary, shrinks to what the task needs.
  *
  *     trim_counts *t = trim_counts_new(v, V);          // v: the checkpoint's vocab.txt
+ *     trim_keep_config_ids(t, src, ...);               // tokens config.json names
  *     for each corpus record: trim_counts_add_text(t, text, len, n_ids) or
  *                             trim_counts_add_ids(t, ids, n)
  *     size_t newV = trim_select(t, min_count, old_ids); // old_ids (V): kept old ids, ascending
  *     trim_write_checkpoint(src, dst, v, old_ids, newV, ...);
  *
  * Kept: the tokens the corpus uses (at least min_count times), every special token ([PAD]
- * [UNK] [CLS] [SEP] [MASK]), every single-character token and its "##" form (so every text
+ * [UNK] [CLS] [SEP] [MASK]) and every token a *_token_id of config.json names, every
+ * single-character token and its "##" form (so every text
  * still tokenizes: an unseen word becomes pieces or [UNK]), and, for each corpus word that
  * WordPiece turns into [UNK], the pieces matched before it failed.  New id i is the i-th kept
  * old id (the old order, compacted).
@@ -51,6 +53,10 @@ int trim_counts_add_ids(trim_counts *t, const int32_t *ids, size_t n);
  * they must be the vocabulary's tokenization of text truncated to n: 0 if so, -1 if not
  * (a corpus tokenized with another vocabulary), and then nothing is counted. */
 int trim_counts_add_text(trim_counts *t, const char *text, size_t len, const int32_t *ids, size_t n);
+/* Keep every token that an integer *_token_id of dir/config.json names (pad_token_id, and
+ * e.g. ALBERT's bos/eos_token_id), so the trimmed config.json can name them too.  0, or -1
+ * with a message (an id outside the vocabulary, an unreadable config.json). */
+int trim_keep_config_ids(trim_counts *t, const char *dir, char *err, size_t errn);
 /* Occurrences of old id counted so far. */
 uint64_t trim_count(const trim_counts *t, int32_t id);
 

@@ -99,6 +99,17 @@ print(n)'"
     emo teacher-logits -m small --threads 1 other.rec > /dev/null
 }
 
+@test "trim-vocab: ALBERT, whose config.json names bos and eos tokens: kept and remapped, same logits" {
+    emo ckpt init --labels sadness,joy,love,anger,fear,surprise --vocab "$VOCAB" -o albert albert-tiny
+    run --separate-stderr emo ckpt trim-vocab -m albert --corpus "$D/corpus.rec" -o small
+    assert_success
+    grep -q '"bos_token_id": 1,' small/config.json       # [unused2] and [unused3], after [PAD]
+    grep -q '"eos_token_id": 2,' small/config.json
+    emo tokenize --max-len 40 --vocab small/vocab.txt "$D/corpus.rec" -o retok.rec
+    cmp <(emo teacher-logits -m albert --threads 1 "$D/corpus.rec" | emo dump | sed 's/"input_ids":\[[^]]*\],//') \
+        <(emo teacher-logits -m small --threads 1 retok.rec | emo dump | sed 's/"input_ids":\[[^]]*\],//')
+}
+
 @test "trim-vocab: --min-count keeps fewer tokens; texts then tokenize into other pieces" {
     emo ckpt trim-vocab -m "$D/bert" --corpus "$D/corpus.rec" -o one 2>/dev/null
     run --separate-stderr emo ckpt trim-vocab --min-count 3 -m "$D/bert" --corpus "$D/corpus.rec" -o three

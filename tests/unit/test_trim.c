@@ -209,9 +209,17 @@ static void test_checkpoint(const char *family, int mlm)
     char *vp = path_join(src, "vocab.txt");
     tok_vocab *v = load_vocab(vp);
     free(vp);
-    /* specials 0 100-103 and three of the six words, [unused5] */
-    const int32_t keep[] = { 0, 5, 100, 101, 102, 103, 104, 106, 109 };
-    const size_t nk = sizeof keep / sizeof *keep;
+    /* specials 0 100-103 and three of the six words, [unused5]; ALBERT's config.json names
+     * bos_token_id 2 and eos_token_id 3 ([unused2], [unused3]): trim_keep_config_ids keeps them */
+    trim_counts *t = trim_counts_new(v, tok_vocab_size(v));
+    CHECK(trim_keep_config_ids(t, src, err, sizeof err) == 0, "%s", err);
+    const int32_t words[] = { 101, 5, 104, 106, 109, 102 };
+    CHECK(trim_counts_add_ids(t, words, 6) == 0, "ids");
+    int32_t keep[16];
+    const size_t nk = trim_select(t, 1, keep);
+    trim_counts_free(t);
+    int albert = !strncmp(family, "albert", 6);
+    CHECK(nk == (albert ? 11u : 9u), "%s: %zu kept", family, nk);
     CHECK(trim_write_checkpoint(src, dst, v, keep, nk, notice, sizeof notice, err, sizeof err) == 0, "%s: %s",
           family, err);
     unsigned flags = mlm ? CKPT_WANT_MLM : 0;
@@ -263,9 +271,17 @@ static void test_checkpoint(const char *family, int mlm)
     char *nvp = path_join(dst, "vocab.txt");
     tok_vocab *nv = load_vocab(nvp);
     free(nvp);
-    CHECK(nv && tok_vocab_size(nv) == nk && !strcmp(tok_vocab_token(nv, 1), "[unused5]") &&
-          !strcmp(tok_vocab_token(nv, 8), "w109") && tok_vocab_specials(nv)->unk == 2,
+    CHECK(nv && tok_vocab_size(nv) == nk && !strcmp(tok_vocab_token(nv, albert ? 3 : 1), "[unused5]") &&
+          !strcmp(tok_vocab_token(nv, (int32_t)nk - 1), "w109") && tok_vocab_specials(nv)->unk == (albert ? 4 : 2),
           "%s: trimmed vocab.txt", family);
+    if (albert) {
+        char *cp2 = path_join(dst, "config.json");
+        json_t *c2 = json_load_file(cp2, 0, NULL);
+        free(cp2);
+        CHECK(json_integer_value(json_object_get(c2, "bos_token_id")) == 1 &&
+              json_integer_value(json_object_get(c2, "eos_token_id")) == 2, "%s: bos/eos remapped", family);
+        json_decref(c2);
+    }
     tok_vocab_free(nv);
     tok_vocab_free(v);
 }
@@ -299,6 +315,8 @@ int main(void)
     test_checkpoint("distilbert", 0);
     test_checkpoint("bert-mlm", 1);
     test_checkpoint("distilbert-mlm", 1);
+    test_checkpoint("albert", 0);
+    test_checkpoint("albert-mlm", 1);
     test_checkpoint_refusals();
     remove_tree(tmpdir);
     return check_done("test_trim");
