@@ -15,7 +15,7 @@ setup() {
     D=$BATS_FILE_TMPDIR
     cd "$BATS_TEST_TMPDIR"
     P=$EMO_ROOT/pipelines
-    TOPTS="--epochs 1 --lr 3e-3 --batch 16"
+    TOPTS="--max-steps 5 --lr 3e-3 --batch 16"
     CFG=$FIXTURES/train/tiny-bert.json
 }
 
