@@ -5,21 +5,23 @@
 # the teachers' mean probability); each teacher's and the ensemble's validation accuracy is
 # reported.
 #
-#   ensemble.sh -t TRAIN -v VAL -o OUT [-n N] [-b SEED] [-c CONFIG] [-j JOBS]
+#   ensemble.sh -t TRAIN -v VAL -o OUT [-e TEST] [-n N] [-b SEED] [-c CONFIG] [-j JOBS]
 #               [-S HOST,... | -s SSHLOGINFILE] [-T THREADS] [-a 'TEACHER-TRAIN OPTIONS']
 #               [-l 'TEACHER-LOGITS OPTIONS'] [-m 'MERGE OPTIONS'] [FILE...]
 #
 # -n N teachers (3), seeds SEED .. SEED+N-1 (-b, 1), each `emo teacher-train --train TRAIN
 # --val VAL --config CONFIG --seed S --threads THREADS` (CONFIG: a preset or a config.json;
 # default bert-mini) plus -a's options, then `emo teacher-logits -o` over TRAIN, VAL and the
-# FILEs (e.g. the unlabelled records to distil on) plus -l's options (default
+# FILEs (e.g. the unlabelled records to distil on) and TEST plus -l's options (default
 # --attn-layers all).  Writes
 #   OUT/teacher-S/    each teacher's checkpoint
-#   OUT/cache-S/      each teacher's cache (TRAIN, VAL and the FILEs)
+#   OUT/cache-S/      each teacher's cache (TRAIN, VAL, the FILEs and TEST)
 #   OUT/ensemble/     the merged cache, with -m's options (--attn none: logits only)
-#   OUT/accuracy.tsv  "model<TAB>val_accuracy" per teacher and for the ensemble, also printed:
-#                     emo cache --join VAL CACHE | emo eval, the teachers' and the
-#                     ensemble's predictions read from their caches alike
+#   OUT/accuracy.tsv  "model<TAB>val_accuracy[<TAB>test_accuracy]" per teacher and for the
+#                     ensemble, also printed: emo cache --join VAL CACHE | emo eval, the
+#                     teachers' and the ensemble's predictions read from their caches alike
+#                     (the test accuracy with -e TEST: held-out records no teacher trains
+#                     or stops on)
 # The student then distils from OUT/ensemble (emo student-distill --teacher-cache).
 # A rerun redoes only the teachers whose cache is not complete, then the merge and the
 # report.  The record ids must be unique over TRAIN, VAL and the FILEs (emo split's files
@@ -35,13 +37,14 @@ bin=$(cd "$(dirname "$0")/.." && pwd)/bin
 [ ! -x "$bin/emo" ] || PATH="$bin:$PATH"
 me=ensemble.sh
 usage() {
-    echo "usage: $me -t TRAIN -v VAL -o OUT [-n N] [-b SEED] [-c CONFIG] [-j JOBS] [-S HOST,... | -s SSHLOGINFILE]" >&2
+    echo "usage: $me -t TRAIN -v VAL -o OUT [-e TEST] [-n N] [-b SEED] [-c CONFIG] [-j JOBS] [-S HOST,... | -s SSHLOGINFILE]" >&2
     echo "       [-T THREADS] [-a 'TEACHER-TRAIN OPTIONS'] [-l 'TEACHER-LOGITS OPTIONS'] [-m 'MERGE OPTIONS'] [FILE...]" >&2
     exit 2
 }
-train= val= out= n=3 seed=1 config=bert-mini jobs= hosts= loginfile= threads=1 topts= lopts="--attn-layers all" mopts=
-while getopts t:v:o:n:b:c:j:S:s:T:a:l:m:h opt; do
+train= val= test= out= n=3 seed=1 config=bert-mini jobs= hosts= loginfile= threads=1 topts= lopts="--attn-layers all" mopts=
+while getopts t:v:e:o:n:b:c:j:S:s:T:a:l:m:h opt; do
     case $opt in
+    e) test=$OPTARG ;;
     t) train=$OPTARG ;;
     v) val=$OPTARG ;;
     o) out=$OPTARG ;;
@@ -64,6 +67,7 @@ shift $((OPTIND - 1))
 case $n in ''|*[!0-9]*) usage ;; esac
 case $seed in ''|*[!0-9]*) usage ;; esac
 [ "$n" -ge 1 ] || usage
+[ -z "$test" ] || set -- "$@" "$test"      # cached like the FILEs
 case $loginfile in ''|/*) ;; *) loginfile=$PWD/$loginfile ;; esac
 for f in "$train" "$val" "$@"; do
     [ -r "$f" ] || { echo "$me: $f: cannot read" >&2; exit 1; }
@@ -155,17 +159,20 @@ mv "$out/.ensemble.new" "$out/ensemble"
 
 # validation accuracy of each teacher and of the ensemble, from their caches
 accuracy() {
-    emo cache --join "$val" "$1" | emo eval --json | grep -o '"accuracy": *[0-9.eE+-]*' |
+    emo cache --join "$2" "$1" | emo eval --json | grep -o '"accuracy": *[0-9.eE+-]*' |
         awk -F: '{ printf "%.4f", $2 }'
 }
 {
-    printf 'model\tval_accuracy\n'
+    printf 'model\tval_accuracy%s\n' "${test:+	test_accuracy}"
     s=$seed
-    while [ "$s" -lt $((seed + n)) ]; do
-        printf 'teacher-%s\t%s\n' "$s" "$(accuracy "$out/cache-$s")"
+    while [ "$s" -le $((seed + n)) ]; do
+        c=$out/cache-$s name=teacher-$s
+        [ "$s" -lt $((seed + n)) ] || c=$out/ensemble name=ensemble
+        printf '%s\t%s' "$name" "$(accuracy "$c" "$val")"
+        [ -z "$test" ] || printf '\t%s' "$(accuracy "$c" "$test")"
+        printf '\n'
         s=$((s + 1))
     done
-    printf 'ensemble\t%s\n' "$(accuracy "$out/ensemble")"
 } > "$out/.accuracy.tsv"
 mv "$out/.accuracy.tsv" "$out/accuracy.tsv"
 cat "$out/accuracy.tsv"

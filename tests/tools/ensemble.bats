@@ -9,6 +9,7 @@ setup_file() {
     "$FIXTURES/train/make-records.sh" 200 1 | emo pack -o train.rec
     "$FIXTURES/train/make-records.sh" 60 2 | emo pack -o val.rec
     "$FIXTURES/train/make-records.sh" 40 3 | emo pack -o extra.rec      # unlabelled-like, own ids
+    "$FIXTURES/train/make-records.sh" 50 4 | emo pack -o test.rec
 }
 
 setup() {
@@ -63,6 +64,18 @@ setup() {
     assert_success
     [[ "$stderr" != *"training"* ]]
     cmp first.tsv out/accuracy.tsv
+}
+
+@test "ensemble.sh -e TEST: the test accuracy of each teacher and of the ensemble too" {
+    run --separate-stderr "$P/ensemble.sh" -t "$D/train.rec" -v "$D/val.rec" -e "$D/test.rec" -o out -n 2 -j 2 \
+        -c "$CFG" -a "$TOPTS"
+    assert_success
+    assert_line --index 0 "model	val_accuracy	test_accuracy"
+    [[ "${lines[3]}" =~ ^ensemble$'\t'[01]\.[0-9]{4}$'\t'[01]\.[0-9]{4}$ ]]
+    run emo cache out/cache-1
+    assert_line "records	310"
+    acc=$(emo cache --join "$D/test.rec" out/ensemble | emo eval --json | jq '.accuracy * 10000 | round')
+    [ "$(grep ^ensemble out/accuracy.tsv | cut -f3 | sed 's/\.//; s/^0*//')" = "$acc" ]
 }
 
 @test "ensemble.sh -S h1,h2: the teachers trained on the machines equal local ones, nothing stays there" {
