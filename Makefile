@@ -1,4 +1,4 @@
-# emokd: see README.md.  Targets: all check unit bats man-lint install uninstall clean bench demo fetch-data deps
+# emokd: see README.md.  Targets: all check unit bats fuzz man-lint install uninstall clean bench demo fetch-data deps
 include config.mk
 
 # Every tools/<name>.c becomes bin/emo-<name>; every lib/**/*.c{,c} goes into lib/libemo.a;
@@ -47,18 +47,65 @@ bench/out/%: bench/%.c lib/libemo.a | bench/out
 %.o: %.cc
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
 
-bin tests/unit/bin bench/out:
+bin tests/unit/bin bench/out tests/fuzz/bin:
 	mkdir -p $@
 
 # make check: unit tests, then bats; prints "N passed, N failed" last.
-check: all $(UNITS)
+check: all $(UNITS) $(FUZZ_REPLAY)
 	@tests/run-all.sh
 
 unit: all $(UNITS)
 	@tests/run-all.sh unit
 
-bats: all
+bats: all $(FUZZ_REPLAY)
 	@tests/run-all.sh bats
+
+# Fuzzing (tests/fuzz/README.md): every tests/fuzz/fuzz_<name>.c is a libFuzzer target.
+# make fuzz builds them with clang (Debian clang, libfuzzer-14-dev) against a copy of the
+# library built with the sanitizers, and runs each FUZZ_S seconds from its committed
+# corpus (new inputs go to tests/fuzz/work/, crashes to tests/fuzz/crash-<name>-*).
+# make check replays every corpus, reproducers included, through gcc-built drivers.
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_REPLAY := $(patsubst %,tests/fuzz/bin/replay-%,$(FUZZ_NAMES))
+FUZZ_BIN    := $(patsubst %,tests/fuzz/bin/fuzz-%,$(FUZZ_NAMES))
+FUZZ_S      ?= 60
+FUZZ_CC     ?= clang
+FUZZ_CXX    ?= clang++
+FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -g -O1 -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJ    := $(patsubst %,tests/fuzz/obj/%,$(LIB_SRC:.c=.o) $(LIB_CXX:.cc=.o))
+
+tests/fuzz/bin/replay-%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h lib/libemo.a | tests/fuzz/bin
+	$(CC) $(CPPFLAGS) -Itests/fuzz $(CFLAGS) -o $@ tests/fuzz/replay.c tests/fuzz/fuzz_$*.c lib/libemo.a $(LDFLAGS) $(LDLIBS)
+
+tests/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) -c -o $@ $<
+
+tests/fuzz/obj/%.o: %.cc
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
+
+tests/fuzz/obj/libemo.a: $(FUZZ_OBJ)
+	$(AR) rcs $@ $^
+
+tests/fuzz/bin/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/obj/libemo.a | tests/fuzz/bin
+	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< tests/fuzz/obj/libemo.a \
+	    $(PKG_LIBS) $(SPM_LIBS) -lstdc++ -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@set -e; for n in $(FUZZ_NAMES); do \
+	    mkdir -p tests/fuzz/work/$$n; \
+	    echo "fuzz-$$n: $(FUZZ_S) s"; \
+	    tests/fuzz/bin/fuzz-$$n -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=tests/fuzz/crash-$$n- tests/fuzz/work/$$n tests/fuzz/corpus/$$n 2>&1 \
+	        | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY)|Done [0-9]+ runs' \
+	        || true; \
+	    ls tests/fuzz/crash-$$n-* > /dev/null 2>&1 && { echo "fuzz-$$n: crashed, see tests/fuzz/crash-$$n-*"; exit 1; }; \
+	done; echo "fuzz: no crash"
 
 # mandoc's lint, then groff's warnings (-ww: lines it cannot break, bad macro calls...)
 man-lint:
@@ -98,5 +145,5 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d)
 
-.PHONY: all check unit bats man-lint demo fetch-data bench deps install uninstall clean FORCE
+.PHONY: all check unit bats fuzz fuzz-build man-lint demo fetch-data bench deps install uninstall clean FORCE
 .SECONDARY:

@@ -152,7 +152,7 @@ void u8_encode(unsigned char *dst, const float *src, size_t n)
 void f16_encode(unsigned char *dst, const float *src, size_t n)
 {
     size_t i = 0;
-#if defined(__GNUC__) && defined(__x86_64__)
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)  /* clang 14 cannot ask for f16c */
     static int has_f16c = -1;
     if (has_f16c < 0) {
         __builtin_cpu_init();
