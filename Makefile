@@ -73,7 +73,7 @@ FUZZ_S      ?= 60
 FUZZ_CC     ?= clang
 FUZZ_CXX    ?= clang++
 FUZZ_SAN    := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := -std=c11 -g -O1 -pthread $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CFLAGS := -std=c11 -g -O1 -pthread -MMD -MP $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 FUZZ_OBJ    := $(patsubst %,tests/fuzz/obj/%,$(LIB_SRC:.c=.o) $(LIB_CXX:.cc=.o))
 
 tests/fuzz/bin/replay-%: tests/fuzz/replay.c tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h lib/libemo.a | tests/fuzz/bin
@@ -85,7 +85,7 @@ tests/fuzz/obj/%.o: %.c
 
 tests/fuzz/obj/%.o: %.cc
 	@mkdir -p $(@D)
-	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
+	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -g -O1 -MMD -MP $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
 
 tests/fuzz/obj/libemo.a: $(FUZZ_OBJ)
 	$(AR) rcs $@ $^
@@ -143,7 +143,7 @@ uninstall:
 clean:
 	rm -rf bin tests/unit/bin lib/libemo.a .version lib/*/*.o lib/*/*.d tests/unit/*.d *.d
 
--include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d)
+-include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d tests/fuzz/bin/*.d) $(wildcard $(FUZZ_OBJ:.o=.d))
 
 .PHONY: all check unit bats fuzz fuzz-build man-lint demo fetch-data bench deps install uninstall clean FORCE
 .SECONDARY:
