@@ -10,6 +10,12 @@ LIB_CXX   := $(sort $(wildcard lib/*/*.cc))
 LIB_OBJ   := $(LIB_SRC:.c=.o) $(LIB_CXX:.cc=.o)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(patsubst tests/unit/%.c,tests/unit/bin/%,$(UNIT_SRC))
+# the fuzz targets' names here, before check and bats list their replay drivers (a rule's
+# prerequisites are expanded when make reads it)
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_REPLAY := $(patsubst %,tests/fuzz/bin/replay-%,$(FUZZ_NAMES))
+FUZZ_BIN    := $(patsubst %,tests/fuzz/bin/fuzz-%,$(FUZZ_NAMES))
 MAN1      := $(sort $(wildcard man/man1/*.1))
 MAN5      := $(sort $(wildcard man/man5/*.5))
 MAN7      := $(sort $(wildcard man/man7/*.7))
@@ -65,10 +71,6 @@ bats: all $(FUZZ_REPLAY)
 # library built with the sanitizers, and runs each FUZZ_S seconds from its committed
 # corpus (new inputs go to tests/fuzz/work/, crashes to tests/fuzz/crash-<name>-*).
 # make check replays every corpus, reproducers included, through gcc-built drivers.
-FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_NAMES  := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
-FUZZ_REPLAY := $(patsubst %,tests/fuzz/bin/replay-%,$(FUZZ_NAMES))
-FUZZ_BIN    := $(patsubst %,tests/fuzz/bin/fuzz-%,$(FUZZ_NAMES))
 FUZZ_S      ?= 60
 FUZZ_CC     ?= clang
 FUZZ_CXX    ?= clang++
