@@ -245,6 +245,8 @@ static int trim_vocab(int argc, char **argv)
     struct stat st;
     if (stat(ckpt, &st) != 0 || !S_ISDIR(st.st_mode))
         errx(EXIT_DATA, "%s: not a checkpoint directory", ckpt);
+    char *in_dirs[] = { (char *)ckpt };
+    refuse_output_is_input(out, in_dirs, 1);
     if (model_config_resolve(ckpt, &cfg, e, sizeof e) != 0)
         errx(EXIT_DATA, "%s", e);
     char *vp = ckpt_vocab_path(ckpt);

@@ -172,7 +172,7 @@ same_file() {
     same_file emo split -q -o . train.rec
     emo ckpt init --labels joy,anger,fear -o ck "$FIXTURES/train/tiny-bert.json" 2> /dev/null
     same_file emo ckpt convert -o ck ck
-    # (trim-vocab -o onto -m: refused by trim-vocab itself, trim-vocab.bats)
+    same_file emo ckpt trim-vocab -m ck --corpus v.rec -o ck
     same_file emo teacher-train --train v.rec --val v.rec --init ck --epochs 1 -q -o ck
     same_file emo student-distill --train v.rec --val v.rec --teacher ck --config "$FIXTURES/train/tiny-bert.json" --epochs 1 -q -o ck
     # devices in and out, and an output that does not exist yet, are fine
