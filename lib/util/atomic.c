@@ -260,10 +260,10 @@ int atomic_dir_commit(atomic_dir *ad)
     /* Replacing a directory: swap the two in one step, then remove the old one (now under
      * the temp name; a kill before that leaves only a stale temp). */
     if (exists && rename_exchange(ad->tmp, ad->path) == 0) {
+        fsync_parent(ad->path);
+        remove_tree(ad->tmp);       /* still tracked: a signal meanwhile removes it too */
         untrack(ad->tmp);
         ad->active = 0;
-        fsync_parent(ad->path);
-        remove_tree(ad->tmp);
         free_dir_names(ad);
         return 0;
     }
@@ -315,6 +315,8 @@ void atomic_dir_abort(atomic_dir *ad)
 
 void xmkdir_p(const char *dir)
 {
+    if (!*dir)
+        errx(EXIT_USAGE, "an empty directory name");
     install_cleanup();
     char *p = xstrdup(dir);
     for (char *s = p + 1;; s++) {
