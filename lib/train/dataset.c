@@ -105,6 +105,8 @@ void dataset_load(dataset *ds, const char *path, labelset *ls, unsigned flags, i
             rec_die(r, "field 'label' is not a string");
         if (k == -1 && (flags & DS_REQUIRE_LABEL))
             rec_die(r, "missing field 'label'");
+        if (k == 0 && memchr(lab, '\0', lablen))      /* "joy\0x" would be a class printed as "joy" */
+            rec_die(r, "field 'label' holds a NUL byte");
         if (k == 0) {
             cls = labelset_find(ls, lab, lablen);
             if (cls < 0 && (flags & DS_ADD_LABELS)) {

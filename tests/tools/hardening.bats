@@ -200,3 +200,16 @@ same_file() {
     assert_line $'records\t60'
     [ "$(ls -A cache | sort | tr '\n' ' ')" = "shard-0000.zst shard.idx shard.manifest.json " ]
 }
+
+@test "fault 2: a trainer refuses a label holding a NUL byte from any source, naming the record" {
+    # two records built byte by byte (emo pack refuses \u0000): labels "sad" and "joy\0x"
+    { printf '\x81\xaaemo.stream\x01'
+      printf '\x83\xa2id\x01\xa5label\xa3sad\xa9input_ids\x93\x65\x07\x66'
+      printf '\x83\xa2id\x02\xa5label\xa5joy\x00x\xa9input_ids\x93\x65\x08\x66'
+      printf '\x81\xa7emo.end\x02'; } > nul.rec
+    run --separate-stderr emo teacher-train --train nul.rec --val nul.rec --config "$FIXTURES/train/tiny-bert.json" \
+        --epochs 1 --threads 1 -q -o ck
+    assert_failure 1
+    [ "$stderr" = "emo-teacher-train: nul.rec:record 2: field 'label' holds a NUL byte" ] || { echo "$stderr"; return 1; }
+    [ ! -e ck ]
+}
