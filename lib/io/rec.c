@@ -33,6 +33,11 @@ struct rec_reader {
     uint64_t seg_rec;        /* records in the current segment */
     uint64_t segments;       /* complete segments seen */
     uint64_t bytes_read;
+    int stop_at_header;      /* rec_reader_header: return 2 once the first header is read */
+    int failed;              /* an error was reported: every later call reports it again */
+    char *hdr_bytes;         /* the first segment's header, kept for rec_reader_header */
+    msgpack_unpacked hdr;
+    int has_hdr;
     char err[512];
 };
 
@@ -69,6 +74,7 @@ rec_reader *rec_reader_open(const char *path)
     r->max_bytes = max_record_bytes();
     r->scan_left = 1;
     msgpack_unpacked_init(&r->unpacked);
+    msgpack_unpacked_init(&r->hdr);
     return r;
 }
 
@@ -250,7 +256,7 @@ static int key_is(const msgpack_object *k, const char *s)
     return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && !memcmp(k->via.str.ptr, s, n);
 }
 
-int rec_read(rec_reader *r, rec_t *rec)
+static int read_item(rec_reader *r, rec_t *rec)
 {
     for (;;) {
         size_t size = 0;
@@ -293,6 +299,15 @@ int rec_read(rec_reader *r, rec_t *rec)
                 return fail_at(r, recno, "unsupported record stream version");
             r->state = IN_SEGMENT;
             r->seg_rec = 0;
+            if (!r->has_hdr) {      /* a copy outlives the read buffer */
+                r->hdr_bytes = xmalloc(size);
+                memcpy(r->hdr_bytes, r->buf + r->start - size, size);
+                size_t hoff = 0;
+                msgpack_unpack_next(&r->hdr, r->hdr_bytes, size, &hoff);
+                r->has_hdr = 1;
+                if (r->stop_at_header)
+                    return 2;
+            }
             continue;
         }
         if (m->size >= 1 && key_is(&m->ptr[0].key, KEY_TRAILER)) {
@@ -322,12 +337,45 @@ int rec_read(rec_reader *r, rec_t *rec)
     }
 }
 
+int rec_read(rec_reader *r, rec_t *rec)
+{
+    if (r->failed)
+        return -1;
+    int k = read_item(r, rec);
+    r->failed = k < 0;
+    return k;
+}
+
+const msgpack_object *rec_reader_header(rec_reader *r)
+{
+    if (!r->has_hdr && !r->failed && r->nrec == 0 && r->segments == 0) {
+        rec_t rec;
+        r->stop_at_header = 1;
+        int k = read_item(r, &rec);
+        r->stop_at_header = 0;
+        r->failed = k < 0;
+    }
+    return r->has_hdr ? &r->hdr.data : NULL;
+}
+
+const msgpack_object *rec_header_get(const msgpack_object *hdr, const char *key)
+{
+    if (!hdr || hdr->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    for (uint32_t i = 0; i < hdr->via.map.size; i++)
+        if (key_is(&hdr->via.map.ptr[i].key, key))
+            return &hdr->via.map.ptr[i].val;
+    return NULL;
+}
+
 void rec_reader_close(rec_reader *r)
 {
     if (!r)
         return;
     if (r->fd != STDIN_FILENO)
         close(r->fd);
+    msgpack_unpacked_destroy(&r->hdr);
+    free(r->hdr_bytes);
     msgpack_unpacked_destroy(&r->unpacked);
     free(r->buf);
     free(r->name);
@@ -465,24 +513,41 @@ struct rec_writer {
     uint64_t count;
 };
 
-rec_writer *rec_writer_open(FILE *fp, const char *name)
-{
-    rec_writer *w = xcalloc(1, sizeof *w);
-    w->fp = fp;
-    w->name = xstrdup(name ? name : "<stdout>");
-    msgpack_packer_init(&w->pk, fp, msgpack_fbuffer_write);
-    msgpack_pack_map(&w->pk, 1);
-    rec_pack_key(&w->pk, KEY_HEADER);
-    msgpack_pack_uint32(&w->pk, REC_VERSION);
-    return w;
-}
-
 static int named(const msgpack_object *k, const char *const *keys, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (key_is(k, keys[i]))
             return 1;
     return 0;
+}
+
+rec_writer *rec_writer_open_meta(FILE *fp, const char *name, const msgpack_object *hdr,
+                                 const char *const *newkeys, size_t nnew, msgpack_packer **pk)
+{
+    rec_writer *w = xcalloc(1, sizeof *w);
+    w->fp = fp;
+    w->name = xstrdup(name ? name : "<stdout>");
+    msgpack_packer_init(&w->pk, fp, msgpack_fbuffer_write);
+    size_t keep = 0;
+    const msgpack_object_map *m = hdr && hdr->type == MSGPACK_OBJECT_MAP ? &hdr->via.map : NULL;
+    for (uint32_t i = 0; m && i < m->size; i++)
+        keep += !key_is(&m->ptr[i].key, KEY_HEADER) && !named(&m->ptr[i].key, newkeys, nnew);
+    msgpack_pack_map(&w->pk, 1 + keep + nnew);
+    rec_pack_key(&w->pk, KEY_HEADER);
+    msgpack_pack_uint32(&w->pk, REC_VERSION);
+    for (uint32_t i = 0; m && i < m->size; i++)
+        if (!key_is(&m->ptr[i].key, KEY_HEADER) && !named(&m->ptr[i].key, newkeys, nnew)) {
+            msgpack_pack_object(&w->pk, m->ptr[i].key);
+            msgpack_pack_object(&w->pk, m->ptr[i].val);
+        }
+    if (pk)
+        *pk = &w->pk;
+    return w;
+}
+
+rec_writer *rec_writer_open(FILE *fp, const char *name)
+{
+    return rec_writer_open_meta(fp, name, NULL, NULL, 0, NULL);
 }
 
 msgpack_packer *rec_begin(rec_writer *w, const rec_t *pass, const char *const *newkeys, size_t nnew)

@@ -6,6 +6,12 @@
  * knows a complete stream (ends right after a trailer whose count matches) from one
  * whose writer died (no trailer), and `cat a b` of two streams is a stream.
  *
+ * The header may carry more fields than the version: metadata about how the records were
+ * made, which tools pass on (rec_reader_header, rec_writer_open_meta).  Fields in use:
+ * "clean" (emo-clean's steps, a map of booleans punct, emoji, lowercase, stopwords) and
+ * "tokenizer" (emo-tokenize's: max_len, vocab path, vocab_size).  Readers ignore fields
+ * they do not know; `cat a b` keeps a's header for readers that look at the first one.
+ *
  * Records are maps with string keys.  Contract fields: id (uint), text (str),
  * label (str), input_ids (array of uint), logits and embedding (array of float32).
  * Tools pass fields they do not know through unchanged (rec_begin with pass != NULL).
@@ -43,6 +49,13 @@ const char *rec_reader_error(const rec_reader *r);
 /* Set an error about the current record (for field checks by the tool); returns -1. */
 int rec_fail(rec_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *rec_reader_name(const rec_reader *r);
+/* The header map of the stream's first segment ({"emo.stream": 1, metadata...}), read now
+ * if no record has been read yet (blocking on a pipe until it arrives); NULL if the input
+ * does not start with a valid header (the next rec_read reports why).  Valid until
+ * rec_reader_close. */
+const msgpack_object *rec_reader_header(rec_reader *r);
+/* Field key of a header map, or NULL (hdr may be NULL). */
+const msgpack_object *rec_header_get(const msgpack_object *hdr, const char *key);
 uint64_t rec_reader_count(const rec_reader *r);
 void rec_reader_close(rec_reader *r);
 
@@ -73,6 +86,11 @@ typedef struct rec_writer rec_writer;
 
 /* Writes the segment header at once.  name is used in messages. */
 rec_writer *rec_writer_open(FILE *fp, const char *name);
+/* The same, with metadata in the header: the fields of hdr (a header from rec_reader_header,
+ * or NULL) except those named in newkeys, then nnew fields that the caller packs into *pk
+ * (key, value each) before anything else is written. */
+rec_writer *rec_writer_open_meta(FILE *fp, const char *name, const msgpack_object *hdr,
+                                 const char *const *newkeys, size_t nnew, msgpack_packer **pk);
 /* Start a record of pass's fields (those not named in newkeys) plus nnew new fields;
  * the caller then packs exactly nnew key/value pairs and calls rec_end. */
 msgpack_packer *rec_begin(rec_writer *w, const rec_t *pass, const char *const *newkeys, size_t nnew);
