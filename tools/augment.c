@@ -269,7 +269,7 @@ int main(int argc, char **argv)
     } else {
         refuse_tty_stdout(force);
     }
-    rec_writer *w = rec_writer_open(fp, out);
+    rec_writer *w = rec_writer_open_meta(fp, out, rec_reader_header(r), NULL, 0, NULL);
 
     /* pass 1: copy the originals through, keep the chosen records and their texts */
     msgpack_sbuffer saved;

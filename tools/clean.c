@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/rec.h"
+#include "model/textcfg.h"
 #include "text/clean.h"
 #include "text/corpus.h"
 #include "util/cli.h"
@@ -268,7 +269,11 @@ int main(int argc, char **argv)
      * is written, so a missing, empty or unreadable input leaves stdout empty. */
     const char *first = optind < argc ? argv[optind] : NULL;
     corpus_reader *in = open_or_die(first, &o);
-    rec_writer *w = rec_writer_open(fp, out);
+    static const char *const meta[] = { "clean" };
+    msgpack_packer *hpk;
+    rec_writer *w = rec_writer_open_meta(fp, out, NULL, meta, 1, &hpk);
+    rec_pack_key(hpk, "clean");
+    textcfg_pack_clean(hpk, &cfg.clean);
     o.id_offset += clean_file(w, in, first);         /* line ids continue across files */
     for (int i = optind + 1; i < argc; i++)
         o.id_offset += clean_file(w, open_or_die(argv[i], &o), argv[i]);

@@ -112,6 +112,9 @@ static uint32_t class_of(const char *s, size_t n)
 
 /* Holds every record of one input; ids are needed (and must be unique) when an
  * assignment is written or read. */
+/* The first input stays open until the splits are written: its header is theirs. */
+static rec_reader *first_input;
+
 static void hold_file(const char *path, int need_id, idmap *seen)
 {
     rec_reader *r = rec_reader_open(path);
@@ -146,7 +149,10 @@ static void hold_file(const char *path, int need_id, idmap *seen)
         }
         h->len = (uint32_t)(S.len - h->off);
     }
-    rec_reader_close(r);
+    if (!first_input)
+        first_input = r;
+    else
+        rec_reader_close(r);
 }
 
 static int by_name(const void *a, const void *b)
@@ -222,7 +228,7 @@ static void write_splits(char *const path[NSPLIT], const uint8_t *split)
     for (int s = 0; s < NSPLIT; s++) {
         fp[s] = atomic_open(&af[s], path[s]);
         setvbuf(fp[s], NULL, _IOFBF, 1 << 20);
-        w[s] = rec_writer_open(fp[s], path[s]);
+        w[s] = rec_writer_open_meta(fp[s], path[s], rec_reader_header(first_input), NULL, 0, NULL);
     }
     for (size_t i = 0; i < S.n; i++) {
         /* the held bytes are one complete record map: write them as they are */

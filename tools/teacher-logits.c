@@ -309,11 +309,16 @@ static void flush_window(run *r, item *win, size_t n)
     }
 }
 
-static void process(run *r, const char *path)
+static rec_reader *open_input(const char *path)
 {
     rec_reader *rd = rec_reader_open(path);
     if (!rd)
         err(EXIT_DATA, "%s", path);
+    return rd;
+}
+
+static void process(run *r, rec_reader *rd)
+{
     r->src = rec_reader_name(rd);
     if (r->cache)
         seen_file(r->src);
@@ -451,16 +456,17 @@ int main(int argc, char **argv)
             errx(EXIT_DATA, "%s", e);
         open_cache = r.cache;
         atexit(abort_cache);
-    } else {
+    }
+    rec_reader *first = open_input(optind < argc ? argv[optind] : NULL);
+    if (!out_dir) {
         refuse_tty_stdout(force);
-        r.out = rec_writer_open(stdout, NULL);
+        r.out = rec_writer_open_meta(stdout, NULL, rec_reader_header(first), NULL, 0, NULL);
     }
     pg.on = isatty(STDERR_FILENO);
     pg.t0 = now_seconds();
-    if (optind == argc)
-        process(&r, NULL);
-    for (int i = optind; i < argc; i++)
-        process(&r, argv[i]);
+    process(&r, first);
+    for (int i = optind + 1; i < argc; i++)
+        process(&r, open_input(argv[i]));
     if (pg.on)
         fputs("\r\033[K", stderr);
     if (r.cache) {

@@ -17,6 +17,7 @@
 #include <msgpack/sbuffer.h>
 
 #include "io/rec.h"
+#include "model/textcfg.h"
 #include "tok/bert_tok.h"
 #include "tok/spm.h"
 #include "util/cli.h"
@@ -249,11 +250,16 @@ static void dispatch(ctx *c, rec_writer *w)
     c->cur = 1 - c->cur;
 }
 
-static void tokenize_stream(ctx *c, rec_writer *w, const char *path)
+static rec_reader *open_input(const char *path)
 {
     rec_reader *r = rec_reader_open(path);
     if (!r)
         err(EXIT_DATA, "%s", path);
+    return r;
+}
+
+static void tokenize_stream(ctx *c, rec_writer *w, rec_reader *r)
+{
     rec_t rec;
     while (rec_read_or_die(r, &rec)) {
         add_record(c, r, &rec);
@@ -339,11 +345,18 @@ int main(int argc, char **argv)
         fp = atomic_open(&af, out);
     else
         refuse_tty_stdout(force);
-    rec_writer *w = rec_writer_open(fp, out);
-    if (optind == argc)
-        tokenize_stream(&c, w, NULL);
-    for (int i = optind; i < argc; i++)
-        tokenize_stream(&c, w, argv[i]);
+    /* the output header: the first input's (emo-clean's steps) plus this tokenizer's settings */
+    rec_reader *first = open_input(optind < argc ? argv[optind] : NULL);
+    static const char *const meta[] = { "tokenizer" };
+    msgpack_packer *hpk;
+    rec_writer *w = rec_writer_open_meta(fp, out, rec_reader_header(first), meta, 1, &hpk);
+    char *vocab_abs = vocab_path ? realpath(vocab_path, NULL) : NULL;
+    rec_pack_key(hpk, "tokenizer");
+    textcfg_pack_tokenizer(hpk, (int)c.max_len, vocab_abs, vocab ? (long)tok_vocab_size(vocab) : 0);
+    free(vocab_abs);
+    tokenize_stream(&c, w, first);
+    for (int i = optind + 1; i < argc; i++)
+        tokenize_stream(&c, w, open_input(argv[i]));
     if (c.b[c.cur].n)
         dispatch(&c, w);
     finish_pending(&c, w);
