@@ -19,6 +19,7 @@
 #include "io/rec.h"
 #include "model/ckpt.h"
 #include "model/config.h"
+#include "model/textcfg.h"
 #include "model/model.h"
 #include "model/trim.h"
 #include "tok/bert_tok.h"
@@ -148,6 +149,22 @@ static int info(int argc, char **argv)
                               "params", (json_int_t)model_config_count_params(&c, MODEL_COUNT_ALL),
                               "architecture", c.arch_class[0] ? c.arch_class : model_config_class(&c),
                               "mlm_head", mlm);
+        /* what a checkpoint directory carries about its text (emo-checkpoint(5)) */
+        textcfg t;
+        struct stat st;
+        int dir = stat(argv[i], &st) == 0 && S_ISDIR(st.st_mode);
+        if (dir && textcfg_load(argv[i], &t, e, sizeof e) < 0) {
+            warnx("%s", e);
+            rc = EXIT_DATA;
+        }
+        char *vp = dir ? ckpt_vocab_path(argv[i]) : NULL;
+        json_object_set_new(o, "vocab_file", json_boolean(vp != NULL));
+        free(vp);
+        char steps[128];
+        if (dir && t.has_clean)
+            textcfg_clean_str(&t.clean, steps, sizeof steps);
+        json_object_set_new(o, "clean", dir && t.has_clean ? json_string(steps) : json_null());
+        json_object_set_new(o, "max_len", dir && t.max_len ? json_integer(t.max_len) : json_null());
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
         puts(s);
         free(s);

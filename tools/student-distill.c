@@ -249,8 +249,9 @@ int main(int argc, char **argv)
     d.student.m = model_new(&cfg);
     if (!d.student.m)
         errx(EXIT_DATA, "cannot build the student from %s", config ? config : init);
-    char *vocab_copy = vocab ? xstrdup(vocab) : init ? ckpt_vocab_path(init)
-                                              : teacher_dir ? ckpt_vocab_path(teacher_dir) : NULL;
+    /* the text settings and vocabulary: the stream's, else the init's, else the teacher's */
+    const char *dirs[3] = { init, teacher_dir, d.cache ? shard_reader_meta(d.cache)->teacher : NULL };
+    char *vocab_copy = model_task_text_setup(&d.student, &train, vocab, dirs, 3);
     d.student.vocab_path = vocab_copy;
     model_init_weights(d.student.m, o.seed);
     if (init) {

@@ -143,9 +143,10 @@ int main(int argc, char **argv)
     if (max_id >= cfg.V)
         errx(EXIT_DATA, "token id %d is outside the model's vocabulary of %d (records tokenized with another "
              "vocabulary?)", max_id, cfg.V);
-    /* The vocabulary copied into the checkpoint must be the model's: checked before
-     * training, not found wrong (or missing) when the first checkpoint is written. */
-    char *vocab_copy = vocab ? xstrdup(vocab) : init ? ckpt_vocab_path(init) : NULL;
+    /* The vocabulary copied into the checkpoint (--vocab, the --init checkpoint's, else the
+     * training stream's) must be the model's: checked before training, not found wrong (or
+     * missing) when the first checkpoint is written. */
+    char *vocab_copy = model_task_text_setup(&mt, &train, vocab, &init, 1);
     if (vocab_copy && ckpt_vocab_check(vocab_copy, cfg.V, e, sizeof e))
         errx(EXIT_DATA, "%s", e);
     if (!vocab_copy && init)

@@ -498,9 +498,9 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
     /* The files in writing order; on a failure the ones this call created are removed
      * again (a config.json without its weights is no checkpoint), the ones it replaced
      * stay in their new version. */
-    enum { CONFIG, MODEL, VOCAB, TOKENIZER, NFILES };
+    enum { CONFIG, MODEL, VOCAB, TOKENIZER, SPECIALS, NFILES };
     static const char *const names[NFILES] = { "config.json", "model.safetensors", "vocab.txt",
-                                               "tokenizer_config.json" };
+                                               "tokenizer_config.json", "special_tokens_map.json" };
     char *path[NFILES];
     int had[NFILES];
     for (int i = 0; i < NFILES; i++) {
@@ -517,14 +517,25 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
         done = VOCAB + 1;
         rc = write_atomic(path[VOCAB], vocab_path, NULL, err, errn);
     }
+    /* As BertTokenizer.save_pretrained (transformers 4.30) writes them, so that
+     * AutoTokenizer.from_pretrained(dir) works.  tokenizer_class is explicit: from
+     * model_type alone AutoTokenizer would pick AlbertTokenizer (spiece.model) for an
+     * ALBERT; the models here all use the BERT uncased WordPiece vocabulary. */
     if (!rc && vocab_path) {
         done = TOKENIZER + 1;
-        /* AutoTokenizer would pick AlbertTokenizer (spiece.model) from model_type; the
-         * models here all use the BERT uncased WordPiece vocabulary. */
-        char text[256];
-        snprintf(text, sizeof text, "{\n  \"do_lower_case\": true,\n  \"model_max_length\": %d,\n"
-                 "  \"tokenizer_class\": \"BertTokenizer\"\n}\n", c->P);
+        char text[1024];
+        snprintf(text, sizeof text, "{\n  \"clean_up_tokenization_spaces\": true,\n  \"cls_token\": \"[CLS]\",\n"
+                 "  \"do_basic_tokenize\": true,\n  \"do_lower_case\": true,\n  \"mask_token\": \"[MASK]\",\n"
+                 "  \"model_max_length\": %d,\n  \"never_split\": null,\n  \"pad_token\": \"[PAD]\",\n"
+                 "  \"sep_token\": \"[SEP]\",\n  \"strip_accents\": null,\n  \"tokenize_chinese_chars\": true,\n"
+                 "  \"tokenizer_class\": \"BertTokenizer\",\n  \"unk_token\": \"[UNK]\"\n}\n", c->P);
         rc = write_atomic(path[TOKENIZER], NULL, text, err, errn);
+    }
+    if (!rc && vocab_path) {
+        done = SPECIALS + 1;
+        rc = write_atomic(path[SPECIALS], NULL, "{\n  \"cls_token\": \"[CLS]\",\n  \"mask_token\": \"[MASK]\",\n"
+                          "  \"pad_token\": \"[PAD]\",\n  \"sep_token\": \"[SEP]\",\n  \"unk_token\": \"[UNK]\"\n}\n",
+                          err, errn);
     }
     for (int i = 0; i < NFILES; i++) {
         if (rc && i < done && !had[i])

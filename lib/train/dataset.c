@@ -80,6 +80,7 @@ void dataset_load(dataset *ds, const char *path, labelset *ls, unsigned flags, i
     if (!r)
         err(EXIT_DATA, "%s", path);
     ds->name = xstrdup(rec_reader_name(r));
+    textcfg_from_header(&ds->text, rec_reader_header(r));
     size_t cap = 0, tokcap = 0, ntok = 0;
     int32_t *ids = xmalloc(sizeof(int32_t) * 65536);
     rec_t rec;

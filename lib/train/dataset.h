@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "model/model.h"
+#include "model/textcfg.h"
 
 #define DS_SORT_CHUNK 50
 
@@ -42,6 +43,7 @@ typedef struct dataset {
     int32_t max_id;          /* largest token id */
     size_t nlabelled;
     char *name;              /* file name, for messages */
+    textcfg text;            /* cleaning and tokenizer settings from the stream header */
 } dataset;
 
 enum {

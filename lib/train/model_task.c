@@ -79,7 +79,47 @@ int model_task_eval(void *ctx, const batch *b, float *logits, double *loss, char
 int model_task_save(void *ctx, const char *dir, char *err, size_t errn)
 {
     model_task *mt = ctx;
-    return ckpt_write_dir(dir, model_get_config(mt->m), model_weights(mt->m), mt->vocab_path, err, errn);
+    if (ckpt_write_dir(dir, model_get_config(mt->m), model_weights(mt->m), mt->vocab_path, err, errn))
+        return -1;
+    return textcfg_save(dir, &mt->text, err, errn);
+}
+
+static long count_lines(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    long n = 0;
+    int c, last = '\n';
+    while ((c = getc(f)) != EOF) {
+        n += c == '\n';
+        last = c;
+    }
+    n += last != '\n';
+    fclose(f);
+    return n;
+}
+
+char *model_task_text_setup(model_task *mt, const dataset *train, const char *vocab, const char *const *dirs,
+                            int ndirs)
+{
+    mt->text = train->text;
+    for (int i = 0; i < ndirs && !mt->text.has_clean && !mt->text.max_len; i++) {
+        char e[512];
+        if (dirs[i] && textcfg_load(dirs[i], &mt->text, e, sizeof e) < 0)
+            memset(&mt->text, 0, sizeof mt->text);
+    }
+    mt->text.vocab[0] = 0;
+    if (vocab)
+        return xstrdup(vocab);
+    for (int i = 0; i < ndirs; i++) {
+        char *p = dirs[i] ? ckpt_vocab_path(dirs[i]) : NULL;
+        if (p)
+            return p;
+    }
+    if (train->text.vocab[0] && train->text.vocab_size > 0 && count_lines(train->text.vocab) == train->text.vocab_size)
+        return xstrdup(train->text.vocab);
+    return NULL;
 }
 
 int model_task_load(void *ctx, const char *dir, char *err, size_t errn)

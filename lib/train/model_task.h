@@ -7,7 +7,9 @@
 #define EMO_TRAIN_MODEL_TASK_H
 
 #include "model/model.h"
+#include "model/textcfg.h"
 #include "nn/optim.h"
+#include "train/dataset.h"
 #include "train/trainer.h"
 
 typedef enum { TASK_LOSS_FOCAL, TASK_LOSS_CE } task_loss;
@@ -15,6 +17,7 @@ typedef enum { TASK_LOSS_FOCAL, TASK_LOSS_CE } task_loss;
 typedef struct model_task {
     model *m;
     const char *vocab_path;     /* copied into every checkpoint (vocab.txt); may be NULL */
+    textcfg text;               /* written into every checkpoint (emo_text.json) if known */
     task_loss loss;
     double focal_alpha;         /* 0.25 */
     double focal_gamma;         /* 2 */
@@ -33,6 +36,14 @@ void model_task_free(model_task *mt);
  * != NULL its gradient is added there. */
 double model_task_label_loss(const model_task *mt, float *dlogits, const float *logits, const int32_t *labels,
                              size_t B, size_t K);
+
+/* What every checkpoint of a training run carries about its text (emo-checkpoint(5)).
+ * The vocabulary: vocab (--vocab), else the vocab.txt of the first of dirs (init, teacher)
+ * that has one, else the vocab.txt named in the training stream's header when it still
+ * has the recorded number of lines.  mt->text: the training stream's header, else the
+ * first of dirs with an emo_text.json.  Returns the vocabulary path (free it) or NULL. */
+char *model_task_text_setup(model_task *mt, const dataset *train, const char *vocab, const char *const *dirs,
+                            int ndirs);
 
 int model_task_train_step(void *ctx, const batch *b, rng_t *rng, double *loss, char *err, size_t errn);
 int model_task_eval(void *ctx, const batch *b, float *logits, double *loss, char *err, size_t errn);
