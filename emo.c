@@ -15,6 +15,7 @@
 #include "util/util.h"
 
 static const struct { const char *name, *what; } known[] = {
+    { "predict",         "classify new text with a trained checkpoint (lines, CSV, JSONL)" },
     { "clean",           "read corpora (CSV, TSV, text;label) into {id,text,label} records" },
     { "tokenize",        "BERT WordPiece (or SentencePiece) token ids" },
     { "split",           "stratified train/val/test split" },

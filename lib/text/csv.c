@@ -30,6 +30,9 @@ struct csv_reader {
     uint64_t line;        /* line of the next unread byte */
     int skip_lf;          /* the last row ended at a '\r': a '\n' right after it is part of that end */
     uint64_t bytes;
+    int keep_blank;
+    void (*wait_hook)(void *);
+    void *wait_arg;
     char err[256];
 };
 
@@ -63,6 +66,14 @@ void csv_set_mode(csv_reader *r, int delim, int quoting)
 {
     r->delim = delim;
     r->quoting = quoting;
+}
+
+void csv_keep_blank(csv_reader *r, int keep) { r->keep_blank = keep; }
+
+void csv_set_wait_hook(csv_reader *r, void (*fn)(void *), void *arg)
+{
+    r->wait_hook = fn;
+    r->wait_arg = arg;
 }
 
 const char *csv_error(const csv_reader *r) { return r->err; }
@@ -169,6 +180,8 @@ int csv_next(csv_reader *r, csv_row *row)
         if (r->ipos == r->iend) {
             if (r->eof)
                 break;
+            if (r->wait_hook && r->bytes)
+                r->wait_hook(r->wait_arg);
             if (refill(r) < 0)
                 return -1;
             continue;
@@ -212,7 +225,7 @@ int csv_next(csv_reader *r, csv_row *row)
             }
             r->skip_lf = *q == '\r';
             r->line++;
-            if (r->nf == 0 && r->rlen == 0 && !quoted) {   /* blank line */
+            if (r->nf == 0 && r->rlen == 0 && !quoted && !r->keep_blank) {   /* blank line */
                 row_line = r->line;
                 state = FIELD_START;
                 break;

@@ -32,6 +32,12 @@ typedef struct csv_row {
 csv_reader *csv_open(const char *path, int delim, int quoting);
 /* Change delimiter and quoting from the next row on (after sniffing a first line). */
 void csv_set_mode(csv_reader *r, int delim, int quoting);
+/* Return a blank line as a row of one empty field instead of skipping it (files of one
+ * text a line, where every line needs its answer). */
+void csv_keep_blank(csv_reader *r, int keep);
+/* Call fn(arg) whenever the reader is about to wait for more input (before each read
+ * after the first): a streaming consumer answers what it holds before blocking. */
+void csv_set_wait_hook(csv_reader *r, void (*fn)(void *), void *arg);
 /* 1: a row; 0: end of input; -1: error (csv_error) */
 int csv_next(csv_reader *r, csv_row *row);
 /* "line N: reason" for the last error */
