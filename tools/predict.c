@@ -20,22 +20,39 @@
 #include "io/rec.h"
 #include "text/clean.h"
 #include "text/csv.h"
+#include "util/cli.h"
 #include "util/util.h"
 
 #define WINDOW_BATCHES 16
 
-static const char *usage_text =
+static const cli_help help = {
+    "predict",
     "usage: emo predict -m CKPT_DIR [--format lines|csv|tsv|jsonl|records] [--text-column NAME|N]\n"
     "                   [--keep-columns] [--text-field NAME] [--json | --records | --tsv] [--top-k N]\n"
     "                   [--min-probability P] [--skip-empty] [--batch N] [--threads N] [--vocab FILE]\n"
-    "                   [-fq] [-o FILE] [FILE...]\n";
+    "                   [-fq] [-o FILE] [FILE...]\n",
+    "      --batch N              sequences per forward pass (default 64)\n"
+    "  -f, --force                write a record stream to a terminal\n"
+    "      --format FORMAT        input: lines (default), csv, tsv, jsonl or records\n"
+    "      --json                 JSON Lines out: the text, prediction, probability\n"
+    "      --keep-columns         CSV/TSV: pass every column through, not only the text\n"
+    "      --min-probability P    answer 'unknown' below probability P\n"
+    "  -m, --model DIR            the trained checkpoint\n"
+    "  -o, --output FILE          write FILE (atomically) instead of standard output\n"
+    "  -q, --quiet                no notice and no summary on standard error\n"
+    "      --records              record stream in, prediction stream out (for emo eval)\n"
+    "      --skip-empty           no answer for empty lines\n"
+    "      --text-column NAME|N   CSV/TSV: the text column (name or 1-based number)\n"
+    "      --text-field NAME      JSONL: the text field (default text)\n"
+    "      --threads N            threads (default: the online cores)\n"
+    "      --top-k N              with --json: the N most probable classes\n"
+    "      --tsv                  label<TAB>probability<TAB>text out (the default)\n"
+    "      --vocab FILE           the vocabulary, for a checkpoint without vocab.txt\n",
+};
 
 static void usage(int code)
 {
-    fputs(usage_text, code ? stderr : stdout);
-    if (!code)
-        out_close();
-    exit(code);
+    cli_usage(&help, code);
 }
 
 enum { IN_LINES, IN_CSV, IN_TSV, IN_JSONL, IN_RECORDS };
@@ -541,10 +558,10 @@ int main(int argc, char **argv)
     enum { O_FORMAT = 256, O_TEXT_COLUMN, O_KEEP_COLUMNS, O_TEXT_FIELD, O_JSON, O_RECORDS, O_TSV, O_TOP_K,
            O_MIN_PROB, O_SKIP_EMPTY, O_BATCH, O_THREADS, O_VOCAB };
     static const struct option longopts[] = {
+        CLI_LONGOPTS,
         { "batch", required_argument, NULL, O_BATCH },
         { "force", no_argument, NULL, 'f' },
         { "format", required_argument, NULL, O_FORMAT },
-        { "help", no_argument, NULL, 'h' },
         { "json", no_argument, NULL, O_JSON },
         { "keep-columns", no_argument, NULL, O_KEEP_COLUMNS },
         { "min-probability", required_argument, NULL, O_MIN_PROB },
@@ -567,6 +584,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'f': force = 1; break;
         case 'h': usage(0); break;
+        case CLI_VERSION: cli_version(&help);
         case 'm': ckpt = optarg; break;
         case 'o': out = optarg; break;
         case 'q': S.quiet = 1; break;
