@@ -20,18 +20,25 @@
 #              `emo clean` detects.  Default: data/emotion if present, else
 #              $SHARED/data/emotion.  (DATA is the old name of CORPUS.)
 #   LABEL_NAMES  (sadness,joy,love,anger,fear,surprise) the Kaggle labels 0..5
+#   TEXT_COL, LABEL_COL (text, label): the columns of a CSV/TSV corpus with a header row
+#   (any label set: the labels are the column's values)
 #   SHARED (../shared beside the source tree), VOCAB (bert-base-uncased's vocab.txt there)
 #   MAX_LEN (128), SEED (42), THREADS (2)
-#   TEACHER (bert-tiny: a preset, config.json or checkpoint directory), T_EPOCHS (12),
+#   TEACHER (bert-mini: a preset, config.json or checkpoint directory), T_EPOCHS (3),
 #   T_OPTS (extra teacher-train flags, e.g. "--max-steps 100")
-#   PRETRAIN (0; 1: `emo pretrain` a TEACHER-shaped masked-LM model on UNLABELED plus the
+#   PRETRAIN (1: `emo pretrain` a TEACHER-shaped masked-LM model on UNLABELED plus the
 #   training split's texts, never val or test, then teacher-train --init from it with peak
-#   lr 1e-4 unless T_OPTS has --lr), UNLABELED (one tweet
+#   lr 1e-4 unless T_OPTS has --lr; 0: the teacher from scratch), UNLABELED (one tweet
 #   a line: CORPUS/unlabeled.txt if CORPUS is a directory holding it, else
-#   $SHARED/data/emotion/unlabeled.txt; "none": the training split alone), P_EPOCHS (3),
+#   $SHARED/data/emotion/unlabeled.txt; "none": the training split alone), P_EPOCHS (1),
 #   P_OPTS (extra emo pretrain flags)
-#   STUDENTS ("distilbert-tiny albert-tiny"; each PRESET or NAME=CONFIG), S_EPOCHS (12),
-#   S_OPTS (extra student-distill flags), ATTN_LAYERS (all), ATTN_CODEC (f16)
+#   DISTILL_UNLABELED (1: the teacher's soft targets also over UNLABELED, and the students
+#   learn from them: the KD term alone where a record has no label; 0: the training split)
+#   STUDENTS ("distilbert-tiny albert-tiny"; each PRESET or NAME=CONFIG), S_EPOCHS (3),
+#   S_OPTS (extra student-distill flags), ATTN_LAYERS (the students' default map),
+#   ATTN_CODEC (u8)
+#   BASELINES (1: the majority class and, if `fasttext` is installed, a fastText model
+#   trained on the same split, in RESULTS.md; 0: none)
 #   ABLATIONS (0; 1 runs the paper's ablations on the first student), A_EPOCHS (S_EPOCHS;
 #   the ablations include the default settings at A_EPOCHS as their own baseline),
 #   JOBS (1: ablation runs at once, each with THREADS threads)
@@ -47,22 +54,26 @@ if [ -z "$CORPUS" ]; then
     if [ -e "$here/data/emotion/train.txt" ]; then CORPUS=$here/data/emotion; else CORPUS=$SHARED/data/emotion; fi
 fi
 LABEL_NAMES=${LABEL_NAMES:-sadness,joy,love,anger,fear,surprise}
+TEXT_COL=${TEXT_COL:-text}
+LABEL_COL=${LABEL_COL:-label}
 VOCAB=${VOCAB:-$SHARED/data/bert-base-uncased/vocab.txt}
 OUT=${1:-${OUT:-work/paper}}
 MAX_LEN=${MAX_LEN:-128}
 SEED=${SEED:-42}
 THREADS=${THREADS:-2}
-TEACHER=${TEACHER:-bert-tiny}
-T_EPOCHS=${T_EPOCHS:-12}
+TEACHER=${TEACHER:-bert-mini}
+T_EPOCHS=${T_EPOCHS:-3}
 T_OPTS=${T_OPTS:-}
-PRETRAIN=${PRETRAIN:-0}
-P_EPOCHS=${P_EPOCHS:-3}
+PRETRAIN=${PRETRAIN:-1}
+P_EPOCHS=${P_EPOCHS:-1}
 P_OPTS=${P_OPTS:-}
+DISTILL_UNLABELED=${DISTILL_UNLABELED:-1}
 STUDENTS=${STUDENTS:-distilbert-tiny albert-tiny}
-S_EPOCHS=${S_EPOCHS:-12}
+S_EPOCHS=${S_EPOCHS:-3}
 S_OPTS=${S_OPTS:-}
-ATTN_LAYERS=${ATTN_LAYERS:-all}
-ATTN_CODEC=${ATTN_CODEC:-f16}
+ATTN_LAYERS=${ATTN_LAYERS:-}
+ATTN_CODEC=${ATTN_CODEC:-u8}
+BASELINES=${BASELINES:-1}
 ABLATIONS=${ABLATIONS:-0}
 A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
 JOBS=${JOBS:-1}
@@ -88,7 +99,8 @@ for f in "${corpus_files[@]}" "$VOCAB"; do
     [ -r "$f" ] || die "$f: not found (make fetch-data, or set CORPUS, SHARED or VOCAB)"
 done
 case $PRETRAIN in 0|1) ;; *) die "PRETRAIN=$PRETRAIN: 0 or 1" ;; esac
-if [ "$PRETRAIN" = 1 ] && [ -z "${UNLABELED:-}" ]; then
+case $DISTILL_UNLABELED in 0|1) ;; *) die "DISTILL_UNLABELED=$DISTILL_UNLABELED: 0 or 1" ;; esac
+if { [ "$PRETRAIN" = 1 ] || [ "$DISTILL_UNLABELED" = 1 ]; } && [ -z "${UNLABELED:-}" ]; then
     if [ -d "$CORPUS" ] && [ -e "$CORPUS/unlabeled.txt" ]; then UNLABELED=$CORPUS/unlabeled.txt
     else UNLABELED=$SHARED/data/emotion/unlabeled.txt; fi
 fi
@@ -99,7 +111,7 @@ UNLABELED=${UNLABELED:-none}
 if [ "$PRETRAIN" = 1 ]; then
     case " $T_OPTS " in *" --lr "*) ;; *) T_OPTS="--lr 1e-4${T_OPTS:+ $T_OPTS}" ;; esac
 fi
-[ "$PRETRAIN" = 0 ] || [ "$UNLABELED" = none ] || [ -r "$UNLABELED" ] ||
+[ "$UNLABELED" = none ] || [ -r "$UNLABELED" ] ||
     die "$UNLABELED: not found (set UNLABELED, or UNLABELED=none)"
 mkdir -p "$OUT/.stamps"
 OUT=$(cd "$OUT" && pwd)
@@ -168,32 +180,36 @@ until_here() { if [ "$1" = "$UNTIL" ]; then log "stopping after $1 (UNTIL=$UNTIL
 
 # 1. clean | tokenize | split: every corpus file into one record stream (ids: line numbers,
 # numbered across the files), WordPiece, stratified 70/15/15
-data_stage() {   # data MAX_LEN SEED LABEL_NAMES BASENAME...: reads "${corpus_files[@]}"
+data_stage() {   # data MAX_LEN SEED LABEL_NAMES TEXT_COL LABEL_COL BASENAME...: reads "${corpus_files[@]}"
     local max_len=$1 seed=$2 label_names=$3 offset=0 f
     rm -rf "$OUT/split"
     for f in "${corpus_files[@]}"; do
         if [ "$(head -c 11 "$f")" = ",text,label" ]; then
             emo clean -q --format kaggle --label-names "$label_names" --keep-stopwords "$f"
         else
-            emo clean -q --keep-stopwords --id-offset "$offset" "$f"
+            emo clean -q --keep-stopwords --text-col "$4" --label-col "$5" --id-offset "$offset" "$f"
             offset=$((offset + $(wc -l < "$f")))
         fi
     done | emo tokenize --vocab "$VOCAB" --max-len "$max_len" | emo split --seed "$seed" -o "$OUT/split"
 }
 
+# 1b. the unlabelled tweets as token records, cleaned as the corpus is; ids from 10^12 on,
+# clear of any corpus's line numbers, so that one cache holds both
+UNLABELED_ID_BASE=1000000000000
+unlabeled_stage() {   # unlabeled MAX_LEN
+    emo clean -q --format lines --keep-stopwords --id-offset "$UNLABELED_ID_BASE" "$UNLABELED" |
+        emo tokenize --vocab "$VOCAB" --max-len "$1" -o "$OUT/unlabeled.rec"
+}
+
 # 2a. optional: masked-LM pretraining of the teacher's shape on the unlabelled tweets and
 # the training split's texts (never val or test: they are evaluated on)
-pretrain_stage() {   # pretrain CONFIG UNLABELED(yes|none) EPOCHS SEED THREADS MAX_LEN EXTRA
+pretrain_stage() {   # pretrain CONFIG UNLABELED(yes|none) EPOCHS SEED THREADS EXTRA
     local resume= files=("$OUT/split/train.rec")
     if [ "$RESUME" = 1 ] && [ -d "$OUT/pretrain/last" ]; then resume=--resume; else rm -rf "$OUT/pretrain"; fi
-    if [ "$2" = yes ]; then
-        emo clean -q --format lines --keep-stopwords "$UNLABELED" |
-            emo tokenize --vocab "$VOCAB" --max-len "$6" -o "$OUT/unlabeled.rec"
-        files=("$OUT/unlabeled.rec" "${files[@]}")
-    fi
+    [ "$2" = none ] || files=("$OUT/unlabeled.rec" "${files[@]}")
     # shellcheck disable=SC2086
     emo pretrain --train "${files[@]}" --config "$1" --vocab "$VOCAB" --epochs "$3" --seed "$4" \
-        --threads "$5" -q $resume $7 -o "$OUT/pretrain"
+        --threads "$5" -q $resume $6 -o "$OUT/pretrain"
 }
 
 # 2. the teacher, from CONFIG, or from the pretrained model (INIT=pretrain, a directory in OUT)
@@ -206,12 +222,19 @@ teacher_stage() {   # teacher CONFIG INIT EPOCHS SEED THREADS EXTRA
         --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" $resume $6 -o "$OUT/teacher"
 }
 
-# 3. the teacher's soft targets and attention maps over the training split, once, for every student
-cache_stage() {   # cache ATTN_LAYERS CODEC THREADS
-    rm -rf "$OUT/cache"
+# 3. the teacher's soft targets and attention maps over the training split (and the
+# unlabelled tweets: DISTILL_UNLABELED=1), once, for every student; distill.rec is what the
+# students train on
+cache_stage() {   # cache ATTN_LAYERS CODEC THREADS UNLABELED(yes|none)
+    local files=("$OUT/split/train.rec") layers=()
+    [ "$4" = none ] || files+=("$OUT/unlabeled.rec")
+    [ -z "$1" ] || layers=(--attn-layers "$1")
+    rm -rf "$OUT/cache" "$OUT/distill.rec"
     mkdir -p "$OUT/cache"
-    emo teacher-logits -m "$OUT/teacher" -o "$OUT/cache" --attn-layers "$1" --attn-codec "$2" \
-        --threads "$3" "$OUT/split/train.rec"
+    emo teacher-logits -m "$OUT/teacher" -o "$OUT/cache" "${layers[@]}" --attn-codec "$2" \
+        --threads "$3" "${files[@]}"
+    cat "${files[@]}" > "$OUT/distill.rec.tmp"
+    mv "$OUT/distill.rec.tmp" "$OUT/distill.rec"
 }
 
 # 4. a student (and 5. each ablation)
@@ -219,7 +242,7 @@ student_stage() {   # student NAME CONFIG EPOCHS SEED THREADS EXTRA
     local dir="$OUT/students/$1" resume=
     if [ "$RESUME" = 1 ] && [ -d "$dir/last" ]; then resume=--resume; else rm -rf "$dir"; fi
     # shellcheck disable=SC2086
-    emo student-distill --train "$OUT/split/train.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
+    emo student-distill --train "$OUT/distill.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
         --config "$2" --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" -q $resume $6 -o "$dir"
 }
 
@@ -248,6 +271,33 @@ tsne_stage() {   # tsne SEED THREADS PERPLEXITY
             --stats "$OUT/eval/teacher.tsne.stats" -o "$OUT/eval/teacher.tsne.rec"
 }
 
+# 7b. baselines on the same split: the majority class of the training split, and fastText
+# (when installed: Debian's fasttext, fixed settings, one thread, so the same run gives
+# the same model) trained on the training split's texts as the models see them
+baselines_stage() {   # baselines THREADS
+    local b="$OUT/eval/baselines" maj acc n
+    rm -rf "$b" "$b.jsonl"
+    mkdir -p "$b"
+    for s in train test; do
+        emo dump "$OUT/split/$s.rec" | jq -r '"__label__\(.label) \(.text)"' > "$b/$s.txt"
+    done
+    n=$(wc -l < "$b/test.txt")
+    maj=$(cut -d' ' -f1 "$b/train.txt" | sort | uniq -c | sort -k1,1nr -k2 | awk 'NR == 1 { print $2 }')
+    acc=$(cut -d' ' -f1 "$b/test.txt" | awk -v m="$maj" -v n="$n" '$1 == m { k++ } END { printf "%.6f", k / n }')
+    jq -c -n --arg m "${maj#__label__}" --argjson a "$acc" \
+        '{name: "majority class", accuracy: $a, note: "always \($m), the most frequent training label"}' > "$b.jsonl.tmp"
+    if command -v fasttext > /dev/null; then
+        fasttext supervised -input "$b/train.txt" -output "$b/fasttext" -epoch 25 -lr 0.5 -wordNgrams 2 \
+            -dim 50 -thread 1 -verbose 0 > /dev/null
+        acc=$(fasttext test "$b/fasttext.bin" "$b/test.txt" | awk '$1 == "P@1" { print $2 }')
+        jq -c -n --argjson a "$acc" \
+            '{name: "fastText", accuracy: $a, note: "fasttext supervised -epoch 25 -lr 0.5 -wordNgrams 2 -dim 50"}' \
+            >> "$b.jsonl.tmp"
+    fi
+    rm -f "$b"/fasttext.*
+    mv "$b.jsonl.tmp" "$b.jsonl"
+}
+
 # 8. the results folder
 results_stage() {   # results SETTINGS PRETRAINED(0|1) MODEL...
     local settings=$1 pretrained=$2
@@ -261,22 +311,28 @@ results_stage() {   # results SETTINGS PRETRAINED(0|1) MODEL...
 corpus_deps=()
 for f in "${corpus_files[@]}"; do corpus_deps+=("file:$f"); done
 stage data "${corpus_deps[@]}" "file:$VOCAB" tool:clean tool:tokenize tool:split -- \
-    data_stage "$MAX_LEN" "$SEED" "$LABEL_NAMES" "${corpus_files[@]##*/}"
+    data_stage "$MAX_LEN" "$SEED" "$LABEL_NAMES" "$TEXT_COL" "$LABEL_COL" "${corpus_files[@]##*/}"
 # (the key has the files' base names and contents, not their paths: moving the corpus
 # redoes nothing)
 
+unl=none unl_deps=()
+if [ "$UNLABELED" != none ] && { [ "$PRETRAIN" = 1 ] || [ "$DISTILL_UNLABELED" = 1 ]; }; then
+    stage unlabeled "file:$UNLABELED" "file:$VOCAB" tool:clean tool:tokenize -- unlabeled_stage "$MAX_LEN"
+    unl=yes unl_deps=(stage:unlabeled)
+fi
 init= init_deps=()
 if [ "$PRETRAIN" = 1 ]; then
-    unl=yes unl_deps=("file:$UNLABELED")
-    [ "$UNLABELED" != none ] || unl=none unl_deps=()
-    stage pretrain stage:data "${unl_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:clean tool:tokenize tool:pretrain -- \
-        pretrain_stage "$TEACHER" "$unl" "$P_EPOCHS" "$SEED" "$THREADS" "$MAX_LEN" "$P_OPTS"
+    stage pretrain stage:data "${unl_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:pretrain -- \
+        pretrain_stage "$TEACHER" "$unl" "$P_EPOCHS" "$SEED" "$THREADS" "$P_OPTS"
     init=pretrain init_deps=(stage:pretrain)
 fi
+cache_unl=none cache_deps=()
+[ "$DISTILL_UNLABELED" = 0 ] || cache_unl=$unl cache_deps=("${unl_deps[@]}")
 stage teacher stage:data "${init_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:teacher-train -- \
     teacher_stage "$TEACHER" "$init" "$T_EPOCHS" "$SEED" "$THREADS" "$T_OPTS"
 
-stage cache stage:teacher tool:teacher-logits -- cache_stage "$ATTN_LAYERS" "$ATTN_CODEC" "$THREADS"
+stage cache stage:teacher stage:data "${cache_deps[@]}" tool:teacher-logits -- \
+    cache_stage "$ATTN_LAYERS" "$ATTN_CODEC" "$THREADS" "$cache_unl"
 
 student_names=()
 student() {   # student NAME CONFIG EPOCHS EXTRA
@@ -321,13 +377,21 @@ for s in "${student_names[@]}"; do
 done
 stage tsne stage:teacher stage:data tool:teacher-logits tool:tsne -- tsne_stage "$SEED" "$THREADS" "$TSNE_PERPLEXITY"
 
+base_deps=()
+if [ "$BASELINES" = 1 ]; then
+    stage baselines stage:data tool:dump -- baselines_stage "$THREADS"
+    base_deps=(stage:baselines)
+fi
+
 eval_deps=()
 for m in "${models[@]}"; do eval_deps+=("stage:eval-${m#students/}"); done
 settings="CORPUS=${CORPUS##*/} (${corpus_files[*]##*/}); TEACHER=$TEACHER T_EPOCHS=$T_EPOCHS"
 settings="$settings STUDENTS='$STUDENTS' S_EPOCHS=$S_EPOCHS ABLATIONS=$ABLATIONS A_EPOCHS=$A_EPOCHS"
 settings="$settings THREADS=$THREADS SEED=$SEED MAX_LEN=$MAX_LEN${T_OPTS:+ T_OPTS='$T_OPTS'}${S_OPTS:+ S_OPTS='$S_OPTS'}"
 [ "$PRETRAIN" = 0 ] || settings="$settings PRETRAIN=1 UNLABELED=${UNLABELED##*/} P_EPOCHS=$P_EPOCHS${P_OPTS:+ P_OPTS='$P_OPTS'}"
-stage results "${eval_deps[@]}" stage:tsne "${init_deps[@]}" "file:$here/pipelines/results.sh" tool:ckpt -- \
+[ "$cache_unl" = none ] || settings="$settings DISTILL_UNLABELED=1 UNLABELED=${UNLABELED##*/}"
+settings="$settings ATTN_LAYERS=${ATTN_LAYERS:-default} ATTN_CODEC=$ATTN_CODEC"
+stage results "${eval_deps[@]}" stage:tsne "${init_deps[@]}" "${base_deps[@]}" "file:$here/pipelines/results.sh" tool:ckpt -- \
     results_stage "$settings" "$PRETRAIN" "${models[@]}"
 log "results: $OUT/results/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -102,6 +102,15 @@ def opt: if . == null then "" else tostring end;
   ($main[] | "- \(.name): [confusion](figures/\(.name).confusion.svg), [PR curves](figures/\(.name).pr-curves.svg), [length vs error](figures/\(.name).length-error.svg)"),
   "- teacher: [t-SNE of the test-split embeddings](figures/teacher.tsne.svg)"
 ' "$tmp/models.jsonl" > "$tmp/RESULTS.md"
+if [ -r "$out/eval/baselines.jsonl" ]; then
+    # paper.sh's baselines stage: what a model with no transformer gets on the same split
+    jq -r -s --slurpfile m "$tmp/models.jsonl" '
+        ($m[0].ev.accuracy) as $t
+        | "\n## Baselines on the same test split\n",
+          "| baseline | accuracy | vs teacher (points) | how |", "|---|--:|--:|---|",
+          (.[] | "| \(.name) | \(.accuracy * 10000 | round / 10000) | \((.accuracy - $t) * 10000 | round / 100) | \(.note) |")' \
+        "$out/eval/baselines.jsonl" >> "$tmp/RESULTS.md"
+fi
 if [ "${PRETRAINED:-0}" = 1 ] && [ -r "$out/pretrain/train_log.jsonl" ]; then
     # the teacher started from paper.sh's pretrain stage: what the masked-LM training reached
     cp "$out/pretrain/train_log.jsonl" "$tmp/logs/pretrain.train_log.jsonl"

@@ -10,7 +10,8 @@ paper() {
     shift
     env CORPUS="$D/corpus" VOCAB="$D/vocab.txt" MAX_LEN=64 TEACHER="$D/tiny-bert.json" \
         STUDENTS="$D/tiny-distilbert.json $D/tiny-albert.json" T_EPOCHS=1 S_EPOCHS=1 THREADS=1 \
-        TSNE_PERPLEXITY=5 T_OPTS="--lr 3e-3 --batch 16" S_OPTS="--lr 3e-3 --batch 16" "$@" \
+        TSNE_PERPLEXITY=5 T_OPTS="--lr 3e-3 --batch 16" S_OPTS="--lr 3e-3 --batch 16" PRETRAIN=0 \
+        DISTILL_UNLABELED=0 BASELINES=0 ATTN_LAYERS=all ATTN_CODEC=f16 "$@" \
         "${PAPER:-$EMO_ROOT/pipelines/paper.sh}" "$out" > "$out.stdout" 2> "$out.log"
 }
 # ran OUT.log: the stages that ran, sorted, one line
@@ -175,7 +176,7 @@ setup() {
     head -200 "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
     paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16"
     assert_equal "$(ran out.log)" \
-        "cache eval-teacher eval-tiny-albert eval-tiny-distilbert pretrain results student-tiny-albert student-tiny-distilbert teacher tsne "
+        "cache eval-teacher eval-tiny-albert eval-tiny-distilbert pretrain results student-tiny-albert student-tiny-distilbert teacher tsne unlabeled "
     # the pretraining read the unlabelled tweets and the training split, not val or test
     run jq -c '[.run.files[] | .records]' out/pretrain/last/trainer_state.json
     assert_output "[200,210]"
@@ -189,7 +190,7 @@ setup() {
     # the unlabelled file's content is an input of the pretrain stage
     echo "one more tweet about nothing" >> unlabeled.txt
     paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16" UNTIL=teacher
-    assert_equal "$(ran out.log)" "pretrain teacher "
+    assert_equal "$(ran out.log)" "pretrain teacher unlabeled "
     # and back to no pretraining: the teacher from scratch again, no pretraining section
     paper "$PWD/out"
     assert_equal "$(ran out.log)" \
@@ -297,4 +298,55 @@ mirror() {
     assert_equal "$(ls data)" ""
     grep -q '^3ab03d945a6cb783d818ccd06dafd52d2ed8b4f62f0f85a09d7d11870865b190  train.txt$' "$EMO_ROOT/data/emotion.sha256"
     grep -q '^60f531690d20127339e7f054edc299a82c627b5ec0dd5d552d53d544e0cfcc17  test.txt$' "$EMO_ROOT/data/emotion.sha256"
+}
+
+@test "paper.sh: DISTILL_UNLABELED=1 caches the teacher over the unlabelled tweets too and the students learn from them; BASELINES=1" {
+    cp -a "$D/base" out
+    head -150 "$SHARED/data/emotion/unlabeled.txt" > unlabeled.txt
+    paper "$PWD/out" DISTILL_UNLABELED=1 UNLABELED="$PWD/unlabeled.txt" BASELINES=1
+    assert_equal "$(ran out.log)" \
+        "baselines cache eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert unlabeled "
+    # one cache: the 210 training records and the 150 tweets, ids clear of each other
+    run bash -c "emo cache out/cache | head -1"
+    assert_output "$(printf 'records\t360')"
+    [ "$(emo dump out/unlabeled.rec | jq -s 'map(.id) | min')" -eq 1000000000001 ]
+    # the students saw both, the tweets without labels
+    [ "$(emo dump out/distill.rec | jq -s 'length')" -eq 360 ]
+    [ "$(emo dump out/distill.rec | jq -s 'map(select(has("label") | not)) | length')" -eq 150 ]
+    grep -q 'DISTILL_UNLABELED=1 UNLABELED=unlabeled.txt' out/results/RESULTS.md
+    # the baselines, computed here: the majority class of the training split, on the test split
+    grep -q '^## Baselines on the same test split' out/results/RESULTS.md
+    maj=$(emo dump out/split/train.rec | jq -r .label | sort | uniq -c | sort -k1,1nr -k2 | awk 'NR == 1 { print $2 }')
+    k=$(emo dump out/split/test.rec | jq -r .label | grep -cx "$maj")
+    n=$(emo dump out/split/test.rec | jq -s length)
+    [ "$(jq -s --argjson k "$k" --argjson n "$n" '(.[0].accuracy * 1e6 | round) == ($k / $n * 1e6 | round)' out/eval/baselines.jsonl)" = true ]
+    if command -v fasttext > /dev/null; then grep -q '^| fastText | ' out/results/RESULTS.md; fi
+}
+
+@test "paper.sh: a second domain, any CSV with a header (TEXT_COL, LABEL_COL, its own label set), runs unchanged" {
+    # product reviews, not tweets: three other labels, the text in column "body", extra columns
+    awk 'BEGIN { srand(7); print "review_id,stars,body,site"
+        split("great excellent love perfect recommend", p, " "); split("broken awful refund waste terrible", n, " ")
+        split("okay average fine decent normal", m, " "); split("good bad meh", lab, " ")
+        for (i = 1; i <= 300; i++) { k = int(rand() * 3) + 1; t = ""
+            for (j = 0; j < 6; j++) { w = rand() < 0.6 ? (k == 1 ? p[int(rand()*5)+1] : k == 2 ? n[int(rand()*5)+1] : m[int(rand()*5)+1]) : "the"
+                t = t (j ? " " : "") w }
+            printf "%d,%s,\"%s, really\",shop%d\n", 1000 + i, lab[k], t, i % 3 } }' > reviews.csv
+    { printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n'; echo great excellent love perfect recommend broken awful refund waste \
+        terrible okay average fine decent normal the really | tr ' ' '\n'; } > rv-vocab.txt
+    v=$(wc -l < rv-vocab.txt)
+    for m in bert distilbert; do sed "s/\"vocab_size\": [0-9]*/\"vocab_size\": $v/" "$D/tiny-$m.json" > "rv-$m.json"; done
+    paper "$PWD/out" CORPUS="$PWD/reviews.csv" TEXT_COL=body LABEL_COL=stars VOCAB="$PWD/rv-vocab.txt" \
+        TEACHER="$PWD/rv-bert.json" STUDENTS="$PWD/rv-distilbert.json" T_EPOCHS=3 S_EPOCHS=3
+    # the label set is the CSV's, the split holds every row
+    [ "$(emo dump out/split/train.rec out/split/val.rec out/split/test.rec | jq -r .label | sort -u | tr '\n' ' ')" = "bad good meh " ]
+    [ "$(emo dump out/split/train.rec out/split/val.rec out/split/test.rec | jq -s length)" -eq 300 ]
+    [ "$(jq -r '.id2label | [.[]] | sort | join(",")' out/teacher/config.json)" = bad,good,meh ]
+    grep -q '^## Teacher vs students' out/results/RESULTS.md
+    grep -q 'CORPUS=reviews.csv' out/results/RESULTS.md
+    # and the student classifies the same CSV layout by column name
+    run emo predict -m out/students/rv-distilbert --text-column body --keep-columns reviews.csv
+    assert_success
+    assert_line --index 0 'label,probability,review_id,stars,body,site'
+    [ "${#lines[@]}" -eq 301 ]
 }
