@@ -644,6 +644,8 @@ int main(int argc, char **argv)
     S.cap = S.batch * WINDOW_BATCHES;
     S.win = xcalloc(S.cap, sizeof *S.win);
 
+    if (out)
+        refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     atomic_file af;
     S.out = stdout;
     if (out)

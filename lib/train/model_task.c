@@ -84,22 +84,6 @@ int model_task_save(void *ctx, const char *dir, char *err, size_t errn)
     return textcfg_save(dir, &mt->text, err, errn);
 }
 
-static long count_lines(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    long n = 0;
-    int c, last = '\n';
-    while ((c = getc(f)) != EOF) {
-        n += c == '\n';
-        last = c;
-    }
-    n += last != '\n';
-    fclose(f);
-    return n;
-}
-
 char *model_task_text_setup(model_task *mt, const dataset *train, const char *vocab, const char *const *dirs,
                             int ndirs)
 {
@@ -117,7 +101,9 @@ char *model_task_text_setup(model_task *mt, const dataset *train, const char *vo
         if (p)
             return p;
     }
-    if (train->text.vocab[0] && train->text.vocab_size > 0 && count_lines(train->text.vocab) == train->text.vocab_size)
+    /* the stream's vocabulary, if it is still there as it was */
+    if (train->text.vocab[0] && train->text.vocab_size > 0 &&
+        ckpt_vocab_check(train->text.vocab, (int)train->text.vocab_size, NULL, 0) == 0)
         return xstrdup(train->text.vocab);
     return NULL;
 }

@@ -178,6 +178,12 @@ setup() {
     assert_equal "$stderr" "emo-predict: in.jsonl:line 2: not a JSON object"
     assert_file_not_exists out.json
     ls -A | grep -v '^in\.' && false || true
+    # -o onto the input is refused, the input kept
+    cp "$D/val.lines" v.txt
+    run emo predict -m "$D/teacher" -o v.txt v.txt
+    assert_failure 2
+    cmp v.txt "$D/val.lines"
+    rm v.txt
     run emo predict --records "$D/val.lines"
     assert_failure 2
     run emo predict -m "$D/teacher" --top-k 2 "$D/val.lines"
