@@ -92,6 +92,7 @@ static struct {
     int header_done;
     /* counts for the summary */
     uint64_t answered, replaced, truncated, skipped;
+    rec_progress pg;          /* files only: a pipe's answers are their own progress */
 } S = { .batch = 64, .text_field = "text" };
 
 static void die_at(uint64_t line, const char *what, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
@@ -305,8 +306,12 @@ static void flush_window(void)
         order[i] = &S.win[i];
     if (!S.streaming)
         qsort(order, S.n, sizeof *order, cmp_len);
-    for (size_t s = 0; s < S.n; s += S.batch)
-        run_batch(order + s, (int)(S.n - s < S.batch ? S.n - s : S.batch));
+    for (size_t s = 0; s < S.n; s += S.batch) {
+        int B = (int)(S.n - s < S.batch ? S.n - s : S.batch);
+        run_batch(order + s, B);
+        if (!S.streaming)
+            rec_progress_add(&S.pg, S.src, (uint64_t)B);
+    }
     free(order);
     for (size_t i = 0; i < S.n; i++) {
         write_item(&S.win[i]);
@@ -654,6 +659,7 @@ int main(int argc, char **argv)
         refuse_tty_stdout(force);
     if (out_fmt == OUT_RECORDS && in_fmt != IN_RECORDS)
         S.rw = rec_writer_open(S.out, out);
+    rec_progress_start(&S.pg);
     int nin = argc - optind;
     for (int i = 0; i < (nin ? nin : 1); i++) {
         const char *path = nin ? argv[optind + i] : NULL;
@@ -662,6 +668,7 @@ int main(int argc, char **argv)
         else
             read_text(path);
     }
+    rec_progress_end(&S.pg);
     if (S.rw && rec_writer_close(S.rw) != 0)
         err(EXIT_DATA, "%s", out ? out : "write error on standard output");
     if (out && atomic_commit(&af) != 0)

@@ -253,24 +253,7 @@ static void run_batch(run *r, item **its, int B)
     }
 }
 
-/* Progress on a terminal, as the trainers show it (lib/train/trainer.c): one line redrawn at
- * most every 0.2 s and erased at the end; nothing when stderr is not a terminal. */
-static struct {
-    int on;
-    double t0, last;
-    uint64_t done;    /* records through the model */
-} pg;
-
-static void progress_show(const char *src)
-{
-    double now = now_seconds(), el = now - pg.t0;
-    if (!pg.on || (pg.last > 0 && now - pg.last < 0.2))
-        return;
-    pg.last = now;
-    long t = (long)el;
-    fprintf(stderr, "\r\033[K%s: %llu records, %.1f records/s, %ld:%02ld:%02ld", src, (unsigned long long)pg.done,
-            el > 0 ? (double)pg.done / el : 0.0, t / 3600, t / 60 % 60, t % 60);
-}
+static rec_progress pg;   /* records through the model */
 
 static void flush_window(run *r, item *win, size_t n)
 {
@@ -281,8 +264,7 @@ static void flush_window(run *r, item *win, size_t n)
     for (size_t s = 0; s < n; s += r->batch) {
         int B = (int)(n - s < r->batch ? n - s : r->batch);
         run_batch(r, order + s, B);
-        pg.done += (uint64_t)B;
-        progress_show(r->src);
+        rec_progress_add(&pg, r->src, (uint64_t)B);
     }
     free(order);
     int K = r->c->K, H = r->c->H;
@@ -462,13 +444,11 @@ int main(int argc, char **argv)
         refuse_tty_stdout(force);
         r.out = rec_writer_open_meta(stdout, NULL, rec_reader_header(first), NULL, 0, NULL);
     }
-    pg.on = isatty(STDERR_FILENO);
-    pg.t0 = now_seconds();
+    rec_progress_start(&pg);
     process(&r, first);
     for (int i = optind + 1; i < argc; i++)
         process(&r, open_input(argv[i]));
-    if (pg.on)
-        fputs("\r\033[K", stderr);
+    rec_progress_end(&pg);
     if (r.cache) {
         open_cache = NULL;
         if (shard_writer_close(r.cache, e, sizeof e))

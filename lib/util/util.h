@@ -106,4 +106,16 @@ char *path_join(const char *dir, const char *name);
 /* Monotonic seconds */
 double now_seconds(void);
 
+/* Progress of a tool that runs records through a model, as the trainers show theirs: on a
+ * terminal's stderr one line "<what>: N records, R records/s, H:MM:SS", redrawn at most
+ * every 0.2 s and erased by progress_end; nothing when stderr is not a terminal. */
+typedef struct rec_progress {
+    int on;
+    double t0, last;
+    uint64_t done;
+} rec_progress;
+void rec_progress_start(rec_progress *p);
+void rec_progress_add(rec_progress *p, const char *what, uint64_t n);
+void rec_progress_end(rec_progress *p);
+
 #endif
