@@ -350,10 +350,8 @@ int main(int argc, char **argv)
     static const char *const meta[] = { "tokenizer" };
     msgpack_packer *hpk;
     rec_writer *w = rec_writer_open_meta(fp, out, rec_reader_header(first), meta, 1, &hpk);
-    char *vocab_abs = vocab_path ? realpath(vocab_path, NULL) : NULL;
     rec_pack_key(hpk, "tokenizer");
-    textcfg_pack_tokenizer(hpk, (int)c.max_len, vocab_abs, vocab ? (long)tok_vocab_size(vocab) : 0);
-    free(vocab_abs);
+    textcfg_pack_tokenizer(hpk, (int)c.max_len, vocab ? (long)tok_vocab_size(vocab) : 0);
     tokenize_stream(&c, w, first);
     for (int i = optind + 1; i < argc; i++)
         tokenize_stream(&c, w, open_input(argv[i]));

@@ -58,11 +58,6 @@ void textcfg_from_header(textcfg *t, const msgpack_object *hdr)
     const msgpack_object *v = map_get(k, "max_len");
     if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 >= 2 && v->via.u64 <= (1u << 20))
         t->max_len = (int)v->via.u64;
-    v = map_get(k, "vocab");
-    if (v && v->type == MSGPACK_OBJECT_STR && v->via.str.size < sizeof t->vocab) {
-        memcpy(t->vocab, v->via.str.ptr, v->via.str.size);
-        t->vocab[v->via.str.size] = 0;
-    }
     v = map_get(k, "vocab_size");
     if (v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER && v->via.u64 < (1u << 30))
         t->vocab_size = (long)v->via.u64;
@@ -80,14 +75,12 @@ void textcfg_pack_clean(msgpack_packer *pk, const clean_opts *c)
     }
 }
 
-void textcfg_pack_tokenizer(msgpack_packer *pk, int max_len, const char *vocab, long vocab_size)
+void textcfg_pack_tokenizer(msgpack_packer *pk, int max_len, long vocab_size)
 {
-    msgpack_pack_map(pk, vocab ? 3 : 1);
+    msgpack_pack_map(pk, vocab_size ? 2 : 1);
     rec_pack_key(pk, "max_len");
     msgpack_pack_int(pk, max_len);
-    if (vocab) {
-        rec_pack_key(pk, "vocab");
-        rec_pack_str(pk, vocab, strlen(vocab));
+    if (vocab_size) {
         rec_pack_key(pk, "vocab_size");
         msgpack_pack_long(pk, vocab_size);
     }

@@ -28,20 +28,20 @@ typedef struct textcfg {
     int has_clean;          /* clean is known */
     clean_opts clean;       /* 1 = the step was on */
     int max_len;            /* tokenizer truncation; 0 unknown */
-    char vocab[4096];       /* vocab.txt the stream was tokenized with ("" unknown) */
-    long vocab_size;        /* its lines; 0 unknown */
+    long vocab_size;        /* tokens of the vocabulary the stream was tokenized with; 0 unknown */
 } textcfg;
 
 /* emo-clean's defaults: every step on; max_len TEXTCFG_DEFAULT_MAX_LEN. */
 void textcfg_default(textcfg *t);
 
 /* From a stream header (rec_reader_header; NULL allowed): fills what it says, leaves the
- * rest unknown (has_clean 0, max_len 0, vocab ""). */
+ * rest unknown (has_clean 0, max_len 0, vocab_size 0). */
 void textcfg_from_header(textcfg *t, const msgpack_object *hdr);
 /* The header values: {"punct": b, "emoji": b, "lowercase": b, "stopwords": b} and
- * {"max_len": n, "vocab": path, "vocab_size": n} (vocab omitted when path is NULL). */
+ * {"max_len": n, "vocab_size": n} (vocab_size omitted when 0: a SentencePiece model).
+ * No path: a stream made on one machine is the same stream made on another. */
 void textcfg_pack_clean(msgpack_packer *pk, const clean_opts *c);
-void textcfg_pack_tokenizer(msgpack_packer *pk, int max_len, const char *vocab, long vocab_size);
+void textcfg_pack_tokenizer(msgpack_packer *pk, int max_len, long vocab_size);
 
 /* dir/emo_text.json: 1 read, 0 absent (t unknown), -1 malformed (message in err). */
 int textcfg_load(const char *dir, textcfg *t, char *err, size_t errn);

@@ -93,7 +93,6 @@ char *model_task_text_setup(model_task *mt, const dataset *train, const char *vo
         if (dirs[i] && textcfg_load(dirs[i], &mt->text, e, sizeof e) < 0)
             memset(&mt->text, 0, sizeof mt->text);
     }
-    mt->text.vocab[0] = 0;
     if (vocab)
         return xstrdup(vocab);
     for (int i = 0; i < ndirs; i++) {
@@ -101,10 +100,6 @@ char *model_task_text_setup(model_task *mt, const dataset *train, const char *vo
         if (p)
             return p;
     }
-    /* the stream's vocabulary, if it is still there as it was */
-    if (train->text.vocab[0] && train->text.vocab_size > 0 &&
-        ckpt_vocab_check(train->text.vocab, (int)train->text.vocab_size, NULL, 0) == 0)
-        return xstrdup(train->text.vocab);
     return NULL;
 }
 

@@ -39,9 +39,8 @@ double model_task_label_loss(const model_task *mt, float *dlogits, const float *
 
 /* What every checkpoint of a training run carries about its text (emo-checkpoint(5)).
  * The vocabulary: vocab (--vocab), else the vocab.txt of the first of dirs (init, teacher)
- * that has one, else the vocab.txt named in the training stream's header when it still
- * has the recorded number of lines.  mt->text: the training stream's header, else the
- * first of dirs with an emo_text.json.  Returns the vocabulary path (free it) or NULL. */
+ * that has one.  mt->text: the training stream's header, else the first of dirs with an
+ * emo_text.json.  Returns the vocabulary path (free it) or NULL. */
 char *model_task_text_setup(model_task *mt, const dataset *train, const char *vocab, const char *const *dirs,
                             int ndirs);
 
