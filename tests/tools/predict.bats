@@ -14,7 +14,7 @@ setup_file() {
     emo clean -q --format semicolon --keep-stopwords train.txt | emo tokenize --vocab "$V" -o train.rec
     emo clean -q --format semicolon --keep-stopwords val.txt | emo tokenize --vocab "$V" -o val.rec
     emo teacher-train --train train.rec --val val.rec --config "$FIXTURES/train/tiny-bert.json" --lr 3e-3 \
-        --batch 16 --epochs 3 --threads 1 -q -o teacher
+        --batch 16 --epochs 3 --threads 1 -q --vocab "$V" -o teacher
     mkdir cache
     emo teacher-logits -m teacher -o cache train.rec
     emo student-distill --train train.rec --val val.rec --teacher-cache cache --attn-loss none \
@@ -104,13 +104,14 @@ setup() {
 
 @test "streaming: an answer comes out before the input ends (FIFO)" {
     mkfifo in.fifo
-    # (file descriptor 3 is bats's own)
-    emo predict -m "$D/teacher" in.fifo > out.txt 3>&- &
+    # (file descriptor 3 is bats's own; opened read-write, the FIFO does not wait for a
+    # reader, so a tool that died early fails the test instead of hanging it)
+    emo predict -m "$D/teacher" in.fifo > out.txt 2> err.txt 3>&- &
     pid=$!
-    exec 5> in.fifo
+    exec 5<> in.fifo
     echo "so happy and glad" >&5
     for _ in $(seq 100); do [ -s out.txt ] && break; sleep 0.1; done
-    run cat out.txt
+    run cat out.txt err.txt
     assert_output --regexp $'^[a-z]+\t[0-9.]+\tso happy and glad$'
     echo "tears and grief" >&5
     for _ in $(seq 100); do [ "$(wc -l < out.txt)" -eq 2 ] && break; sleep 0.1; done
