@@ -97,7 +97,7 @@ def opt: if . == null then "" else tostring end;
   "| length | records | \($main | map(.name) | join(" | ")) |",
   "|---|--:|\($main | map("--:") | join("|"))|",
   ($t.ev.length.buckets | to_entries[] | .key as $b | .value as $x
-   | "| \($x.lo)\(if $x.hi == null then "+" elif $x.hi == $x.lo then "" else "-\($x.hi)" end) | \($x.count) | \($main | map(.ev.length.buckets[$b].error_rate | f4) | join(" | ")) |"),
+   | "| \($x.lo)\(if $x.hi == null then "+" elif $x.hi == $x.lo then "" else "-\($x.hi)" end) | \($x.count) | \($main | map(.ev.length.buckets[$b].error_rate | if . == null then "" else f4 end) | join(" | ")) |"),
   "\n## Figures\n",
   ($main[] | "- \(.name): [confusion](figures/\(.name).confusion.svg), [PR curves](figures/\(.name).pr-curves.svg), [length vs error](figures/\(.name).length-error.svg)"),
   "- teacher: [t-SNE of the test-split embeddings](figures/teacher.tsne.svg)"
