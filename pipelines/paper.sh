@@ -20,8 +20,8 @@
 #              `emo clean` detects.  Default: data/emotion if present, else
 #              $SHARED/data/emotion.  (DATA is the old name of CORPUS.)
 #   LABEL_NAMES  (sadness,joy,love,anger,fear,surprise) the Kaggle labels 0..5
-#   TEXT_COL, LABEL_COL (text, label): the columns of a CSV/TSV corpus with a header row
-#   (any label set: the labels are the column's values)
+#   TEXT_COL, LABEL_COL (emo clean's defaults, text and label): the columns of a CSV/TSV
+#   corpus with a header row (any label set: the labels are the column's values)
 #   SHARED (../shared beside the source tree), VOCAB (bert-base-uncased's vocab.txt there)
 #   MAX_LEN (128), SEED (42), THREADS (2)
 #   TEACHER (bert-mini: a preset, config.json or checkpoint directory), T_EPOCHS (3),
@@ -54,8 +54,8 @@ if [ -z "$CORPUS" ]; then
     if [ -e "$here/data/emotion/train.txt" ]; then CORPUS=$here/data/emotion; else CORPUS=$SHARED/data/emotion; fi
 fi
 LABEL_NAMES=${LABEL_NAMES:-sadness,joy,love,anger,fear,surprise}
-TEXT_COL=${TEXT_COL:-text}
-LABEL_COL=${LABEL_COL:-label}
+TEXT_COL=${TEXT_COL:-}
+LABEL_COL=${LABEL_COL:-}
 VOCAB=${VOCAB:-$SHARED/data/bert-base-uncased/vocab.txt}
 OUT=${1:-${OUT:-work/paper}}
 MAX_LEN=${MAX_LEN:-128}
@@ -181,23 +181,24 @@ until_here() { if [ "$1" = "$UNTIL" ]; then log "stopping after $1 (UNTIL=$UNTIL
 # 1. clean | tokenize | split: every corpus file into one record stream (ids: line numbers,
 # numbered across the files), WordPiece, stratified 70/15/15
 data_stage() {   # data MAX_LEN SEED LABEL_NAMES TEXT_COL LABEL_COL BASENAME...: reads "${corpus_files[@]}"
-    local max_len=$1 seed=$2 label_names=$3 offset=0 f
+    local max_len=$1 seed=$2 label_names=$3 offset=0 f cols=()
+    [ -z "$4" ] || cols+=(--text-col "$4")
+    [ -z "$5" ] || cols+=(--label-col "$5")
     rm -rf "$OUT/split"
     for f in "${corpus_files[@]}"; do
         if [ "$(head -c 11 "$f")" = ",text,label" ]; then
             emo clean -q --format kaggle --label-names "$label_names" --keep-stopwords "$f"
         else
-            emo clean -q --keep-stopwords --text-col "$4" --label-col "$5" --id-offset "$offset" "$f"
+            emo clean -q --keep-stopwords "${cols[@]}" --id-offset "$offset" "$f"
             offset=$((offset + $(wc -l < "$f")))
         fi
     done | emo tokenize --vocab "$VOCAB" --max-len "$max_len" | emo split --seed "$seed" -o "$OUT/split"
 }
 
-# 1b. the unlabelled tweets as token records, cleaned as the corpus is; ids from 10^12 on,
-# clear of any corpus's line numbers, so that one cache holds both
-UNLABELED_ID_BASE=1000000000000
+# 1b. the unlabelled tweets as token records, cleaned as the corpus is; their ids in id
+# space 1 (2^40 + line), clear of the corpus's, so that one cache holds both
 unlabeled_stage() {   # unlabeled MAX_LEN
-    emo clean -q --format lines --keep-stopwords --id-offset "$UNLABELED_ID_BASE" "$UNLABELED" |
+    emo clean -q --format lines --keep-stopwords --id-space 1 "$UNLABELED" |
         emo tokenize --vocab "$VOCAB" --max-len "$1" -o "$OUT/unlabeled.rec"
 }
 

@@ -309,7 +309,7 @@ mirror() {
     # one cache: the 210 training records and the 150 tweets, ids clear of each other
     run bash -c "emo cache out/cache | head -1"
     assert_output "$(printf 'records\t360')"
-    [ "$(emo dump out/unlabeled.rec | jq -s 'map(.id) | min')" -eq 1000000000001 ]
+    [ "$(emo dump out/unlabeled.rec | jq -s 'map(.id) | min')" -eq $(( (1 << 40) + 1 )) ]
     # the students saw both, the tweets without labels
     [ "$(emo dump out/distill.rec | jq -s 'length')" -eq 360 ]
     [ "$(emo dump out/distill.rec | jq -s 'map(select(has("label") | not)) | length')" -eq 150 ]
