@@ -193,3 +193,29 @@ setup() {
     run --separate-stderr emo predict -m /nonexistent "$D/val.lines"
     assert_failure 1
 }
+
+@test "man examples emo-predict(1): every EXAMPLES command runs as printed" {
+    ln -s "$D/student" student
+    cp "$D/val.lines" tweets.txt
+    cp "$D/val.lines" feed.txt
+    { echo 'id,body'; awk '{ printf "%d,\"%s\"\n", NR, $0 }' "$D/val.lines"; } > posts.csv
+    awk '{ printf "{\"text\":\"%s\",\"n\":%d}\n", $0, NR }' "$D/val.lines" > posts.jsonl
+    mkdir split
+    ln -s "$D/val.rec" split/test.rec
+    # the commands between .Bd -literal and .Ed, as the page prints them
+    sed -n '/^\.Sh EXAMPLES/,/^\.Sh SEE ALSO/{/^\.Bd -literal/,/^\.Ed/{/^\./d;p}}' \
+        "$EMO_ROOT/man/man1/emo-predict.1" > examples.sh
+    [ "$(wc -l < examples.sh)" -eq 5 ]
+    while IFS= read -r cmd; do
+        case $cmd in
+        "tail -f "*)   # a live feed never ends: its first answers must come out while it runs
+            run timeout 5 bash -c "$cmd"
+            assert_failure 124
+            [ "${#lines[@]}" -eq 10 ] ;;   # tail -f starts with the last 10 lines
+        *)
+            run bash -c "$cmd"
+            assert_success
+            [ "${#lines[@]}" -ge 2 ] ;;
+        esac
+    done < examples.sh
+}
