@@ -96,13 +96,17 @@ tests/fuzz/bin/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/obj/libe
 	$(FUZZ_CC) $(CPPFLAGS) -Itests/fuzz $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< tests/fuzz/obj/libemo.a \
 	    $(PKG_LIBS) $(SPM_LIBS) -lstdc++ -lm
 
+# FUZZ_SEED: libFuzzer's seed (0: a new one each run); a fixed one makes CI's short run
+# retrace the inputs it tried before, so it fails only on what a change broke
+FUZZ_SEED ?= 1
+
 fuzz-build: $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	@set -e; for n in $(FUZZ_NAMES); do \
 	    mkdir -p tests/fuzz/work/$$n; \
 	    echo "fuzz-$$n: $(FUZZ_S) s"; \
-	    tests/fuzz/bin/fuzz-$$n -max_total_time=$(FUZZ_S) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    tests/fuzz/bin/fuzz-$$n -max_total_time=$(FUZZ_S) -seed=$(FUZZ_SEED) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 	        -artifact_prefix=tests/fuzz/crash-$$n- tests/fuzz/work/$$n tests/fuzz/corpus/$$n 2>&1 \
 	        | grep -E '^(stat::number_of_executed_units|stat::new_units_added|==[0-9]+==ERROR|SUMMARY)|Done [0-9]+ runs' \
 	        || true; \
