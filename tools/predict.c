@@ -74,7 +74,7 @@ static struct {
     predictor *p;
     const model_config *c;
     int in_fmt, out_fmt;
-    int top_k, skip_empty, keep_columns, quiet, streaming;
+    int top_k, skip_empty, keep_columns, quiet, streaming, threads;
     double min_prob;
     size_t batch;
     const char *text_column, *text_field;
@@ -283,8 +283,16 @@ static void run_batch(item **its, int B)
         lens[b] = its[b]->len;
     }
     char e[512];
+    /* A line streamed alone runs on one thread: after the wait for input the pool's other
+     * threads sleep, and waking them costs more than they save on one tweet (on a busy
+     * machine, many times more: bench/predict.sh).  Same results on any thread count. */
+    int solo = S.streaming && B == 1 && S.threads > 1;
+    if (solo)
+        threads_setup(1);
     if (predictor_run(S.p, ids, lens, B, T, logits, probs, e, sizeof e))
         die_at(its[0]->line, S.in_fmt == IN_RECORDS ? "record" : "line", "%s", e);
+    if (solo)
+        threads_setup(S.threads);
     for (int b = 0; b < B; b++) {
         its[b]->probs = xmalloc(sizeof(float) * 2 * (size_t)K);
         memcpy(its[b]->probs, probs + (size_t)b * K, sizeof(float) * (size_t)K);
@@ -638,7 +646,7 @@ int main(int argc, char **argv)
         errx(EXIT_USAGE, "--records output is for record or line input");
     S.in_fmt = in_fmt;
     S.out_fmt = out_fmt;
-    threads_setup(threads);
+    S.threads = threads_setup(threads);
     char e[1024], notice[1024];
     S.p = predictor_open(ckpt, vocab, notice, sizeof notice, e, sizeof e);
     if (!S.p)

@@ -121,6 +121,24 @@ setup() {
     wait $pid
 }
 
+@test "streaming: lines answered one at a time (one thread each) equal the file's batched answers" {
+    head -n 12 "$D/val.lines" > lines.txt
+    emo predict -m "$D/teacher" --threads 2 lines.txt > batched.txt
+    mkfifo in.fifo
+    emo predict -m "$D/teacher" --threads 2 in.fifo > streamed.txt 3>&- &
+    pid=$!
+    exec 5<> in.fifo      # read-write, as above: a tool that died early fails, not hangs
+    i=0
+    while IFS= read -r line; do
+        i=$((i + 1))
+        printf '%s\n' "$line" >&5
+        for _ in $(seq 100); do [ "$(wc -l < streamed.txt)" -eq $i ] && break; sleep 0.05; done
+    done < lines.txt
+    exec 5>&-
+    wait $pid
+    cmp batched.txt streamed.txt
+}
+
 @test "CSV: --text-column by name or number, --keep-columns, output header and quoting" {
     printf 'id,body,src\n1,"so happy, glad",a\n2,tears and grief,b\n' > in.csv
     run emo predict -m "$D/teacher" --text-column body in.csv
