@@ -23,7 +23,7 @@ static const cli_help help = {
     "      --from-assignment FILE  split as this assignment says\n"
     "  -o, --output DIR        write DIR/train.rec, DIR/val.rec and DIR/test.rec\n"
     "  -q, --quiet             no table\n"
-    "      --ratios T,V,T      relative sizes of the splits (0.8,0.1,0.1)\n"
+    "      --ratios T,V,T      relative sizes of the splits (70,15,15)\n"
     "      --seed N            seed of the shuffle (42)\n"
     "      --test FILE         write the test split to FILE\n"
     "      --train FILE        write the training split to FILE\n"

@@ -21,6 +21,8 @@ split_counts() {
     run --separate-stderr emo split -h
     assert_success
     [[ "$output" == "usage: emo split"* ]]
+    # --help names the default ratios, the ones the tool uses (it said 0.8,0.1,0.1)
+    assert_output --partial "relative sizes of the splits (70,15,15)"
 }
 
 # Worked by hand: totals 14/3/3.  Test: 3 over anger 4, joy 10, sad 6 = quotas .6, 1.5, .9
