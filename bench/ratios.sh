@@ -22,6 +22,10 @@
 #   epoch (bench/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
 #   train peak RSS (bench/memory.sh)  C engine vs PyTorch, MB
 #   AdamW (bench/optim.sh)        adamw_step vs the scalar loop it replaced (not an anchor)
+#   predict (bench/predict.sh)    bulk: emo predict lines/s vs PyTorch forwards on the same
+#                                 batches, vs the five-process pipeline, vs fastText predict-prob
+#                                 (medians of paired rounds); stream: p50 latency vs the PyTorch
+#                                 per-line loop, with the latency beyond the b1 forward
 # "ratio" is always oriented so that > 1 means ours is better (faster, or smaller):
 # anchor time / our time, our rate / anchor rate, anchor size / our size.
 set -eu
@@ -101,4 +105,17 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
     elif .bench == "adamw" then
         row("AdamW step"; "\(.config) t\(.threads)"; "\(.t_adamw_ms | r2) ms"; "scalar \(.t_scalar_ms | r2) ms";
             .speedup; if .same_bits then "same bits" else "BITS DIFFER" end)
+    elif .bench == "predict" and .tag == "ratio" and .mode == "bulk" then
+        "\(.model) b\(.batch) t\(.threads), \(.lines) tweets" as $p
+        | "\(.lines / .c_s | num) lines/s" as $o
+        | "median of \(.reps)" as $n
+        | row("predict bulk"; "\($p), vs PyTorch forwards"; $o; "\(.lines / .torch_s | num) lines/s"; .vs_torch;
+              "target 1.5x; \($n); accuracy \(.accuracy)")
+        , row("predict bulk"; "\($p), vs clean \\| tokenize \\| teacher-logits \\| dump"; $o;
+              "\(.lines / .pipeline_s | num) lines/s"; .vs_pipeline; "target 1x; \($n)")
+        , row("predict bulk"; "\($p), vs fastText predict-prob"; $o; "\(.lines / .fasttext_s | num) lines/s"; .vs_fasttext;
+              "accuracy \(.accuracy) vs fastText \(.fasttext_accuracy); \($n)")
+    elif .bench == "predict" and .tag == "ratio" and .mode == "stream" then
+        row("predict stream"; "\(.model), a line every \(.interval_ms) ms, p50"; "\(.c_p50_ms | r2) ms"; "\(.torch_p50_ms | r2) ms";
+            .vs_torch_p50; "vs a PyTorch loop; beyond the b1 forward (\(.forward_b1_ms | r2) ms): p50 \(.c_beyond_p50_ms | r2), p99 \(.c_beyond_p99_ms | r2) ms (targets 1, 3); start-up \(.c_startup_ms | num) ms (target 50)")
     else empty end )'

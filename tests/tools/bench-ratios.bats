@@ -98,3 +98,18 @@ load helpers
     assert_success
     assert_line --partial "| cache write | 9 records, layers all, u8 | 11.00 s | plain 10.00 s | 0.80x |"
 }
+
+@test "bench/ratios.sh: the predict rows (bulk against three anchors, streaming latency)" {
+    cd "$BATS_TEST_TMPDIR"
+    printf '%s\n' \
+        'JSON {"bench":"predict","mode":"bulk","impl":"c","tag":"rep1","model":"bert-tiny","t_s":5.0}' \
+        'JSON {"bench":"predict","mode":"bulk","tag":"ratio","model":"bert-tiny","threads":2,"batch":64,"lines":50000,"reps":3,"c_s":5.0,"pipeline_s":6.0,"torch_s":10.0,"fasttext_s":1.0,"vs_pipeline":1.2,"vs_torch":2.0,"vs_fasttext":0.2,"accuracy":0.8956,"fasttext_accuracy":0.8585}' \
+        'JSON {"bench":"predict","mode":"stream","tag":"ratio","model":"bert-tiny","lines":500,"interval_ms":10,"reps":3,"forward_b1_ms":0.2,"c_p50_ms":0.5,"c_p99_ms":1.5,"c_beyond_p50_ms":0.3,"c_beyond_p99_ms":1.3,"c_startup_ms":40.4,"torch_p50_ms":2.0,"vs_torch_p50":4.0}' > log
+    run "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    [ "${#lines[@]}" -eq 6 ]
+    assert_line "| predict bulk | bert-tiny b64 t2, 50000 tweets, vs PyTorch forwards | 10000 lines/s | 5000 lines/s | 2.00x | target 1.5x; median of 3; accuracy 0.8956 |"
+    assert_line "| predict bulk | bert-tiny b64 t2, 50000 tweets, vs clean \| tokenize \| teacher-logits \| dump | 10000 lines/s | 8333 lines/s | 1.20x | target 1x; median of 3 |"
+    assert_line "| predict bulk | bert-tiny b64 t2, 50000 tweets, vs fastText predict-prob | 10000 lines/s | 50000 lines/s | 0.20x | accuracy 0.8956 vs fastText 0.8585; median of 3 |"
+    assert_line "| predict stream | bert-tiny, a line every 10 ms, p50 | 0.50 ms | 2.00 ms | 4.00x | vs a PyTorch loop; beyond the b1 forward (0.20 ms): p50 0.30, p99 1.30 ms (targets 1, 3); start-up 40.40 ms (target 50) |"
+}
