@@ -18,7 +18,8 @@
 #                   seed 42, the from-scratch defaults, --epochs EPOCHS_<model>: bert-tiny 8
 #                   (early stopping), distilbert-mini 3, bert-mini 1 (each under ~10 minutes on
 #                   the shared 2-core VM)
-#   fasttext/       `fasttext supervised` on raw/train (-epoch 25 -lr 0.5 -wordNgrams 2 -dim 100)
+#   fasttext/       `fasttext supervised` on raw/train (-epoch 25 -lr 0.5 -wordNgrams 2 -dim 50
+#                   -bucket 200000: a 43 MB model; 2M buckets, 805 MB, took 0.004 more accuracy)
 #   tweets.txt      the timed input: unlabeled.txt (46,733 tweets) then training-set lines
 #                   (text only) up to `lines` raw lines; tweets.ids.jsonl their ids as emo
 #                   predict computes them (clean --keep-stopwords | tokenize | dump)
@@ -33,7 +34,8 @@
 # the 50,000 lines where predict's label equals PyTorch's argmax.
 #
 # Streaming, per round and per model: bench/out/predict_b1 (the model's batch-1 forward on
-# each of the stream's lines, alone in-process), then bench/out/predict_stream (one line every
+# each of the stream's lines, alone in-process, back to back, on 1 and on `threads` threads:
+# the faster median counts), then bench/out/predict_stream (one line every
 # 10 ms into a pipe, each answer timestamped) around `emo predict -m CKPT` and around the
 # PyTorch loop (bench/predict_torch.py stream: one forward per line, tokenization excluded).
 # "beyond" = latency - the median b1 forward.  Targets: bulk >= the pipeline and >= 1.5x
@@ -108,8 +110,8 @@ done
 if [ ! -s "$W/fasttext/model.bin" ]; then
     mkdir -p "$W/fasttext"
     paste -d' ' <(sed 's/^/__label__/' "$W/raw/train.labels") "$W/raw/train.txt" > "$W/fasttext/train.ft"
-    fasttext supervised -input "$W/fasttext/train.ft" -output "$W/fasttext/model" -epoch 25 -lr 0.5 \
-        -wordNgrams 2 -dim 100 -thread "$threads" -verbose 0
+    fasttext supervised -input "$W/fasttext/train.ft" -output "$W/fasttext/model" -epoch 25 -lr 0.5 -seed 42 \
+        -wordNgrams 2 -dim 50 -bucket 200000 -thread "$threads" -verbose 0
     rm -f "$W/fasttext/model.vec"
 fi
 if [ ! -s "$W/tweets.$nlines.ids.jsonl" ]; then
@@ -206,7 +208,15 @@ if [[ ,$parts, == *,stream,* ]]; then
     for rep in $(seq "$reps"); do
         for m in $stream_models; do
             ck=$W/ckpt/$m
-            bench/out/predict_b1 "$ck" "$tmp/stream.txt" "$threads" | sed "s/\"mode\"/\"tag\":\"rep$rep\",\"mode\"/" | tee -a "$out"
+            for th in $(printf '%s\n' 1 "$threads" | sort -u); do
+                bench/out/predict_b1 "$ck" "$tmp/stream.txt" "$th" | sed "s/\"mode\"/\"tag\":\"rep$rep\",\"mode\"/" | tee -a "$out"
+            done
+            # start-up's CPU time (the wall time is the CPU time on a quiet machine, several
+            # times it when the cores are shared): 10 one-line runs, user + sys
+            head -n 1 "$tmp/stream.txt" > "$tmp/one.txt"
+            cpu "$tmp/cpu" bash -c 'for i in 1 2 3 4 5 6 7 8 9 10; do "$@" > /dev/null; done' 10 \
+                $emo predict -q -m "$ck" --threads "$threads" "$tmp/one.txt"
+            js "{\"bench\":\"predict\",\"mode\":\"startup-cpu\",\"tag\":\"rep$rep\",\"model\":\"$m\",\"cpu_ms\":$(awk '{ printf "%.1f", $1 * 100 }' "$tmp/cpu")}"
             bench/out/predict_stream -n "$stream_lines" -t "c:$m:rep$rep" "$tmp/stream.txt" -- \
                 $emo predict -q -m "$ck" --threads "$threads" | tee -a "$out"
             bench/out/predict_stream -n "$stream_lines" -t "torch:$m:rep$rep" "$tmp/stream.txt" -- \
@@ -216,7 +226,11 @@ if [[ ,$parts, == *,stream,* ]]; then
     done
     for m in $stream_models; do
         sed -n 's/^JSON //p' "$out" | jq -c -s --arg m "$m" "$median"'
-            (map(select(.mode == "b1-forward" and .model == $m))) as $f
+            # the b1 forward of a round: the faster of 1 thread and `threads` (predict runs a
+            # line streamed alone on one thread)
+            (map(select(.mode == "b1-forward" and .model == $m)) | group_by(.tag)
+             | map({tag: .[0].tag, forward_p50_ms: (map(.forward_p50_ms) | min), mean_tokens: .[0].mean_tokens,
+                    threads: (min_by(.forward_p50_ms) | .threads)})) as $f
             | (map(select(.mode == "stream" and (.tag | startswith("c:" + $m + ":"))))) as $c
             | (map(select(.mode == "stream" and (.tag | startswith("torch:" + $m + ":"))))) as $t
             | [range(0; $c | length) | $c[.].p50_ms - $f[.].forward_p50_ms] as $b50
@@ -224,9 +238,11 @@ if [[ ,$parts, == *,stream,* ]]; then
             | {bench: "predict", mode: "stream", tag: "ratio", model: $m, lines: $c[0].lines,
                interval_ms: $c[0].interval_ms, reps: ($c | length),
                forward_b1_ms: ($f | map(.forward_p50_ms) | median), mean_tokens: $f[0].mean_tokens,
+               forward_b1_threads: ($f | map(.threads)),
                c_p50_ms: ($c | map(.p50_ms) | median), c_p99_ms: ($c | map(.p99_ms) | median),
                c_beyond_p50_ms: ($b50 | median), c_beyond_p99_ms: ($b99 | median),
                c_startup_ms: ($c | map(.startup_ms) | median),
+               c_startup_cpu_ms: (map(select(.mode == "startup-cpu" and .model == $m)) | map(.cpu_ms) | median),
                torch_p50_ms: ($t | map(.p50_ms) | median), torch_p99_ms: ($t | map(.p99_ms) | median),
                torch_startup_ms: ($t | map(.startup_ms) | median),
                vs_torch_p50: ([range(0; $c | length) | $t[.].p50_ms / $c[.].p50_ms] | median),

@@ -117,5 +117,5 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
               "accuracy \(.accuracy) vs fastText \(.fasttext_accuracy); \($n)")
     elif .bench == "predict" and .tag == "ratio" and .mode == "stream" then
         row("predict stream"; "\(.model), a line every \(.interval_ms) ms, p50"; "\(.c_p50_ms | r2) ms"; "\(.torch_p50_ms | r2) ms";
-            .vs_torch_p50; "vs a PyTorch loop; beyond the b1 forward (\(.forward_b1_ms | r2) ms): p50 \(.c_beyond_p50_ms | r2), p99 \(.c_beyond_p99_ms | r2) ms (targets 1, 3); start-up \(.c_startup_ms | num) ms (target 50)")
+            .vs_torch_p50; "vs a PyTorch loop; beyond the b1 forward (\(.forward_b1_ms | r2) ms): p50 \(.c_beyond_p50_ms | r2), p99 \(.c_beyond_p99_ms | r2) ms (targets 1, 3); start-up \(.c_startup_ms | num) ms\(if .c_startup_cpu_ms then " (CPU \(.c_startup_cpu_ms | num) ms)" else "" end) (target 50)")
     else empty end )'
