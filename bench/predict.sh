@@ -16,8 +16,8 @@
 #   raw/            the original lines of each split (by record id), text and label apart
 #   ckpt/<model>/   emo teacher-train from scratch on split/train.rec (val: split/val.rec),
 #                   seed 42, the from-scratch defaults, --epochs EPOCHS_<model>: bert-tiny 8
-#                   (early stopping), distilbert-mini 3, bert-mini 1 (each under ~10 minutes on
-#                   the shared 2-core VM)
+#                   (early stopping kept epoch 4; 492 s), distilbert-mini 3 (882 s), bert-mini 1
+#                   (388 s), timed on the 2-core VM at load average 9-15 (ckpt/train-times.txt)
 #   fasttext/       `fasttext supervised` on raw/train (-epoch 25 -lr 0.5 -wordNgrams 2 -dim 50
 #                   -bucket 200000: a 43 MB model; 2M buckets, 805 MB, took 0.004 more accuracy)
 #   tweets.txt      the timed input: unlabeled.txt (46,733 tweets) then training-set lines
