@@ -17,6 +17,11 @@ static int *step(clean_opts *c, int i)
     return i == 0 ? &c->punct : i == 1 ? &c->emoji : i == 2 ? &c->lowercase : &c->stopwords;
 }
 
+static int step_on(const clean_opts *c, int i)
+{
+    return i == 0 ? c->punct : i == 1 ? c->emoji : i == 2 ? c->lowercase : c->stopwords;
+}
+
 void textcfg_default(textcfg *t)
 {
     memset(t, 0, sizeof *t);
@@ -68,7 +73,7 @@ void textcfg_pack_clean(msgpack_packer *pk, const clean_opts *c)
     msgpack_pack_map(pk, 4);
     for (int i = 0; i < 4; i++) {
         rec_pack_key(pk, step_names[i]);
-        if (*step((clean_opts *)c, i))
+        if (step_on(c, i))
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
@@ -139,7 +144,7 @@ int textcfg_save(const char *dir, const textcfg *t, char *err, size_t errn)
     if (t->has_clean) {
         json_t *c = json_object();
         for (int i = 0; i < 4; i++)
-            json_object_set_new(c, step_names[i], json_boolean(*step((clean_opts *)&t->clean, i)));
+            json_object_set_new(c, step_names[i], json_boolean(step_on(&t->clean, i)));
         json_object_set_new(root, "clean", c);
     }
     if (t->max_len)
@@ -164,7 +169,7 @@ void textcfg_clean_str(const clean_opts *c, char *buf, size_t n)
     size_t k = 0;
     buf[0] = 0;
     for (int i = 0; i < 4; i++)
-        if (*step((clean_opts *)c, i))
+        if (step_on(c, i))
             k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s", k ? "," : "", step_names[i]);
     if (!k)
         snprintf(buf, n, "none");
