@@ -168,6 +168,13 @@ void qgemm_quantize_rows(uint8_t *q, size_t ldq, float *ascale, int32_t *zp, con
     par_for(M, 1 + 16384 / (K ? K : 1), qrows_range, &j);
 }
 
+void qgemm_quantize_row(uint8_t *q, float *ascale, int32_t *zp, const float *x, size_t K,
+                        enum qgemm_scheme s)
+{
+    qrows_job j = { q, 0, ascale, zp, x, 0, K, qgemm_amax(s), qgemm_isa() != QGEMM_SCALAR };
+    qrows_range(&j, 0, 1);
+}
+
 void qgemm_quantize_rows_ref(uint8_t *q, size_t ldq, float *ascale, int32_t *zp, const float *x,
                              size_t ldx, size_t M, size_t K, enum qgemm_scheme s)
 {

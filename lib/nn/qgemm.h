@@ -84,6 +84,10 @@ void qgemm_quantize_rows(uint8_t *q, size_t ldq, float *ascale, int32_t *zp, con
                          size_t ldx, size_t M, size_t K, enum qgemm_scheme s);
 void qgemm_quantize_rows_ref(uint8_t *q, size_t ldq, float *ascale, int32_t *zp, const float *x,
                              size_t ldx, size_t M, size_t K, enum qgemm_scheme s);
+/* One row on the calling thread (inside another kernel's par_for job, e.g. a LayerNorm
+ * that quantises each row it has just written, saving a pass over x): the same bits. */
+void qgemm_quantize_row(uint8_t *q, float *ascale, int32_t *zp, const float *x, size_t K,
+                        enum qgemm_scheme s);
 /* x (M, K) rows ldx apart = ascale[m] * (q - zp[m]) */
 void qgemm_dequantize_rows(float *x, size_t ldx, const uint8_t *q, size_t ldq,
                            const float *ascale, const int32_t *zp, size_t M, size_t K);

@@ -235,6 +235,11 @@ static void test_quantisers(void)
                 qgemm_quantize_rows(q, K, as, zp, x, ldx, M, K, (enum qgemm_scheme)s);
                 CHECK(!memcmp(q, qr, M * K) && !memcmp(as, asr, sizeof as) && !memcmp(zp, zpr, sizeof zp),
                       "%s: quantised rows differ from the scalar ones (K %zu)", qgemm_isa_name((enum qgemm_isa)isa), K);
+                memset(q, 0, M * K);
+                for (size_t m = 0; m < M; m++)
+                    qgemm_quantize_row(q + m * K, as + m, zp + m, x + m * ldx, K, (enum qgemm_scheme)s);
+                CHECK(!memcmp(q, qr, M * K) && !memcmp(as, asr, sizeof as) && !memcmp(zp, zpr, sizeof zp),
+                      "%s: rows quantised one at a time differ (K %zu)", qgemm_isa_name((enum qgemm_isa)isa), K);
             }
             qgemm_set_isa((enum qgemm_isa)saved);
             qgemm_dequantize_rows(xd, K, qr, K, asr, zpr, M, K);
