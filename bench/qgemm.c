@@ -151,9 +151,11 @@ int main(int argc, char **argv)
                    ops / v[i].best / 1e9, tfloat / v[i].best, v[i].cpu * 1e3, cfloat / v[i].cpu);
             printf("JSON {\"bench\":\"qgemm\",\"kernel\":\"%s\",\"M\":%zu,\"K\":%zu,\"N\":%zu,"
                    "\"threads\":%d,\"reps\":%d,\"scheme\":\"%s\",\"ms\":%.4f,\"gops\":%.2f,"
-                   "\"x_float_avx2\":%.3f,\"cpu_ms\":%.4f,\"cpu_x_float_avx2\":%.3f,\"load1\":%.2f}\n",
+                   "\"float_avx2_ms\":%.4f,\"x_float_avx2\":%.3f,\"cpu_ms\":%.4f,\"cpu_x_float_avx2\":%.3f,"
+                   "\"load1\":%.2f}\n",
                    v[i].name, M, K, N, threads, reps, qgemm_scheme_name(scheme), v[i].best * 1e3,
-                   ops / v[i].best / 1e9, tfloat / v[i].best, v[i].cpu * 1e3, cfloat / v[i].cpu, bench_load1());
+                   ops / v[i].best / 1e9, tfloat * 1e3, tfloat / v[i].best, v[i].cpu * 1e3, cfloat / v[i].cpu,
+                   bench_load1());
         }
         printf("  int8 (%s) against float: relative error %.4f\n", qgemm_isa_name(qdefault), rel);
         fflush(stdout);

@@ -22,6 +22,8 @@
 #   epoch (bench/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
 #   train peak RSS (bench/memory.sh)  C engine vs PyTorch, MB
 #   AdamW (bench/optim.sh)        adamw_step vs the scalar loop it replaced (not an anchor)
+#   int8 linear (bench/qgemm.sh)  the dynamic int8 layer (quantisation + int8 GEMM) per path
+#                                 vs the engine's float GEMM on AVX2 (not an anchor), best of reps
 #   predict (bench/predict.sh)    bulk: emo predict lines/s vs PyTorch forwards on the same
 #                                 batches, vs the five-process pipeline, vs fastText predict-prob
 #                                 (medians of paired rounds); stream: p50 latency vs the PyTorch
@@ -105,6 +107,9 @@ def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
     elif .bench == "adamw" then
         row("AdamW step"; "\(.config) t\(.threads)"; "\(.t_adamw_ms | r2) ms"; "scalar \(.t_scalar_ms | r2) ms";
             .speedup; if .same_bits then "same bits" else "BITS DIFFER" end)
+    elif .bench == "qgemm" and (.kernel | test("^int8 [a-z0-9]+$")) then
+        row("int8 linear"; "M\(.M) K\(.K) N\(.N) t\(.threads), \(.kernel | ltrimstr("int8 "))"; "\(.ms | r2) ms";
+            "float avx2 \(.float_avx2_ms | r2) ms"; .x_float_avx2; "scheme \(.scheme), quantisation included")
     elif .bench == "predict" and .tag == "ratio" and .mode == "bulk" then
         "\(.model) b\(.batch) t\(.threads), \(.lines) tweets" as $p
         | "\(.lines / .c_s | num) lines/s" as $o

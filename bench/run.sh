@@ -41,6 +41,7 @@ smoke)
     run bench/tsne.sh 300
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
     run bench/optim.sh 2 2
+    run bench/qgemm.sh 2 1 256
     run bench/epoch.sh bert-tiny 4 1 2 "train infer"
     run env PREDICT_WORK="$tmp/predict" TRAIN_OPTS="--max-steps 20" MODELS=bert-tiny STREAM_MODELS=bert-tiny \
         STREAM_LINES=30 bench/predict.sh bulk,stream 1 2 500
@@ -56,6 +57,7 @@ quick)
     run bench/tsne.sh 5000
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
     run bench/optim.sh 2 10
+    run bench/qgemm.sh 2 5
     run bench/epoch.sh bert-mini,bert-tiny 20 1 2 "train infer"
     # bert-tiny trained once into bench/predict.sh's work dir (~8 min the first time)
     run env MODELS=bert-tiny STREAM_MODELS=bert-tiny STREAM_LINES=200 bench/predict.sh bulk,stream 2 2 10000
@@ -78,6 +80,7 @@ full)
     run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
     run bench/cache-size.sh
     run bench/optim.sh 2 10
+    run bench/qgemm.sh 2 10
     run bench/epoch.sh bert-mini,bert-tiny 50 3 2 "train infer"
     run bench/memory.sh bert-base 128 2 3
     run bench/predict.sh bulk,stream 3 2 50000

@@ -63,6 +63,19 @@ load helpers
     assert_line "| AdamW step | bert-mini t2 | 8.00 ms | scalar 50.00 ms | 6.25x | BITS DIFFER |"
 }
 
+@test "bench/ratios.sh: int8 linear rows, one per path, the GEMM-only and quantisation-only lines left out" {
+    cd "$BATS_TEST_TMPDIR"
+    printf '%s\n' \
+        'JSON {"bench":"qgemm","kernel":"float avx2","M":2048,"K":256,"N":1024,"threads":2,"reps":5,"scheme":"w7","ms":8.0,"gops":1,"float_avx2_ms":8.0,"x_float_avx2":1.0,"cpu_ms":8.0,"cpu_x_float_avx2":1.0,"load1":1}' \
+        'JSON {"bench":"qgemm","kernel":"int8 avx2","M":2048,"K":256,"N":1024,"threads":2,"reps":5,"scheme":"w7","ms":4.0,"gops":1,"float_avx2_ms":8.0,"x_float_avx2":2.0,"cpu_ms":4.0,"cpu_x_float_avx2":2.0,"load1":1}' \
+        'JSON {"bench":"qgemm","kernel":"int8 avx2 gemm","M":2048,"K":256,"N":1024,"threads":2,"reps":5,"scheme":"w7","ms":3.0,"gops":1,"float_avx2_ms":8.0,"x_float_avx2":2.67,"cpu_ms":3.0,"cpu_x_float_avx2":2.67,"load1":1}' \
+        'JSON {"bench":"qgemm","kernel":"int8 avx2 quant","M":2048,"K":256,"N":1024,"threads":2,"reps":5,"scheme":"w7","ms":1.0,"gops":1,"float_avx2_ms":8.0,"x_float_avx2":8.0,"cpu_ms":1.0,"cpu_x_float_avx2":8.0,"load1":1}' > log
+    run --separate-stderr "$EMO_ROOT/bench/ratios.sh" log
+    assert_success
+    [ "${#lines[@]}" -eq 3 ]
+    assert_line "| int8 linear | M2048 K256 N1024 t2, avx2 | 4.00 ms | float avx2 8.00 ms | 2.00x | scheme w7, quantisation included |"
+}
+
 @test "bench/ratios.sh: engine rounds: the median rows replace the pairing of single points" {
     cd "$BATS_TEST_TMPDIR"
     printf '%s\n' \
