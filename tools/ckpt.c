@@ -299,6 +299,17 @@ static int trim_vocab(int argc, char **argv)
     return 0;
 }
 
+/* init's output: the checkpoint plus emo_run.json saying its weights are random
+ * ({"seed": N, "tool": "ckpt init"}), so that a trainer given it as --init trains it as
+ * from scratch (train_cli_init_is_random). */
+static void save_fresh(const model *m, const char *out, const char *vocab, uint64_t seed)
+{
+    char e[1024], run[128];
+    snprintf(run, sizeof run, "{\n \"seed\": %llu,\n \"tool\": \"ckpt init\"\n}\n", (unsigned long long)seed);
+    if (ckpt_model_save_run(m, out, vocab, run, e, sizeof e) != 0)
+        errx(EXIT_DATA, "%s", e);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_LABELS = 256, OPT_LABELS_FILE, OPT_NEW_HEAD, OPT_SEED, OPT_VOCAB };
@@ -399,8 +410,12 @@ int main(int argc, char **argv)
             exit(EXIT_DATA);
         model_init_weights(m, seed);
     }
-    if (ckpt_model_save(m, out, vocab, e, sizeof e) != 0)
-        errx(EXIT_DATA, "%s", e);
+    if (convert) {
+        if (ckpt_model_save(m, out, vocab, e, sizeof e) != 0)
+            errx(EXIT_DATA, "%s", e);
+    } else {
+        save_fresh(m, out, vocab, seed);
+    }
     free(src_vocab);
     model_free(m);
     return 0;

@@ -156,7 +156,8 @@ int main(int argc, char **argv)
         refuse_output_is_input(o.out_dir, in_dirs, nin);   /* a checkpoint or cache would be overwritten */
     if (from_teacher && !teacher_dir)
         errx(EXIT_USAGE, "--init-from-teacher needs the teacher's checkpoint: --teacher CKPT_DIR");
-    if (!init) {
+    int scratch = !init || train_cli_init_is_random(init);   /* random weights: scratch defaults */
+    if (scratch) {
         if (!tc.lr_set)
             o.lr = from_teacher ? FROM_TEACHER_LR : SCRATCH_LR;
         if (!tc.warmup_set)
@@ -170,7 +171,9 @@ int main(int argc, char **argv)
     if (model_config_resolve(config ? config : init, &cfg, e, sizeof e))
         errx(EXIT_USAGE, "%s", e);
     char lr_why[256] = "";
-    if (init && !tc.lr_set)       /* what the init is: emo-student-distill(1), Training */
+    if (init && scratch && !tc.lr_set)
+        snprintf(lr_why, sizeof lr_why, "random weights from emo ckpt init: the from-scratch defaults");
+    if (!scratch && !tc.lr_set)       /* what the init is: emo-student-distill(1), Training */
         o.lr = train_cli_init_lr(init, &cfg, HUB_LR, lr_why, sizeof lr_why);
 
     /* The teacher fixes the labels (their order is the order of its logits) and the layers. */

@@ -97,7 +97,8 @@ int main(int argc, char **argv)
     char *in_dirs[] = { (char *)init };
     if (init)
         refuse_output_is_input(o.out_dir, in_dirs, 1);   /* the checkpoint would be overwritten */
-    if (!init) {
+    int scratch = !init || train_cli_init_is_random(init);   /* random weights: scratch defaults */
+    if (scratch) {
         if (!tc.lr_set)
             o.lr = SCRATCH_LR;
         if (!tc.warmup_set)
@@ -117,7 +118,9 @@ int main(int argc, char **argv)
     if (init && !config)
         init_cfg = cfg;
     char lr_why[256] = "";
-    if (init && !tc.lr_set)       /* what the init is: emo-teacher-train(1), --lr */
+    if (init && scratch && !tc.lr_set)
+        snprintf(lr_why, sizeof lr_why, "random weights from emo ckpt init: the from-scratch defaults");
+    if (!scratch && !tc.lr_set)       /* what the init is: emo-teacher-train(1), --lr */
         o.lr = train_cli_init_lr(init, &init_cfg, HUB_LR, lr_why, sizeof lr_why);
 
     /* The label set: --labels, else a fine-tuned checkpoint's own labels, else the data's. */

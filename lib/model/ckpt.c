@@ -545,8 +545,9 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
     return rc;
 }
 
-int ckpt_save(const char *dir, const model_config *c, const model_params *p,
-              const char *vocab_path, char *err, size_t errn)
+/* ckpt_save, plus emo_run.json holding run_json (when not NULL) in the same atomic directory */
+static int save_dir(const char *dir, const model_config *c, const model_params *p, const char *vocab_path,
+                    const char *run_json, char *err, size_t errn)
 {
     char *d = xstrdup(dir);
     int ok = access(dirname(d), W_OK) == 0;
@@ -556,6 +557,13 @@ int ckpt_save(const char *dir, const model_config *c, const model_params *p,
     atomic_dir ad;
     const char *tmp = atomic_dir_open(&ad, dir);
     int rc = ckpt_write_dir(tmp, c, p, vocab_path, err, errn);
+    if (rc == 0 && run_json) {
+        char *rp = path_join(tmp, "emo_run.json");
+        FILE *f = fopen(rp, "w");
+        if (!f || fputs(run_json, f) == EOF || fclose(f) != 0)
+            rc = errbuf_fail(err, errn, "%s: %s", rp, strerror(errno));
+        free(rp);
+    }
     if (rc)
         atomic_dir_abort(&ad);
     else if (atomic_dir_commit(&ad) != 0)
@@ -563,6 +571,18 @@ int ckpt_save(const char *dir, const model_config *c, const model_params *p,
     free(ad.path);
     free(ad.tmp);
     return rc;
+}
+
+int ckpt_save(const char *dir, const model_config *c, const model_params *p,
+              const char *vocab_path, char *err, size_t errn)
+{
+    return save_dir(dir, c, p, vocab_path, NULL, err, errn);
+}
+
+int ckpt_model_save_run(const model *m, const char *dir, const char *vocab_path, const char *run_json,
+                        char *err, size_t errn)
+{
+    return save_dir(dir, model_get_config(m), model_weights(m), vocab_path, run_json, err, errn);
 }
 
 model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsigned flags, uint64_t seed,

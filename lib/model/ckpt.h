@@ -117,6 +117,10 @@ model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsig
 /* ckpt_save / ckpt_write_dir of a model's config and weights. */
 int ckpt_model_save(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
 int ckpt_model_write_dir(const model *m, const char *dir, const char *vocab_path, char *err, size_t errn);
+/* ckpt_model_save plus DIR/emo_run.json holding the text run_json (emo ckpt init's record
+ * that the weights are random), written in the same atomic directory. */
+int ckpt_model_save_run(const model *m, const char *dir, const char *vocab_path, const char *run_json,
+                        char *err, size_t errn);
 
 /* 0 if vocab_path has exactly V lines (token id = line - 1), else -1 with
  * "<file>: N tokens, but the model's vocab_size is V" or a read error in err. */

@@ -43,6 +43,17 @@ int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, trai
     return 0;
 }
 
+int train_cli_init_is_random(const char *init)
+{
+    char *p = path_join(init, "emo_run.json");
+    json_t *j = json_load_file(p, 0, NULL);
+    free(p);
+    const char *tool = json_string_value(json_object_get(j, "tool"));
+    int random = tool && !strcmp(tool, "ckpt init");
+    json_decref(j);
+    return random;
+}
+
 double train_cli_init_lr(const char *init, const model_config *c, double hub_lr, char *why, size_t whyn)
 {
     char *p = path_join(init, "emo_run.json");

@@ -79,4 +79,9 @@ int train_cli_option(int c, const char *arg, train_opts *o, model_task *mt, trai
 #define TRAIN_SMALL_H 256
 double train_cli_init_lr(const char *init, const model_config *c, double hub_lr, char *why, size_t whyn);
 
+/* 1 if the checkpoint directory init holds random weights (made by emo ckpt init, or
+ * trimmed from such a checkpoint: its emo_run.json says "tool": "ckpt init"), else 0.  The
+ * trainers then take their from-scratch defaults (learning rate, warm-up, epochs). */
+int train_cli_init_is_random(const char *init);
+
 #endif

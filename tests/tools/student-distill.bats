@@ -189,8 +189,17 @@ tiny_like() {
     [[ "$stderr" == "emo-student-distill: warning: the kept model (epoch 1) predicts a single class on the validation set (accuracy "*", majority class "*"); was --lr 1 right?" ]]
 }
 
-@test "a student --init from a small or emo-pretrained checkpoint defaults to lr 1e-4" {
+@test "a student --init from a small or emo-pretrained checkpoint defaults to lr 1e-4; from emo ckpt init's random weights, 5e-4" {
     emo ckpt init --labels joy,anger,fear -o small "$FIXTURES/train/tiny-distilbert.json"
+    # emo ckpt init says its weights are random: the from-scratch defaults
+    grep -q '"tool": "ckpt init"' small/emo_run.json
+    run --separate-stderr emo student-distill --train $D/train.rec --val $D/val.rec --batch 16 --threads 1 \
+        --teacher-cache "$D/cache" --init small --max-steps 1 -o r
+    assert_success
+    [[ "$stderr" == *"lr 0.0005 (random weights from emo ckpt init: the from-scratch defaults)"* ]]
+    grep -q '"lr": 0.00050000000000000001' r/last/trainer_state.json
+    # the same weights as a Hub checkpoint (no emo_run.json): a small pretrained model
+    rm small/emo_run.json
     run --separate-stderr emo student-distill --train $D/train.rec --val $D/val.rec --batch 16 --threads 1 \
         --teacher-cache "$D/cache" --init small --max-steps 1 -o s
     assert_success

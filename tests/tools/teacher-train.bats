@@ -243,8 +243,14 @@ JSON
     run --separate-stderr emo teacher-train $T --init mlm -o b
     assert_success
     grep -q '"lr": 2.0000000000000002e-5,' b/last/trainer_state.json
-    # a small Hub model (hidden size <= 256): 1e-4
+    # emo ckpt init's random weights: the from-scratch defaults
     emo ckpt init --labels joy,anger,fear -o small "$TINY"
+    run --separate-stderr emo teacher-train $T --init small -o r
+    assert_success
+    [[ "$stderr" == *"(random weights from emo ckpt init: the from-scratch defaults)"* ]]
+    grep -q '"lr": 0.00050000000000000001,' r/last/trainer_state.json
+    # a small Hub model (hidden size <= 256, no emo_run.json): 1e-4
+    rm small/emo_run.json
     run --separate-stderr emo teacher-train $T --init small -o c
     assert_success
     [[ "$stderr" == *"lr 0.0001 (a small model (hidden size 32 <= 256))"* ]]
