@@ -37,6 +37,10 @@
 #   STUDENTS ("distilbert-tiny albert-tiny"; each PRESET or NAME=CONFIG), S_EPOCHS (3),
 #   S_OPTS (extra student-distill flags), ATTN_LAYERS (the students' default map),
 #   ATTN_CODEC (u8)
+#   TRIM_VOCAB (1: the students' vocabulary is the part of VOCAB that the texts they learn
+#   from use, emo ckpt trim-vocab over distill.rec, so that their embedding tables are a
+#   fraction of the teacher's; their records, validation and test splits are tokenized
+#   with it; 0: the teacher's vocabulary)
 #   BASELINES (1: the majority class and, if `fasttext` is installed, a fastText model
 #   trained on the same split, in RESULTS.md; 0: none)
 #   ABLATIONS (0; 1 runs the paper's ablations on the first student), A_EPOCHS (S_EPOCHS;
@@ -73,6 +77,7 @@ S_EPOCHS=${S_EPOCHS:-3}
 S_OPTS=${S_OPTS:-}
 ATTN_LAYERS=${ATTN_LAYERS:-}
 ATTN_CODEC=${ATTN_CODEC:-u8}
+TRIM_VOCAB=${TRIM_VOCAB:-1}
 BASELINES=${BASELINES:-1}
 ABLATIONS=${ABLATIONS:-0}
 A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
@@ -100,6 +105,7 @@ for f in "${corpus_files[@]}" "$VOCAB"; do
 done
 case $PRETRAIN in 0|1) ;; *) die "PRETRAIN=$PRETRAIN: 0 or 1" ;; esac
 case $DISTILL_UNLABELED in 0|1) ;; *) die "DISTILL_UNLABELED=$DISTILL_UNLABELED: 0 or 1" ;; esac
+case $TRIM_VOCAB in 0|1) ;; *) die "TRIM_VOCAB=$TRIM_VOCAB: 0 or 1" ;; esac
 if { [ "$PRETRAIN" = 1 ] || [ "$DISTILL_UNLABELED" = 1 ]; } && [ -z "${UNLABELED:-}" ]; then
     if [ -d "$CORPUS" ] && [ -e "$CORPUS/unlabeled.txt" ]; then UNLABELED=$CORPUS/unlabeled.txt
     else UNLABELED=$SHARED/data/emotion/unlabeled.txt; fi
@@ -238,23 +244,57 @@ cache_stage() {   # cache ATTN_LAYERS CODEC THREADS UNLABELED(yes|none)
     mv "$OUT/distill.rec.tmp" "$OUT/distill.rec"
 }
 
-# 4. a student (and 5. each ablation)
-student_stage() {   # student NAME CONFIG EPOCHS SEED THREADS EXTRA
-    local dir="$OUT/students/$1" resume=
-    if [ "$RESUME" = 1 ] && [ -d "$dir/last" ]; then resume=--resume; else rm -rf "$dir"; fi
+# 3b. the students' vocabulary (TRIM_VOCAB=1): the tokens of distill.rec's texts plus the
+# specials and every single character (emo ckpt trim-vocab; the same token sequence for
+# every one of those texts, so the teacher's cache serves the students unchanged), and the
+# records they learn from and are evaluated on, tokenized with it.  trim/teacher is the
+# teacher in that vocabulary (the same logits on those texts; the vocabulary's source).
+trim_stage() {   # trim MAX_LEN
+    local s
+    rm -rf "$OUT/trim"
+    mkdir -p "$OUT/trim"
+    emo ckpt trim-vocab -m "$OUT/teacher" --corpus "$OUT/distill.rec" -o "$OUT/trim/teacher"
+    for s in distill val test; do
+        local src=$OUT/split/$s.rec
+        [ "$s" = distill ] && src=$OUT/distill.rec
+        emo tokenize --vocab "$OUT/trim/teacher/vocab.txt" --max-len "$1" -o "$OUT/trim/$s.rec" "$src"
+    done
+}
+
+# 4. a student (and 5. each ablation): from random weights in the students' vocabulary
+student_stage() {   # student NAME CONFIG EPOCHS SEED THREADS EXTRA TRIM(0|1)
+    local dir="$OUT/students/$1" resume= model=(--config "$2" --vocab "$VOCAB") data=$OUT
+    if [ "$RESUME" = 1 ] && [ -d "$dir/last" ]; then resume=--resume; else rm -rf "$dir" "$dir.init"; fi
+    if [ "$7" = 1 ]; then
+        data=$OUT/trim
+        if [ ! -e "$dir.init/config.json" ]; then
+            rm -rf "$dir.init" "$dir.init-full"
+            emo ckpt init --labels "$(teacher_labels)" --vocab "$VOCAB" --seed "$4" -o "$dir.init-full" "$2"
+            emo ckpt trim-vocab -m "$dir.init-full" --corpus "$OUT/distill.rec" -o "$dir.init"
+            rm -rf "$dir.init-full"
+        fi
+        model=(--init "$dir.init")
+    fi
+    local train=$data/distill.rec val=$data/val.rec
+    [ "$7" = 1 ] || val=$OUT/split/val.rec
     # shellcheck disable=SC2086
-    emo student-distill --train "$OUT/distill.rec" --val "$OUT/split/val.rec" --teacher-cache "$OUT/cache" \
-        --config "$2" --vocab "$VOCAB" --epochs "$3" --seed "$4" --threads "$5" -q $resume $6 -o "$dir"
+    emo student-distill --train "$train" --val "$val" --teacher-cache "$OUT/cache" \
+        "${model[@]}" --epochs "$3" --seed "$4" --threads "$5" -q $resume $6 -o "$dir"
+    rm -rf "$dir.init"
+}
+# the teacher's class names, in class-id order
+teacher_labels() {
+    jq -r '[.id2label | to_entries | sort_by(.key | tonumber)[] | .value] | join(",")' "$OUT/teacher/config.json"
 }
 
 # 6. predictions on the held-out test split (timed: the table's inference speed), report,
 # confusion, figures
-eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS
-    local name=$1 m="$OUT/$2" e="$OUT/eval" start end
+eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS TEST (under OUT)
+    local name=$1 m="$OUT/$2" e="$OUT/eval" start end test=$OUT/$5
     mkdir -p "$e"
     rm -rf "$e/$name".{preds.rec,time,figures,report.txt,json,confusion.svg,confusion.txt}
     start=$(date +%s.%N)
-    emo teacher-logits -m "$m" --threads "$3" "$OUT/split/test.rec" > "$e/$name.preds.rec"
+    emo teacher-logits -m "$m" --threads "$3" "$test" > "$e/$name.preds.rec"
     end=$(date +%s.%N)
     echo "$start $end" > "$e/$name.time"
     emo eval --length-buckets "$4" --figures "$e/$name.figures" "$e/$name.preds.rec" > "$e/$name.report.txt"
@@ -335,10 +375,16 @@ stage teacher stage:data "${init_deps[@]}" "file:$VOCAB" "spec:$TEACHER" tool:te
 stage cache stage:teacher stage:data "${cache_deps[@]}" tool:teacher-logits -- \
     cache_stage "$ATTN_LAYERS" "$ATTN_CODEC" "$THREADS" "$cache_unl"
 
+trim_deps=() student_test=split/test.rec
+if [ "$TRIM_VOCAB" = 1 ]; then
+    stage trim stage:cache stage:teacher tool:ckpt tool:tokenize -- trim_stage "$MAX_LEN"
+    trim_deps=(stage:trim) student_test=trim/test.rec
+fi
+
 student_names=()
 student() {   # student NAME CONFIG EPOCHS EXTRA
-    stage "student-$1" stage:data stage:cache "file:$VOCAB" "spec:$2" tool:student-distill -- \
-        student_stage "$1" "$2" "$3" "$SEED" "$THREADS" "$4"
+    stage "student-$1" stage:data stage:cache "${trim_deps[@]}" "file:$VOCAB" "spec:$2" tool:student-distill \
+        tool:ckpt -- student_stage "$1" "$2" "$3" "$SEED" "$THREADS" "$4" "$TRIM_VOCAB"
 }
 mkdir -p "$OUT/students"
 for s in $STUDENTS; do
@@ -370,10 +416,10 @@ fi
 
 models=(teacher)
 stage eval-teacher stage:teacher stage:data tool:teacher-logits tool:eval tool:confusion -- \
-    eval_stage teacher teacher "$THREADS" "$LENGTH_BUCKETS"
+    eval_stage teacher teacher "$THREADS" "$LENGTH_BUCKETS" split/test.rec
 for s in "${student_names[@]}"; do
     stage "eval-$s" "stage:student-$s" stage:data tool:teacher-logits tool:eval tool:confusion -- \
-        eval_stage "$s" "students/$s" "$THREADS" "$LENGTH_BUCKETS"
+        eval_stage "$s" "students/$s" "$THREADS" "$LENGTH_BUCKETS" "$student_test"
     models+=("students/$s")
 done
 stage tsne stage:teacher stage:data tool:teacher-logits tool:tsne -- tsne_stage "$SEED" "$THREADS" "$TSNE_PERPLEXITY"
@@ -391,7 +437,7 @@ settings="$settings STUDENTS='$STUDENTS' S_EPOCHS=$S_EPOCHS ABLATIONS=$ABLATIONS
 settings="$settings THREADS=$THREADS SEED=$SEED MAX_LEN=$MAX_LEN${T_OPTS:+ T_OPTS='$T_OPTS'}${S_OPTS:+ S_OPTS='$S_OPTS'}"
 [ "$PRETRAIN" = 0 ] || settings="$settings PRETRAIN=1 UNLABELED=${UNLABELED##*/} P_EPOCHS=$P_EPOCHS${P_OPTS:+ P_OPTS='$P_OPTS'}"
 [ "$cache_unl" = none ] || settings="$settings DISTILL_UNLABELED=1 UNLABELED=${UNLABELED##*/}"
-settings="$settings ATTN_LAYERS=${ATTN_LAYERS:-default} ATTN_CODEC=$ATTN_CODEC"
+settings="$settings ATTN_LAYERS=${ATTN_LAYERS:-default} ATTN_CODEC=$ATTN_CODEC TRIM_VOCAB=$TRIM_VOCAB"
 stage results "${eval_deps[@]}" stage:tsne "${init_deps[@]}" "${base_deps[@]}" "file:$here/pipelines/results.sh" tool:ckpt -- \
     results_stage "$settings" "$PRETRAIN" "${models[@]}"
 log "results: $OUT/results/RESULTS.md"

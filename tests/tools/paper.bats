@@ -11,7 +11,7 @@ paper() {
     env CORPUS="$D/corpus" VOCAB="$D/vocab.txt" MAX_LEN=64 TEACHER="$D/tiny-bert.json" \
         STUDENTS="$D/tiny-distilbert.json $D/tiny-albert.json" T_EPOCHS=1 S_EPOCHS=1 THREADS=1 \
         TSNE_PERPLEXITY=5 T_OPTS="--lr 3e-3 --batch 16" S_OPTS="--lr 3e-3 --batch 16" PRETRAIN=0 \
-        DISTILL_UNLABELED=0 BASELINES=0 ATTN_LAYERS=all ATTN_CODEC=f16 "$@" \
+        DISTILL_UNLABELED=0 BASELINES=0 ATTN_LAYERS=all ATTN_CODEC=f16 TRIM_VOCAB=0 "$@" \
         "${PAPER:-$EMO_ROOT/pipelines/paper.sh}" "$out" > "$out.stdout" 2> "$out.log"
 }
 # ran OUT.log: the stages that ran, sorted, one line
@@ -321,6 +321,33 @@ mirror() {
     n=$(emo dump out/split/test.rec | jq -s length)
     [ "$(jq -s --argjson k "$k" --argjson n "$n" '(.[0].accuracy * 1e6 | round) == ($k / $n * 1e6 | round)' out/eval/baselines.jsonl)" = true ]
     if command -v fasttext > /dev/null; then grep -q '^| fastText | ' out/results/RESULTS.md; fi
+}
+
+@test "paper.sh: TRIM_VOCAB=1 gives the students the vocabulary of the texts they learn from; their records, val and test use it" {
+    cp -a "$D/base" out
+    paper "$PWD/out" TRIM_VOCAB=1
+    assert_equal "$(ran out.log)" \
+        "eval-tiny-albert eval-tiny-distilbert results student-tiny-albert student-tiny-distilbert trim "
+    tv=$(emo ckpt info out/teacher | jq .vocab_size)
+    for m in tiny-distilbert tiny-albert; do
+        sv=$(emo ckpt info "out/students/$m" | jq .vocab_size)
+        [ "$sv" -lt "$tv" ]
+        [ "$(wc -l < "out/students/$m/vocab.txt")" -eq "$sv" ]
+        cmp "out/students/$m/vocab.txt" out/trim/teacher/vocab.txt
+        # trained from emo ckpt init's random weights: the from-scratch warm-up, S_OPTS's lr
+        jq -e '.warmup_ratio > 0' "out/students/$m/emo_run.json"
+        [ ! -e "out/students/$m.init" ]
+    done
+    # the same token sequences, other ids: every distilled text keeps its length and the teacher's cache
+    diff <(emo dump out/distill.rec | jq -c '[.id, (.input_ids | length)]') \
+         <(emo dump out/trim/distill.rec | jq -c '[.id, (.input_ids | length)]')
+    ! cmp -s <(emo dump out/distill.rec | jq -c .input_ids) <(emo dump out/trim/distill.rec | jq -c .input_ids)
+    # evaluated on the whole test split in its own vocabulary; it answers raw text alone
+    [ "$(emo dump out/trim/test.rec | jq -s length)" -eq "$(emo dump out/split/test.rec | jq -s length)" ]
+    [ "$(emo dump out/eval/tiny-albert.preds.rec | jq -s length)" -eq "$(emo dump out/split/test.rec | jq -s length)" ]
+    grep -q 'TRIM_VOCAB=1' out/results/RESULTS.md
+    echo "i feel happy today" | emo predict -m out/students/tiny-albert > p.tsv
+    [ "$(cut -f3 p.tsv)" = "i feel happy today" ]
 }
 
 @test "paper.sh: a second domain, any CSV with a header (TEXT_COL, LABEL_COL, its own label set), runs unchanged" {
