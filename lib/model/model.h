@@ -1,6 +1,6 @@
 /* The transformer engine's contract: model configuration and parameter layout for the
  * three families (BERT, DistilBERT, ALBERT), shared by the engine (lib/model, lib/nn),
- * the checkpoint code (lib/io/ckpt*, safetensors) and the training tools.
+ * the checkpoint code (lib/model/ckpt.c, lib/io/safetensors.c) and the training tools.
  *
  * Letters as in llm.c: B batch, T sequence (padded to the batch's longest), H hidden,
  * NH heads, I intermediate, L layers, V vocab, P max positions, E embedding width

@@ -11,7 +11,7 @@
 # checks that no file stays in the logins' home directories.  Prints "N passed, N failed".
 #
 # One machine can stand in for several: sshd on a loopback port and one user per "host",
-# each an alias in ~/.ssh/config (see bench/README.md, "Fan-out over real ssh").
+# each an alias in ~/.ssh/config (the commands are in pipelines/README.md).
 set -euo pipefail   # every step must work; the checks below report, they do not exit
 cd "$(dirname "$0")/../.."
 hosts=${1:-${EMO_HOSTS:-w1,w2}}
