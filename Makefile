@@ -1,4 +1,5 @@
-# emokd: see README.md.  Targets: all check unit bats fuzz man-lint install uninstall clean bench demo fetch-data deps
+# emokd: see README.md.  Targets: all check unit bats fuzz man-lint install uninstall clean
+# bench bench-build demo fetch-data deps
 include config.mk
 
 # Every tools/<name>.c becomes bin/emo-<name>; every lib/**/*.c{,c} goes into lib/libemo.a;
@@ -46,9 +47,20 @@ bin/emo-%: tools/%.c lib/libemo.a | bin
 tests/unit/bin/%: tests/unit/%.c lib/libemo.a | tests/unit/bin
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
 
-# bench/<name>.c, the C side of a benchmark, becomes bench/out/<name> (bench/*.sh ask for it)
-bench/out/%: bench/%.c lib/libemo.a | bench/out
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< lib/libemo.a $(LDFLAGS) $(LDLIBS)
+# bench/<topic>/<name>.c, the C side of a benchmark, becomes bench/out/<name> (the topic's
+# script asks for it); make bench-build builds them all and runs nothing.
+BENCH_SRC := $(sort $(wildcard bench/*/*.c))
+BENCH_BIN := $(addprefix bench/out/,$(basename $(notdir $(BENCH_SRC))))
+ifneq ($(words $(BENCH_BIN)),$(words $(sort $(BENCH_BIN))))
+$(error two bench/*/*.c files share a name: $(BENCH_SRC))
+endif
+define bench_rule
+bench/out/$(basename $(notdir $(1))): $(1) lib/libemo.a | bench/out
+	$$(CC) $$(CPPFLAGS) $$(CFLAGS) -o $$@ $$< lib/libemo.a $$(LDFLAGS) $$(LDLIBS)
+endef
+$(foreach s,$(BENCH_SRC),$(eval $(call bench_rule,$(s))))
+
+bench-build: $(BENCH_BIN)
 
 %.o: %.cc
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c -o $@ $<
@@ -147,9 +159,9 @@ uninstall:
 	rm -f $(patsubst man/%,$(DESTDIR)$(MANPREFIX)/%,$(MAN1) $(MAN5) $(MAN7))
 
 clean:
-	rm -rf bin tests/unit/bin lib/libemo.a .version lib/*/*.o lib/*/*.d tests/unit/*.d *.d
+	rm -rf bin tests/unit/bin bench/out lib/libemo.a .version lib/*/*.o lib/*/*.d tests/unit/*.d *.d
 
--include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d tests/fuzz/bin/*.d) $(wildcard $(FUZZ_OBJ:.o=.d))
+-include $(LIB_OBJ:.o=.d) $(wildcard bin/*.d tests/unit/bin/*.d tests/fuzz/bin/*.d bench/out/*.d) $(wildcard $(FUZZ_OBJ:.o=.d))
 
-.PHONY: all check unit bats fuzz fuzz-build man-lint demo fetch-data bench deps install uninstall clean FORCE
+.PHONY: all check unit bats fuzz fuzz-build man-lint demo fetch-data bench bench-build deps install uninstall clean FORCE
 .SECONDARY:

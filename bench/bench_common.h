@@ -1,7 +1,9 @@
-/* Pieces shared by the C benchmark programs (engine.c, epoch.c, mlm_step.c, optim.c): the
- * anchors' BERT presets, the model config they are run at, the anchor's random sequences,
- * the median of timings and the load average recorded beside a figure.  Header-only
- * (static inline) so each bench script keeps compiling its program as one file. */
+/* Pieces shared by the C benchmark programs (engine/engine.c, epoch/epoch.c, mlm/mlm_step.c,
+ * optim/optim.c, predict/predict_b1.c; each includes "../bench_common.h"): the anchors'
+ * BERT presets, the model config they are run at, the anchor's random sequences, the median
+ * of timings and the load average recorded beside a figure.  Static inline functions only:
+ * the Makefile builds each program from its one .c file and lib/libemo.a
+ * (bench/<topic>/<name>.c -> bench/out/<name>; make bench-build builds them all). */
 #ifndef EMO_BENCH_COMMON_H
 #define EMO_BENCH_COMMON_H
 

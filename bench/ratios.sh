@@ -1,30 +1,33 @@
 #!/bin/sh
 # ratios.sh [LOG...]: the table of ratios at the end of bench/run.sh, from the `JSON {...}`
 # lines of the benchmarks' output (files, or standard input); other lines are ignored.
-# One row per comparison made in the run, ours beside its anchor measured in the same run:
-#   engine (bench/engine.sh)      C engine vs PyTorch 1.13 "tuned", per mode/config/batch/seq/threads
-#                                 (train and infer: samples/s; latency: ms per batch-1 call);
-#                                 with rounds, the median of the rounds' ratios (ours and the
-#                                 anchor columns: the median times)
-#   pretrain (bench/pretrain.sh)  emo pretrain vs PyTorch 1.13 on the same batches, real tokens/s
-#   masked-LM step (bench/mlm.sh) the engine's MLM step vs PyTorch's (HF all-position and
+# One row per comparison made in the run, ours beside its anchor measured in the same run
+# (scripts under bench/):
+#   engine (engine/engine.sh)     C engine vs PyTorch 1.13 "tuned", per mode/config/batch/seq/
+#                                 threads (train and infer: samples/s; latency: ms per batch-1
+#                                 call); with rounds, the median of the rounds' ratios (ours and
+#                                 the anchor columns: the median times)
+#   pretrain (pretrain/pretrain.sh)  emo pretrain vs PyTorch 1.13 on the same batches, real
+#                                 tokens/s
+#   masked-LM step (mlm/mlm.sh)   the engine's MLM step vs PyTorch's (HF all-position and
 #                                 gathered heads), real tokens/s
-#   tsne (bench/tsne.sh)          emo tsne vs scikit-learn 1.2 TSNE, seconds, with both final KLs
-#   metrics (bench/metrics.sh)    emo eval + confusion vs scikit-learn, seconds
-#   tokenize (bench/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
-#   foundation (bench/foundation.sh)  clean and split vs the Python anchor (wall speedup only),
-#                                 and the clean|tokenize|split pipeline against its 20 s budget
-#   onnxruntime (bench/onnxruntime.sh)  engine inference/latency vs ONNX Runtime 1.17.3, ms
-#   teacher-logits (bench/teacher-logits.sh)  the whole `emo teacher-logits` command vs the
-#                                 PyTorch anchor's forwards over the same batches, seconds
-#   cache (bench/cache-overhead.sh, cache-size.sh)  cache mode vs plain inference (seconds),
-#                                 full-corpus cache size vs the naive fp32 layout (GB)
-#   epoch (bench/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
-#   train peak RSS (bench/memory.sh)  C engine vs PyTorch, MB
-#   AdamW (bench/optim.sh)        adamw_step vs the scalar loop it replaced (not an anchor)
-#   int8 linear (bench/qgemm.sh)  the dynamic int8 layer (quantisation + int8 GEMM) per path
+#   tsne (tsne/tsne.sh)           emo tsne vs scikit-learn 1.2 TSNE, seconds, with both final KLs
+#   metrics (metrics/metrics.sh)  emo eval + confusion vs scikit-learn, seconds
+#   tokenize (tokenize/tokenize.sh)  emo tokenize vs Hugging Face tokenizers (Rust), best MB/s
+#   foundation (foundation/foundation.sh)  clean and split vs the Python anchor (wall speedup
+#                                 only), and the clean|tokenize|split pipeline against its 20 s
+#                                 budget
+#   onnxruntime (onnxruntime/onnxruntime.sh)  engine inference/latency vs ONNX Runtime 1.17.3, ms
+#   teacher-logits (teacher-logits/teacher-logits.sh)  the whole `emo teacher-logits` command
+#                                 vs the PyTorch anchor's forwards over the same batches, seconds
+#   cache (cache/cache-overhead.sh, cache/cache-size.sh)  cache mode vs plain inference
+#                                 (seconds), full-corpus cache size vs the naive fp32 layout (GB)
+#   epoch (epoch/epoch.sh)        real-corpus epoch, C dynamic padding vs PyTorch padded to 128
+#   train peak RSS (engine/memory.sh)  C engine vs PyTorch, MB
+#   AdamW (optim/optim.sh)        adamw_step vs the scalar loop it replaced (not an anchor)
+#   int8 linear (qgemm/qgemm.sh)  the dynamic int8 layer (quantisation + int8 GEMM) per path
 #                                 vs the engine's float GEMM on AVX2 (not an anchor), best of reps
-#   predict (bench/predict.sh)    bulk: emo predict lines/s vs PyTorch forwards on the same
+#   predict (predict/predict.sh)  bulk: emo predict lines/s vs PyTorch forwards on the same
 #                                 batches, vs the five-process pipeline, vs fastText predict-prob
 #                                 (medians of paired rounds); stream: p50 latency vs the PyTorch
 #                                 per-line loop, with the latency beyond the b1 forward
@@ -41,7 +44,7 @@ def key: "\(.mode) \(.config) b\(.batch) s\(.seq) t\(.threads)";
 def point: "\(.config) b\(.batch) s\(.seq) t\(.threads)";
 . as $all
 | ([ $all[] | select(.tag == "tuned" and .t_med != null) | {key: key, value: .} ] | from_entries) as $torch
-# bench/engine.sh with rounds prints one summary per point (median of the rounds ratios):
+# bench/engine/engine.sh with rounds prints one summary per point (median of the rounds ratios):
 # then those rows replace the pairing of single points
 | ([ $all[] | select(.tag == "ratio" and .bench == "engine") ] | length > 0) as $rounds
 | "| benchmark | point | ours | anchor | ratio | note |",

@@ -8,7 +8,7 @@
 #     quick  smoke-test sizes of the real thing (~10 min)
 #     full   the sizes the issues name (~2 h): the figures of bench/README.md
 # Needs the reference packages (.ci/install-deps --reference); the tokenizer anchor also
-# needs HF_NODE_DIR (see bench/tokenize.sh), else its rows are skipped.
+# needs HF_NODE_DIR (see bench/tokenize/tokenize.sh), else its rows are skipped.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 mode=${1:-quick}
@@ -31,59 +31,59 @@ bin/emo clean -q --format semicolon "$S/emotion/val.txt" | bin/emo tokenize --vo
 bin/emo ckpt init --labels sadness,joy,love,anger,fear,surprise --vocab "$S/bert-base-uncased/vocab.txt" -o "$tmp/teacher" bert-tiny
 case $mode in
 smoke)
-    run bench/foundation.sh 2000
-    run env THREADS=2 bench/tokenize.sh 2000
-    run bench/metrics.sh 2000
-    run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 ROUNDS=1 MODES="infer latency" bench/engine.sh quick 2
-    run bench/teacher-logits.sh bert-tiny 500 1 2
-    run bench/pretrain.sh 640 2
-    run bench/mlm.sh 1 2
-    run bench/tsne.sh 300
-    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
-    run bench/optim.sh 2 2
-    run bench/qgemm.sh 2 1 256
-    run bench/epoch.sh bert-tiny 4 1 2 "train infer"
+    run bench/foundation/foundation.sh 2000
+    run env THREADS=2 bench/tokenize/tokenize.sh 2000
+    run bench/metrics/metrics.sh 2000
+    run env CONFIGS=bert-tiny SEQS=32 MINTIME=0.2 ROUNDS=1 MODES="infer latency" bench/engine/engine.sh quick 2
+    run bench/teacher-logits/teacher-logits.sh bert-tiny 500 1 2
+    run bench/pretrain/pretrain.sh 640 2
+    run bench/mlm/mlm.sh 1 2
+    run bench/tsne/tsne.sh 300
+    run bench/cache/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 1 2
+    run bench/optim/optim.sh 2 2
+    run bench/qgemm/qgemm.sh 2 1 256
+    run bench/epoch/epoch.sh bert-tiny 4 1 2 "train infer"
     run env PREDICT_WORK="$tmp/predict" TRAIN_OPTS="--max-steps 20" MODELS=bert-tiny STREAM_MODELS=bert-tiny \
-        STREAM_LINES=30 bench/predict.sh bulk,stream 1 2 500
+        STREAM_LINES=30 bench/predict/predict.sh bulk,stream 1 2 500
     ;;
 quick)
-    run bench/foundation.sh 20000
-    run bench/tokenize.sh 50000
-    run bench/metrics.sh 20000
-    run bench/engine.sh quick 2
-    run bench/teacher-logits.sh bert-mini 4000 3 2
-    run bench/pretrain.sh 1280 2
-    run bench/mlm.sh 3 2
-    run bench/tsne.sh 5000
-    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
-    run bench/optim.sh 2 10
-    run bench/qgemm.sh 2 5
-    run bench/epoch.sh bert-mini,bert-tiny 20 1 2 "train infer"
-    # bert-tiny trained once into bench/predict.sh's work dir (~8 min the first time)
-    run env MODELS=bert-tiny STREAM_MODELS=bert-tiny STREAM_LINES=200 bench/predict.sh bulk,stream 2 2 10000
+    run bench/foundation/foundation.sh 20000
+    run bench/tokenize/tokenize.sh 50000
+    run bench/metrics/metrics.sh 20000
+    run bench/engine/engine.sh quick 2
+    run bench/teacher-logits/teacher-logits.sh bert-mini 4000 3 2
+    run bench/pretrain/pretrain.sh 1280 2
+    run bench/mlm/mlm.sh 3 2
+    run bench/tsne/tsne.sh 5000
+    run bench/cache/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 3 2
+    run bench/optim/optim.sh 2 10
+    run bench/qgemm/qgemm.sh 2 5
+    run bench/epoch/epoch.sh bert-mini,bert-tiny 20 1 2 "train infer"
+    # bert-tiny trained once into bench/predict/predict.sh's work dir (~8 min the first time)
+    run env MODELS=bert-tiny STREAM_MODELS=bert-tiny STREAM_LINES=200 bench/predict/predict.sh bulk,stream 2 2 10000
     ;;
 full)
-    run bench/foundation.sh
-    run bench/tokenize.sh
-    run bench/metrics.sh
-    run bench/engine.sh full 2
-    run bench/teacher-logits.sh bert-mini 16000 3 2
+    run bench/foundation/foundation.sh
+    run bench/tokenize/tokenize.sh
+    run bench/metrics/metrics.sh
+    run bench/engine/engine.sh full 2
+    run bench/teacher-logits/teacher-logits.sh bert-mini 16000 3 2
     if [ -d "${ORT_NODE_DIR:-/work/scratch/ort}/node_modules/onnxruntime-node" ]; then
-        run bench/onnxruntime.sh 2
+        run bench/onnxruntime/onnxruntime.sh 2
     else
-        echo "== skipped bench/onnxruntime.sh: no onnxruntime-node (see its header)" | tee -a "$log"
+        echo "== skipped bench/onnxruntime/onnxruntime.sh: no onnxruntime-node (see its header)" | tee -a "$log"
     fi
-    run bench/teacher-logits.sh bert-base 2000 3 2
-    run bench/pretrain.sh 12800 2
-    run bench/mlm.sh
-    run bench/tsne.sh "5000 20000"
-    run bench/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
-    run bench/cache-size.sh
-    run bench/optim.sh 2 10
-    run bench/qgemm.sh 2 10
-    run bench/epoch.sh bert-mini,bert-tiny 50 3 2 "train infer"
-    run bench/memory.sh bert-base 128 2 3
-    run bench/predict.sh bulk,stream 3 2 50000
+    run bench/teacher-logits/teacher-logits.sh bert-base 2000 3 2
+    run bench/pretrain/pretrain.sh 12800 2
+    run bench/mlm/mlm.sh
+    run bench/tsne/tsne.sh "5000 20000"
+    run bench/cache/cache-overhead.sh "$tmp/teacher" "$tmp/val.rec" all f16 5 2
+    run bench/cache/cache-size.sh
+    run bench/optim/optim.sh 2 10
+    run bench/qgemm/qgemm.sh 2 10
+    run bench/epoch/epoch.sh bert-mini,bert-tiny 50 3 2 "train infer"
+    run bench/engine/memory.sh bert-base 128 2 3
+    run bench/predict/predict.sh bulk,stream 3 2 50000
     ;;
 esac
 { echo

@@ -111,7 +111,7 @@ if { [ "$PRETRAIN" = 1 ] || [ "$DISTILL_UNLABELED" = 1 ]; } && [ -z "${UNLABELED
     else UNLABELED=$SHARED/data/emotion/unlabeled.txt; fi
 fi
 UNLABELED=${UNLABELED:-none}
-# Fine-tuning a small pretrained teacher: peak lr 1e-4, the rate bench/pretrain-accuracy.sh
+# Fine-tuning a small pretrained teacher: peak lr 1e-4, the rate bench/experiments/pretrain-accuracy.sh
 # measured (bert-mini: +2.3 points of test accuracy over from scratch), not the paper's 2e-5
 # for bert-base; T_OPTS with its own --lr wins.
 if [ "$PRETRAIN" = 1 ]; then

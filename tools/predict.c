@@ -285,7 +285,7 @@ static void run_batch(item **its, int B)
     char e[512];
     /* A line streamed alone runs on one thread: after the wait for input the pool's other
      * threads sleep, and waking them costs more than they save on one tweet (on a busy
-     * machine, many times more: bench/predict.sh).  Same results on any thread count. */
+     * machine, many times more: bench/predict/predict.sh).  Same results on any thread count. */
     int solo = S.streaming && B == 1 && S.threads > 1;
     if (solo)
         threads_setup(1);

@@ -186,7 +186,8 @@ int main(int argc, char **argv)
     mlm_task_setup(&task, &mt);
     o.pad_id = cfg.pad_token_id;
 
-    /* bench/pretrain.sh: the first epoch's batches, masked, for the PyTorch side; no training */
+    /* bench/pretrain/pretrain.sh: the first epoch's batches, masked, for the PyTorch side; no
+     * training */
     const char *dump = getenv("EMO_PRETRAIN_DUMP_BATCHES");
     if (dump) {
         atomic_file af;

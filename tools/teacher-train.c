@@ -16,9 +16,9 @@
 #include "util/util.h"
 
 /* Without --init the model starts from random weights: a larger learning rate with warm-up.
- * Chosen by bench/teacher-scratch-sweep.sh (bert-tiny on the shared corpus, bench/README.md):
- * 5e-4 was best of 2e-4..2e-3, validation F1 peaked after 3-6 epochs of an 8-epoch schedule,
- * so 10 epochs with early stopping is enough. */
+ * Chosen by bench/experiments/teacher-scratch-sweep.sh (bert-tiny on the shared corpus,
+ * bench/README.md): 5e-4 was best of 2e-4..2e-3, validation F1 peaked after 3-6 epochs of an
+ * 8-epoch schedule, so 10 epochs with early stopping is enough. */
 #define SCRATCH_LR 5e-4
 #define SCRATCH_WARMUP 0.1
 #define SCRATCH_EPOCHS 10

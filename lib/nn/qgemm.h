@@ -29,7 +29,7 @@
  *   QGEMM_A7: activations u7 [0, 127], weights s8, quantised to [-127, 127] (FBGEMM's and
  *             PyTorch's x86 default, reduce_range=True on the activation observer).
  * Either halves one side's resolution.  QGEMM_W7 is the default: on the trained
- * checkpoints at hand (bench/qgemm-accuracy.sh, every linear layer on the int8 grid, 2,700
+ * checkpoints at hand (bench/qgemm/qgemm-accuracy.sh, every linear layer on the int8 grid, 2,700
  * test tweets each) its logits' relative RMS error was 0.32-0.36% against a7's 0.39-0.48%
  * (bert-mini teacher, distilbert-mini, bert-tiny, albert-tiny), the argmax agreed with the
  * float model on 99.70-99.93% of the tweets and test accuracy moved by 0 to +0.11 points.

@@ -39,9 +39,9 @@ void mlm_task_free(mlm_task *mt);
  * b*T + t in mt->pos and their original ids in mt->target; returns M. */
 int mlm_task_mask_batch(mlm_task *mt, const batch *b, uint64_t epoch);
 
-/* For benchmarks (bench/pretrain.sh): write epoch `epoch` of src as the model would see it,
- * batch by batch: int32 B, T, M, then ids (B, T) after masking, lens (B), pos (M), target
- * (M), all little-endian int32.  0, or -1 with a message. */
+/* For benchmarks (bench/pretrain/pretrain.sh): write epoch `epoch` of src as the model would
+ * see it, batch by batch: int32 B, T, M, then ids (B, T) after masking, lens (B), pos (M),
+ * target (M), all little-endian int32.  0, or -1 with a message. */
 int mlm_task_dump_epoch(mlm_task *mt, const train_source *src, uint64_t epoch, FILE *f, char *err, size_t errn);
 
 /* Mean cross-entropy of logits (M, V) against target (M); with dlogits (M, V, overwritten)

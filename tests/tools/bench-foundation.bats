@@ -1,10 +1,10 @@
 #!/usr/bin/env bats
-# Smoke run of bench/foundation.sh on a small corpus: it must finish and print valid
+# Smoke run of bench/foundation/foundation.sh on a small corpus: it must finish and print valid
 # JSON lines (no timing is checked here; the figures live in bench/README.md).
 load helpers
 
-@test "bench/foundation.sh 3000 prints valid JSON lines for clean, split and the pipeline" {
-    run --separate-stderr bash -c "cd '$EMO_ROOT' && FOUNDATION_NO_ANCHOR=1 bench/foundation.sh 3000"
+@test "bench/foundation/foundation.sh 3000 prints valid JSON lines for clean, split and the pipeline" {
+    run --separate-stderr bash -c "cd '$EMO_ROOT' && FOUNDATION_NO_ANCHOR=1 bench/foundation/foundation.sh 3000"
     assert_success
     [[ "$output" == *'"mode":"clean"'* ]]
     [[ "$output" == *'"mode":"split"'* ]]

@@ -329,7 +329,7 @@ tweets() {   # tweets N OUT.rec: N shared unlabeled tweets, tokenized as the man
     [[ "$stderr" == *"nothing to resume"* ]]
 }
 
-@test "EMO_PRETRAIN_DUMP_BATCHES (bench/pretrain.sh): the first epoch's masked batches, no training" {
+@test "EMO_PRETRAIN_DUMP_BATCHES (bench/pretrain/pretrain.sh): the first epoch's masked batches, no training" {
     run --separate-stderr env EMO_PRETRAIN_DUMP_BATCHES=b.bin emo pretrain $ARGS -o t
     assert_success
     assert_file_not_exists t
