@@ -69,10 +69,10 @@ def opt: if . == null then "" else tostring end;
   "Made by `pipelines/paper.sh` (\($settings)); rerun it to reproduce: every number below is read from that run'"'"'s files by `pipelines/results.sh`.",
   "Inference samples/s: test records over the wall time of `emo teacher-logits` on the test split, start-up and I/O included.\n",
   "## Teacher vs students\n",
-  "| model | type | parameters | size MB | accuracy | vs teacher (points) | precision (w) | recall (w) | F1 (w) | infer samples/s | epochs | best val acc | alpha | T | label loss | attn loss |",
-  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
+  "| model | type | parameters | size MB | size vs teacher | accuracy | vs teacher (points) | precision (w) | recall (w) | F1 (w) | infer samples/s | speed vs teacher | epochs | best val acc | alpha | T | label loss | attn loss |",
+  "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
   (.[] | . as $m | .ev.weighted_avg as $w
-   | "| \(.name) | \(.type) | \(.params | thousands) | \(.bytes | mb) | \(.ev.accuracy | f4) | \(if .name == $t.name then "" else (.ev.accuracy - $t.ev.accuracy | pts) end) | \($w.precision | f4) | \($w.recall | f4) | \($w.f1 | f4) | \(.ev.n / .seconds | round) | \(.epochs) | \(.best_val | if . == null then "" else f4 end) | \(.run.alpha | opt) | \(.run.temperature | opt) | \(.run.loss | opt) | \(.run.attn_loss | opt) |"),
+   | "| \(.name) | \(.type) | \(.params | thousands) | \(.bytes | mb) | \(.bytes / $t.bytes | f2) | \(.ev.accuracy | f4) | \(if .name == $t.name then "" else (.ev.accuracy - $t.ev.accuracy | pts) end) | \($w.precision | f4) | \($w.recall | f4) | \($w.f1 | f4) | \(.ev.n / .seconds | round) | \(($t.seconds / .seconds) | f2)x | \(.epochs) | \(.best_val | if . == null then "" else f4 end) | \(.run.alpha | opt) | \(.run.temperature | opt) | \(.run.loss | opt) | \(.run.attn_loss | opt) |"),
   "\n## Per-class F1, and the change against the teacher (points)\n",
   "| class | support | \($main | map(.name) | join(" | ")) |",
   "|---|--:|\($main | map("--:") | join("|"))|",

@@ -74,9 +74,11 @@ setup() {
         params=$(emo ckpt info "$dir" | jq .params)
         row=$(grep "^| $m |" "$r" | head -1)
         [ -n "$row" ]
-        # columns: model type parameters size accuracy delta P R F1
-        run awk -F' *\\| *' -v acc="$acc" -v f1="$f1" -v p="$params" '{ gsub(",", "", $4); 
-            exit !($4 == p && $6 + 0 == acc + 0 && $10 + 0 == f1 + 0) }' <<< "$row"
+        # columns: model type parameters size size-vs-teacher accuracy delta P R F1
+        ratio=$(jq -n --argjson a "$(wc -c < "$dir/model.safetensors")" \
+            --argjson b "$(wc -c < "$D/base/teacher/model.safetensors")" '$a / $b * 100 | round / 100')
+        run awk -F' *\\| *' -v acc="$acc" -v f1="$f1" -v p="$params" -v r="$ratio" '{ gsub(",", "", $4);
+            exit !($4 == p && $6 + 0 == r + 0 && $7 + 0 == acc + 0 && $11 + 0 == f1 + 0) }' <<< "$row"
         assert_success
     done
     # the per-class delta is student F1 - teacher F1, in points
