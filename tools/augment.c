@@ -19,6 +19,7 @@
 
 #include "io/rec.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 static const cli_help help = {
@@ -242,12 +243,8 @@ int main(int argc, char **argv)
             warnx("--classes and --command are required");
         usage(EXIT_USAGE);
     }
-    char *cl = xstrdup(classes_arg), **classes = NULL, *save = NULL;
-    size_t nclasses = 0;
-    for (char *t = strtok_r(cl, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        classes = xreallocarray(classes, nclasses + 1, sizeof *classes);
-        classes[nclasses++] = t;
-    }
+    size_t nclasses;
+    char **classes = xlist_split(classes_arg, ',', &nclasses);
     if (nclasses == 0)
         errx(EXIT_USAGE, "--classes: no class names in '%s'", classes_arg);
     const char *in = optind < argc ? argv[optind] : NULL;
@@ -388,7 +385,7 @@ int main(int argc, char **argv)
         err(EXIT_DATA, "%s", out);
     if (!out)
         out_close();
-    free(kv), free(line), free(llen), free(src), free(texts), free(per_class), free(classes), free(cl);
+    free(kv), free(line), free(llen), free(src), free(texts), free(per_class), free(classes);
     msgpack_sbuffer_destroy(&saved);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "io/rec.h"
 #include "io/shard.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 static const cli_help help = {
@@ -64,7 +65,7 @@ static uint64_t dir_bytes(const char *dir, uint64_t *nshards)
 static void put(rec_writer *w, shard_reader *r, uint64_t id, int attn, float *buf, size_t cap)
 {
     const shard_meta *m = shard_reader_meta(r);
-    float logits[MODEL_MAX_LABELS];
+    float logits[LABELS_MAX];
     int len = 0, k = shard_reader_get(r, id, logits, attn ? buf : NULL, cap, &len);
     if (k)
         errx(EXIT_DATA, "%s", shard_reader_error(r));
@@ -93,7 +94,7 @@ static void join(const char *path, shard_reader *r, const char *dir)
         err(EXIT_DATA, "%s", path ? path : "<stdin>");
     rec_writer *w = rec_writer_open(stdout, NULL);
     static const char *const keys[] = { "logits", "labels" };
-    float logits[MODEL_MAX_LABELS];
+    float logits[LABELS_MAX];
     rec_t rec;
     while (rec_read_or_die(in, &rec)) {
         uint64_t id = rec_need_u64(in, &rec, "id");
@@ -201,10 +202,12 @@ int main(int argc, char **argv)
         rec_writer *w = rec_writer_open(stdout, NULL);
         float *buf = NULL;      /* grows with the longest record asked for */
         size_t bufcap = 0;
-        for (const char *p = get; *p;) {
+        size_t idlen;
+        /* "1,2," is 1 and 2: a last empty item ends the list */
+        for (const char *q = get, *p; (p = list_next(&q, ',', &idlen)) && (idlen || q);) {
             char *end;
             uint64_t id = strtoull(p, &end, 10);
-            if (end == p || (*end && *end != ','))
+            if (end == p || end != p + idlen)
                 errx(EXIT_USAGE, "option --get: '%s' is not a list of ids", get);
             int len = shard_reader_len(r, id);
             if (len < 0)

@@ -24,6 +24,7 @@
 #include "model/trim.h"
 #include "tok/bert_tok.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 static const cli_help help = {
@@ -51,10 +52,11 @@ static void usage(int code)
 }
 
 /* Label names from "a,b,c" or a file with one per line; exits 1 on a bad list. */
-static int read_labels(const char *list, const char *file, char names[][MODEL_LABEL_MAX])
+static void read_labels(const char *list, const char *file, labelset *ls)
 {
     char *text = NULL;
-    const char *src = list, *sep = ",";
+    const char *src = list;
+    int sep = ',';
     if (file) {
         FILE *f = fopen(file, "r");
         if (!f)
@@ -65,36 +67,37 @@ static int read_labels(const char *list, const char *file, char names[][MODEL_LA
             err(EXIT_DATA, "%s", file);
         fclose(f);
         src = text ? text : "";
-        sep = "\n";
+        sep = '\n';
     }
-    char *copy = xstrdup(src), *save = NULL;
-    int K = 0;
-    for (char *t = strtok_r(copy, sep, &save); t; t = strtok_r(NULL, sep, &save)) {
+    size_t n;
+    char **item = xlist_split(src, sep, &n);
+    ls->K = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *t = item[i];
         size_t len = strlen(t);
         if (len && t[len - 1] == '\r')
             t[--len] = 0;
         if (!len)
             continue;
-        if (K == MODEL_MAX_LABELS)
-            errx(EXIT_DATA, "%s: more than %d labels", file ? file : "--labels", MODEL_MAX_LABELS);
-        if (len >= MODEL_LABEL_MAX)
+        if (ls->K == LABELS_MAX)
+            errx(EXIT_DATA, "%s: more than %d labels", file ? file : "--labels", LABELS_MAX);
+        if (len >= LABEL_BYTES)
             errx(EXIT_DATA, "%s: label '%s' is longer than %d bytes", file ? file : "--labels", t,
-                 MODEL_LABEL_MAX - 1);
-        memcpy(names[K++], t, len + 1);
+                 LABEL_BYTES - 1);
+        memcpy(ls->names[ls->K++], t, len + 1);
     }
-    free(copy);
+    free(item);
     free(text);
-    if (!K)
+    if (!ls->K)
         errx(EXIT_DATA, "%s: no labels", file ? file : "--labels");
-    return K;
 }
 
-static void apply_labels(model_config *c, int K, char names[][MODEL_LABEL_MAX])
+static void apply_labels(model_config *c, const labelset *ls)
 {
-    const char *p[MODEL_MAX_LABELS];
-    for (int k = 0; k < K; k++)
-        p[k] = names[k];
-    model_config_set_labels(c, K, p);
+    const char *p[LABELS_MAX];
+    for (int k = 0; k < ls->K; k++)
+        p[k] = ls->names[k];
+    model_config_set_labels(c, ls->K, p);
     char e[256];
     if (model_config_check(c, e, sizeof e) != 0)
         errx(EXIT_DATA, "--labels: %s", e);
@@ -373,8 +376,10 @@ int main(int argc, char **argv)
         usage(EXIT_USAGE);
     }
     const char *spec = argv[optind];
-    char names[MODEL_MAX_LABELS][MODEL_LABEL_MAX];
-    int K = labels || labels_file ? read_labels(labels, labels_file, names) : 0;
+    labelset ls = { 0 };
+    if (labels || labels_file)
+        read_labels(labels, labels_file, &ls);
+    int K = ls.K;
 
     char e[1024], notice[2048];
     char *src_vocab = NULL;
@@ -385,9 +390,9 @@ int main(int argc, char **argv)
             errx(EXIT_DATA, "%s: not a checkpoint directory", spec);
         char *in_dirs[] = { (char *)spec };
         refuse_output_is_input(out, in_dirs, 1);
-        const char *lp[MODEL_MAX_LABELS];
+        const char *lp[LABELS_MAX];
         for (int k = 0; k < K; k++)
-            lp[k] = names[k];
+            lp[k] = ls.names[k];
         m = ckpt_model_open(spec, K, lp, new_head ? CKPT_NEW_HEAD : 0, seed, notice, sizeof notice, e, sizeof e);
         if (!m) {
             if (strstr(e, "classifier.weight has shape"))
@@ -404,7 +409,7 @@ int main(int argc, char **argv)
         if (model_config_resolve(spec, &cfg, e, sizeof e) != 0)
             errx(EXIT_DATA, "%s", e);
         if (K)
-            apply_labels(&cfg, K, names);
+            apply_labels(&cfg, &ls);
         m = model_new(&cfg);
         if (!m)
             exit(EXIT_DATA);

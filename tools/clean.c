@@ -12,6 +12,7 @@
 #include "text/clean.h"
 #include "text/corpus.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 static const cli_help help = {
@@ -68,10 +69,14 @@ static void usage(int code)
 
 static void parse_label_names(const char *s)
 {
-    char *copy = xstrdup(s), *save = NULL;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        cfg.label_names = xreallocarray(cfg.label_names, cfg.nlabel_names + 1, sizeof *cfg.label_names);
-        cfg.label_names[cfg.nlabel_names++] = t;
+    size_t n;
+    char **t = xlist_split(s, ',', &n);     /* kept to the end: label_names points into it */
+    if (n) {                                /* a second --label-names adds to the first */
+        cfg.label_names = xreallocarray(cfg.label_names, cfg.nlabel_names + n, sizeof *cfg.label_names);
+        memcpy(cfg.label_names + cfg.nlabel_names, t, n * sizeof *t);
+        cfg.nlabel_names += n;
+    } else {
+        free(t);
     }
     if (!cfg.nlabel_names)
         errx(EXIT_USAGE, "option --label-names: empty list");

@@ -74,10 +74,10 @@ static void put_matrix(const preds_t *p, char **cells)
 {
     size_t K = p->K, namew = strlen("true \\ pred"), colw = 0;
     for (size_t k = 0; k < K; k++) {
-        if (cps(p->classes[k]) > namew)
-            namew = cps(p->classes[k]);
-        if (cps(p->classes[k]) > colw)
-            colw = cps(p->classes[k]);
+        if (cps(p->classes.name[k]) > namew)
+            namew = cps(p->classes.name[k]);
+        if (cps(p->classes.name[k]) > colw)
+            colw = cps(p->classes.name[k]);
     }
     for (size_t i = 0; i < K * K; i++)
         if (strlen(cells[i]) > colw)
@@ -85,11 +85,11 @@ static void put_matrix(const preds_t *p, char **cells)
     pad_left("true \\ pred", namew);
     for (size_t k = 0; k < K; k++) {
         fputs("  ", stdout);
-        pad_right(p->classes[k], colw);
+        pad_right(p->classes.name[k], colw);
     }
     putchar('\n');
     for (size_t t = 0; t < K; t++) {
-        pad_left(p->classes[t], namew);
+        pad_left(p->classes.name[t], namew);
         for (size_t q = 0; q < K; q++) {
             fputs("  ", stdout);
             pad_right(cells[t * K + q], colw);
@@ -130,16 +130,14 @@ int main(int argc, char **argv)
         }
     }
     /* the class list, checked before reading anything */
-    size_t nclasses = 0;
     enum preds_class_source src = PREDS_FROM_SORTED;
-    char **classes = preds_class_list(labels, model_dir, &nclasses, &src);
+    strtab classes;
+    int have_classes = preds_class_list(labels, model_dir, &classes, &src);
 
     refuse_output_is_input(svg_path, argv + optind, (size_t)(argc - optind));
     preds_t p;
-    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), classes, nclasses, src);
-    for (size_t k = 0; k < nclasses; k++)
-        free(classes[k]);
-    free(classes);
+    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), have_classes ? &classes : NULL, src);
+    strtab_free(&classes);
     size_t N = p.N, K = p.K;
     confusion cm;
     confusion_init(&cm, K);
@@ -169,7 +167,7 @@ int main(int argc, char **argv)
     if (json) {
         json_t *o = json_object(), *cl = json_array(), *m = json_array(), *nm = json_array(), *tp = json_array();
         for (size_t t = 0; t < K; t++) {
-            json_array_append_new(cl, json_string(p.classes[t]));
+            json_array_append_new(cl, json_string(p.classes.name[t]));
             json_t *r = json_array(), *rn = json_array();
             for (size_t q = 0; q < K; q++) {
                 json_array_append_new(r, json_integer((json_int_t)cm.m[t * K + q]));
@@ -179,8 +177,8 @@ int main(int argc, char **argv)
             json_array_append_new(nm, rn);
         }
         for (size_t i = 0; i < np; i++)
-            json_array_append_new(tp, json_pack("{s:s,s:s,s:I,s:f,s:f}", "true", p.classes[pairs[i].t],
-                                                "pred", p.classes[pairs[i].p], "count", (json_int_t)pairs[i].count,
+            json_array_append_new(tp, json_pack("{s:s,s:s,s:I,s:f,s:f}", "true", p.classes.name[pairs[i].t],
+                                                "pred", p.classes.name[pairs[i].p], "count", (json_int_t)pairs[i].count,
                                                 "rate", (double)pairs[i].count / (double)support[pairs[i].t],
                                                 "share", (double)pairs[i].count / (double)errors));
         json_object_set_new(o, "n", json_integer((json_int_t)N));
@@ -211,16 +209,16 @@ int main(int argc, char **argv)
         printf("\nmost confused pairs (%llu errors of %zu records)\n\n", (unsigned long long)errors, N);
         size_t w = 4;
         for (size_t k = 0; k < K; k++)
-            if (cps(p.classes[k]) > w)
-                w = cps(p.classes[k]);
+            if (cps(p.classes.name[k]) > w)
+                w = cps(p.classes.name[k]);
         pad_left("true", w);
         fputs("    ", stdout);
         pad_left("predicted", w > 9 ? w : 9);
         printf(" %9s %9s %9s\n", "count", "rate", "share");
         for (size_t i = 0; i < np; i++) {
-            pad_left(p.classes[pairs[i].t], w);
+            pad_left(p.classes.name[pairs[i].t], w);
             fputs(" -> ", stdout);
-            pad_left(p.classes[pairs[i].p], w > 9 ? w : 9);
+            pad_left(p.classes.name[pairs[i].p], w > 9 ? w : 9);
             printf(" %9llu %9.*f %9.*f\n", (unsigned long long)pairs[i].count, digits + 1,
                    (double)pairs[i].count / (double)support[pairs[i].t], digits + 1,
                    (double)pairs[i].count / (double)errors);
@@ -228,7 +226,7 @@ int main(int argc, char **argv)
     }
 
     if (svg_path) {
-        svg_t *s = fig_confusion(&cm, p.classes, normalize);
+        svg_t *s = fig_confusion(&cm, p.classes.name, normalize);
         if (fig_save(s, svg_path) != 0)
             err(EXIT_DATA, "%s", svg_path);
         svg_free(s);

@@ -70,14 +70,14 @@ static void put_json(const preds_t *p, const class_report *r, const confusion *c
     json_object_set_new(o, "n", json_integer((json_int_t)p->N));
     json_t *cl = json_array();
     for (size_t k = 0; k < p->K; k++)
-        json_array_append_new(cl, json_string(p->classes[k]));
+        json_array_append_new(cl, json_string(p->classes.name[k]));
     json_object_set_new(o, "classes", cl);
     json_object_set_new(o, "class_source", json_string(preds_class_source_name(p->class_source)));
     json_object_set_new(o, "accuracy", json_real(r->accuracy));
     json_object_set_new(o, "correct", json_integer((json_int_t)r->correct));
     json_t *per = json_array();
     for (size_t k = 0; k < p->K; k++)
-        json_array_append_new(per, json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:o}", "label", p->classes[k],
+        json_array_append_new(per, json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:o}", "label", p->classes.name[k],
                                              "precision", jreal(r->precision[k]), "recall", jreal(r->recall[k]),
                                              "f1", jreal(r->f1[k]), "support", (json_int_t)r->support[k],
                                              "predicted", (json_int_t)r->predicted[k], "ap", jreal(pc[k].ap)));
@@ -100,7 +100,7 @@ static void put_json(const preds_t *p, const class_report *r, const confusion *c
         size_t n = pr_curve_thin(&pc[k], pr_points, idx);
         /* thresholds has one entry fewer (none for the final (1, 0) point) */
         size_t nt = n && idx[n - 1] == pc[k].n - 1 ? n - 1 : n;
-        json_array_append_new(curves, json_pack("{s:s,s:o,s:I,s:o,s:o,s:o}", "label", p->classes[k],
+        json_array_append_new(curves, json_pack("{s:s,s:o,s:I,s:o,s:o,s:o}", "label", p->classes.name[k],
                                                 "ap", jreal(pc[k].ap), "points", (json_int_t)pc[k].n,
                                                 "precision", jarray_thin(pc[k].precision, idx, n),
                                                 "recall", jarray_thin(pc[k].recall, idx, n),
@@ -132,14 +132,14 @@ static void put_json(const preds_t *p, const class_report *r, const confusion *c
 static void put_text(const preds_t *p, const class_report *r, const pr_curve *pc, double ap_macro,
                      const len_buckets *b, int digits)
 {
-    report_format(stdout, r, (const char *const *)p->classes, digits);
+    report_format(stdout, r, (const char *const *)p->classes.name, digits);
     size_t w = 9;
     for (size_t k = 0; k < p->K; k++)
-        if (strlen(p->classes[k]) > w)
-            w = strlen(p->classes[k]);
+        if (strlen(p->classes.name[k]) > w)
+            w = strlen(p->classes.name[k]);
     printf("\naverage precision (one-vs-rest, scores = softmax(logits))\n\n");
     for (size_t k = 0; k < p->K; k++)
-        printf("%*s  %.*f\n", (int)w, p->classes[k], digits + 2, pc[k].ap);
+        printf("%*s  %.*f\n", (int)w, p->classes.name[k], digits + 2, pc[k].ap);
     printf("%*s  %.*f\n", (int)w, "macro avg", digits + 2, ap_macro);
     if (!b)
         return;
@@ -199,9 +199,9 @@ int main(int argc, char **argv)
         }
     }
     /* the class list, checked before reading anything */
-    size_t nclasses = 0;
     enum preds_class_source src = PREDS_FROM_SORTED;
-    char **classes = preds_class_list(labels, model_dir, &nclasses, &src);
+    strtab classes;
+    int have_classes = preds_class_list(labels, model_dir, &classes, &src);
     char err_spec[160];
     {
         len_buckets probe;
@@ -211,10 +211,8 @@ int main(int argc, char **argv)
         lenb_free(&probe);
     }
     preds_t p;
-    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), classes, nclasses, src);
-    for (size_t k = 0; k < nclasses; k++)
-        free(classes[k]);
-    free(classes);
+    preds_read_or_die(&p, argv + optind, (size_t)(argc - optind), have_classes ? &classes : NULL, src);
+    strtab_free(&classes);
     size_t N = p.N, K = p.K;
 
     /* predictions, confusion matrix, report */
@@ -256,10 +254,10 @@ int main(int argc, char **argv)
 
     if (figdir) {   /* created only now, so bad input leaves nothing at all behind */
         xmkdir_p(figdir);
-        svg_t *s = fig_pr_curves(pc, p.classes, K, pr_points ? pr_points * 2 : 0);
+        svg_t *s = fig_pr_curves(pc, p.classes.name, K, pr_points ? pr_points * 2 : 0);
         save(s, figdir, "pr-curves.svg");
         svg_free(s);
-        s = fig_confusion(&cm, p.classes, 0);
+        s = fig_confusion(&cm, p.classes.name, 0);
         save(s, figdir, "confusion.svg");
         svg_free(s);
         if (b) {

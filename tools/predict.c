@@ -147,7 +147,7 @@ static void json_answer(json_t *obj, const float *p)
     json_object_set_new(obj, "prediction", json_string(answer_label(p, best)));
     json_object_set_new(obj, "probability", json_real(p[best]));
     if (S.top_k) {
-        int order[MODEL_MAX_LABELS];   /* classes by probability, ties by class id (insertion sort) */
+        int order[LABELS_MAX];   /* classes by probability, ties by class id (insertion sort) */
         for (int k = 0; k < K; k++) {
             int j = k;
             for (; j > 0 && p[order[j - 1]] < p[k]; j--)
@@ -621,7 +621,7 @@ int main(int argc, char **argv)
         case O_JSON: out_fmt = OUT_JSON; break;
         case O_RECORDS: records = 1; break;
         case O_TSV: out_fmt = OUT_TSV; break;
-        case O_TOP_K: S.top_k = (int)xparse_ll("--top-k", optarg, 1, MODEL_MAX_LABELS); break;
+        case O_TOP_K: S.top_k = (int)xparse_ll("--top-k", optarg, 1, LABELS_MAX); break;
         case O_MIN_PROB: S.min_prob = xparse_double("--min-probability", optarg, 0, 1); break;
         case O_SKIP_EMPTY: S.skip_empty = 1; break;
         case O_BATCH: S.batch = (size_t)xparse_ll("--batch", optarg, 1, 4096); break;

@@ -12,6 +12,7 @@
 #include "data/stratify.h"
 #include "io/rec.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 static const cli_help help = {
@@ -31,17 +32,15 @@ static const cli_help help = {
 };
 
 typedef struct { uint64_t off, id; uint32_t len, cls; } held;   /* one input record */
-typedef struct { char *name; uint32_t len, orig; uint64_t n; } klass;
 
 static struct {
     char *bytes;                 /* raw msgpack of every record, back to back */
     uint64_t len, cap;
     held *rec;
     size_t n, rcap;
-    klass *cls;
-    size_t ncls, ccap;
-    uint32_t *slot;              /* label hash table: class index + 1, 0 = empty */
-    size_t nslot;
+    strtab cls;                  /* the labels, ids by first appearance until sort_classes */
+    uint64_t *cls_n;             /* (cls.n) records of each class */
+    size_t cls_room;
 } S;
 
 static void usage(int code)
@@ -64,50 +63,15 @@ static int arena_write(void *data, const char *buf, size_t len)
     return 0;
 }
 
-static uint32_t hash_str(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
-static void rehash(void)
-{
-    free(S.slot);
-    S.nslot = S.nslot ? S.nslot * 2 : 64;
-    S.slot = xcalloc(S.nslot, sizeof *S.slot);
-    for (size_t c = 0; c < S.ncls; c++) {
-        size_t h = hash_str(S.cls[c].name, S.cls[c].len) & (S.nslot - 1);
-        while (S.slot[h])
-            h = (h + 1) & (S.nslot - 1);
-        S.slot[h] = (uint32_t)c + 1;
-    }
-}
-
 static uint32_t class_of(const char *s, size_t n)
 {
-    if (2 * (S.ncls + 1) > S.nslot)
-        rehash();
-    size_t h = hash_str(s, n) & (S.nslot - 1);
-    for (; S.slot[h]; h = (h + 1) & (S.nslot - 1)) {
-        klass *k = &S.cls[S.slot[h] - 1];
-        if (k->len == n && !memcmp(k->name, s, n))
-            return S.slot[h] - 1;
+    uint32_t c = strtab_add(&S.cls, s, n);
+    if (c == S.cls_room) {
+        S.cls_room = S.cls_room ? 2 * S.cls_room : 16;
+        S.cls_n = xreallocarray(S.cls_n, S.cls_room, sizeof *S.cls_n);
+        memset(S.cls_n + c, 0, (S.cls_room - c) * sizeof *S.cls_n);
     }
-    if (S.ncls == S.ccap) {
-        S.ccap = S.ccap ? 2 * S.ccap : 16;
-        S.cls = xreallocarray(S.cls, S.ccap, sizeof *S.cls);
-    }
-    klass *k = &S.cls[S.ncls];
-    k->name = xmalloc(n + 1);
-    memcpy(k->name, s, n);
-    k->name[n] = '\0';
-    k->len = (uint32_t)n;
-    k->orig = (uint32_t)S.ncls;
-    k->n = 0;
-    S.slot[h] = (uint32_t)++S.ncls;
-    return (uint32_t)S.ncls - 1;
+    return c;
 }
 
 /* Holds every record of one input; ids are needed (and must be unique) when an
@@ -134,7 +98,7 @@ static void hold_file(const char *path, int need_id, idmap *seen)
         }
         held *h = &S.rec[S.n++];
         h->cls = class_of(label, len);
-        S.cls[h->cls].n++;
+        S.cls_n[h->cls]++;
         h->id = 0;
         if (need_id) {
             h->id = rec_need_u64(r, &rec, "id");
@@ -155,21 +119,16 @@ static void hold_file(const char *path, int need_id, idmap *seen)
         rec_reader_close(r);
 }
 
-static int by_name(const void *a, const void *b)
-{
-    const klass *x = a, *y = b;
-    size_t n = x->len < y->len ? x->len : y->len;
-    int c = memcmp(x->name, y->name, n);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
-}
-
 /* Classes in label order (so the split does not depend on which label came first). */
 static void sort_classes(void)
 {
-    uint32_t *to = xmalloc(S.ncls * sizeof *to);
-    qsort(S.cls, S.ncls, sizeof *S.cls, by_name);
-    for (size_t c = 0; c < S.ncls; c++)
-        to[S.cls[c].orig] = (uint32_t)c;
+    uint32_t *to = xmalloc(S.cls.n * sizeof *to);
+    uint64_t *n = xmalloc(S.cls.n * sizeof *n);
+    strtab_sort(&S.cls, to);
+    for (size_t c = 0; c < S.cls.n; c++)
+        n[to[c]] = S.cls_n[c];
+    memcpy(S.cls_n, n, S.cls.n * sizeof *n);
+    free(n);
     for (size_t i = 0; i < S.n; i++)
         S.rec[i].cls = to[S.rec[i].cls];
     free(to);
@@ -177,42 +136,42 @@ static void sort_classes(void)
 
 static void parse_ratios(const char *s, uint64_t ratio[NSPLIT])
 {
-    char *copy = xstrdup(s), *save = NULL, *t = strtok_r(copy, ",", &save);
+    size_t n;
+    char **t = xlist_split(s, ',', &n);
     double v[NSPLIT], sum = 0;
     for (int k = 0; k < NSPLIT; k++) {
-        if (!t)
+        if ((size_t)k >= n)
             errx(EXIT_USAGE, "option --ratios: '%s' needs three numbers TRAIN,VAL,TEST", s);
-        v[k] = xparse_double("--ratios", t, 0, 1e6);
+        v[k] = xparse_double("--ratios", t[k], 0, 1e6);
         sum += v[k];
-        t = strtok_r(NULL, ",", &save);
     }
-    if (t || sum <= 0)
+    if (n > NSPLIT || sum <= 0)
         errx(EXIT_USAGE, "option --ratios: '%s' needs three numbers TRAIN,VAL,TEST with a positive sum", s);
     /* integer weights summing to about 1e9: exact arithmetic, and N * weight fits in 64 bits */
     for (int k = 0; k < NSPLIT; k++)
         ratio[k] = (uint64_t)(v[k] / sum * 1e9 + 0.5);
-    free(copy);
+    free(t);
 }
 
 static void print_table(const uint64_t *counts, uint64_t seed, int imported)
 {
     int w = 5;
-    for (size_t c = 0; c < S.ncls; c++)
-        if ((int)S.cls[c].len > w)
-            w = S.cls[c].len > 24 ? 24 : (int)S.cls[c].len;
+    for (size_t c = 0; c < S.cls.n; c++)
+        if ((int)S.cls.len[c] > w)
+            w = S.cls.len[c] > 24 ? 24 : (int)S.cls.len[c];
     if (imported)
-        fprintf(stderr, "emo-split: %zu records, %zu classes, imported assignment\n", S.n, S.ncls);
+        fprintf(stderr, "emo-split: %zu records, %zu classes, imported assignment\n", S.n, S.cls.n);
     else
-        fprintf(stderr, "emo-split: %zu records, %zu classes, seed %llu\n", S.n, S.ncls, (unsigned long long)seed);
+        fprintf(stderr, "emo-split: %zu records, %zu classes, seed %llu\n", S.n, S.cls.n, (unsigned long long)seed);
     fprintf(stderr, "%-*s %8s %8s %8s %8s\n", w, "label", "train", "val", "test", "total");
     uint64_t tot[NSPLIT + 1] = { 0 };
-    for (size_t c = 0; c < S.ncls; c++) {
+    for (size_t c = 0; c < S.cls.n; c++) {
         const uint64_t *k = counts + c * NSPLIT;
-        fprintf(stderr, "%-*.*s %8llu %8llu %8llu %8llu\n", w, w, S.cls[c].name, (unsigned long long)k[0],
-                (unsigned long long)k[1], (unsigned long long)k[2], (unsigned long long)S.cls[c].n);
+        fprintf(stderr, "%-*.*s %8llu %8llu %8llu %8llu\n", w, w, S.cls.name[c], (unsigned long long)k[0],
+                (unsigned long long)k[1], (unsigned long long)k[2], (unsigned long long)S.cls_n[c]);
         for (int s = 0; s < NSPLIT; s++)
             tot[s] += k[s];
-        tot[NSPLIT] += S.cls[c].n;
+        tot[NSPLIT] += S.cls_n[c];
     }
     fprintf(stderr, "%-*s %8llu %8llu %8llu %8llu\n", w, "total", (unsigned long long)tot[0],
             (unsigned long long)tot[1], (unsigned long long)tot[2], (unsigned long long)tot[3]);
@@ -332,7 +291,7 @@ int main(int argc, char **argv)
         errx(EXIT_DATA, "%s: no records to split", input);
     sort_classes();
 
-    uint64_t *counts = xcalloc(S.ncls * NSPLIT, sizeof *counts);
+    uint64_t *counts = xcalloc(S.cls.n * NSPLIT, sizeof *counts);
     uint8_t *split = xmalloc(S.n);
     if (assign_in) {
         for (size_t i = 0; i < S.n; i++) {
@@ -346,18 +305,18 @@ int main(int argc, char **argv)
         if (imported.n > S.n && !quiet)   /* input ids are unique, so S.n of them matched */
             warnx("%s: %zu ids of the assignment are not in the input", assign_in, imported.n - S.n);
     } else {
-        uint64_t *class_n = xmalloc(S.ncls * sizeof *class_n);
-        for (size_t k = 0; k < S.ncls; k++) {
-            if (S.cls[k].n < 2)
+        uint64_t *class_n = xmalloc(S.cls.n * sizeof *class_n);
+        for (size_t k = 0; k < S.cls.n; k++) {
+            if (S.cls_n[k] < 2)
                 errx(EXIT_DATA, "%s: class '%s' has only 1 record; a stratified split needs at least 2 per class",
-                     input, S.cls[k].name);
-            class_n[k] = S.cls[k].n;
+                     input, S.cls.name[k]);
+            class_n[k] = S.cls_n[k];
         }
-        stratify_counts(class_n, S.ncls, ratio, counts);
+        stratify_counts(class_n, S.cls.n, ratio, counts);
         uint32_t *cls = xmalloc(S.n * sizeof *cls);
         for (size_t i = 0; i < S.n; i++)
             cls[i] = S.rec[i].cls;
-        stratify_assign(cls, S.n, S.ncls, counts, seed, split);
+        stratify_assign(cls, S.n, S.cls.n, counts, seed, split);
         free(cls);
         free(class_n);
     }

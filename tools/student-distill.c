@@ -214,7 +214,7 @@ int main(int argc, char **argv)
     int32_t max_id = train.max_id > val.max_id ? train.max_id : val.max_id;
     if (max_id >= cfg.V)
         errx(EXIT_DATA, "token id %d is outside the student's vocabulary of %d", max_id, cfg.V);
-    const char *names[MODEL_MAX_LABELS];
+    const char *names[LABELS_MAX];
     for (int k = 0; k < ls.K; k++)
         names[k] = ls.names[k];
     if (model_config_set_labels(&cfg, ls.K, names))

@@ -155,7 +155,7 @@ int main(int argc, char **argv)
     if (!vocab_copy && init)
         warnx("warning: %s has no vocab.txt and no --vocab was given: %s will have no vocabulary", init, o.out_dir);
     mt.vocab_path = vocab_copy;
-    const char *names[MODEL_MAX_LABELS];
+    const char *names[LABELS_MAX];
     for (int k = 0; k < ls.K; k++)
         names[k] = ls.names[k];
     if (model_config_set_labels(&cfg, ls.K, names))

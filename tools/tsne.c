@@ -14,6 +14,7 @@
 #include "io/rec.h"
 #include "plot/svg.h"
 #include "util/cli.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 #define MAX_DIM 65536
@@ -53,61 +54,10 @@ typedef struct input {
     size_t *off;              /* (N + 1) record offsets in buf */
     float *X;                 /* (N, D) */
     size_t N, D, cap;
-    char **names;             /* (K) class names, sorted */
+    strtab names;             /* (K) class names, sorted: names.name[k] */
     uint32_t *cls;            /* (N) class index */
     size_t K;
 } input;
-
-/* Label -> class index via open addressing; indices follow first appearance, remapped
- * to sorted order at the end. */
-typedef struct labels {
-    char **name;
-    uint32_t *slot;           /* (cap) class index + 1, 0 = empty */
-    size_t n, cap;
-} labels;
-
-static uint64_t hash_str(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
-static uint32_t label_id(labels *L, const char *s, size_t n)
-{
-    if (2 * (L->n + 1) > L->cap) {           /* grow and rehash */
-        size_t ncap = L->cap ? 2 * L->cap : 64;
-        uint32_t *ns = xcalloc(ncap, sizeof *ns);
-        for (size_t c = 0; c < L->n; c++) {
-            size_t h = hash_str(L->name[c], strlen(L->name[c])) & (ncap - 1);
-            while (ns[h])
-                h = (h + 1) & (ncap - 1);
-            ns[h] = (uint32_t)c + 1;
-        }
-        free(L->slot);
-        L->slot = ns;
-        L->cap = ncap;
-        L->name = xreallocarray(L->name, ncap, sizeof *L->name);
-    }
-    size_t h = hash_str(s, n) & (L->cap - 1);
-    for (; L->slot[h]; h = (h + 1) & (L->cap - 1)) {
-        const char *c = L->name[L->slot[h] - 1];
-        if (strlen(c) == n && memcmp(c, s, n) == 0)
-            return L->slot[h] - 1;
-    }
-    char *copy = xmalloc(n + 1);
-    memcpy(copy, s, n);
-    copy[n] = '\0';
-    L->name[L->n] = copy;
-    L->slot[h] = (uint32_t)L->n + 1;
-    return (uint32_t)L->n++;
-}
-
-static int cmp_name(const void *a, const void *b)
-{
-    return strcmp(**(char *const *const *)a, **(char *const *const *)b);
-}
 
 static void read_input(input *in, const char *path)
 {
@@ -118,7 +68,6 @@ static void read_input(input *in, const char *path)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &in->buf, msgpack_sbuffer_write);
     float *row = xmalloc(MAX_DIM * sizeof *row);
-    labels L = { 0 };
     rec_t rec;
     while (rec_read_or_die(r, &rec)) {
         size_t d = rec_need_f32v(r, &rec, "embedding", row, MAX_DIM);
@@ -152,7 +101,7 @@ static void read_input(input *in, const char *path)
             in->cls = xreallocarray(in->cls, in->cap, sizeof *in->cls);
         }
         memcpy(in->X + in->N * in->D, row, in->D * sizeof *row);
-        in->cls[in->N] = label_id(&L, lab, llen);
+        in->cls[in->N] = strtab_add(&in->names, lab, llen);
         in->off[in->N] = in->buf.size;
         msgpack_object m = { .type = MSGPACK_OBJECT_MAP };
         m.via.map.size = rec.nfields;
@@ -165,32 +114,18 @@ static void read_input(input *in, const char *path)
     free(row);
     rec_reader_close(r);
     /* classes in sorted name order */
-    char ***order = xmalloc((L.n ? L.n : 1) * sizeof *order);
-    for (size_t c = 0; c < L.n; c++)
-        order[c] = &L.name[c];
-    qsort(order, L.n, sizeof *order, cmp_name);
-    uint32_t *remap = xmalloc((L.n ? L.n : 1) * sizeof *remap);
-    in->names = xmalloc((L.n ? L.n : 1) * sizeof *in->names);
-    for (size_t c = 0; c < L.n; c++) {
-        size_t old = (size_t)(order[c] - L.name);
-        remap[old] = (uint32_t)c;
-        in->names[c] = L.name[old];
-    }
+    uint32_t *remap = xmalloc((in->names.n ? in->names.n : 1) * sizeof *remap);
+    strtab_sort(&in->names, remap);
     for (size_t i = 0; i < in->N; i++)
         in->cls[i] = remap[in->cls[i]];
-    in->K = L.n;
-    free(order);
+    in->K = in->names.n;
     free(remap);
-    free(L.name);
-    free(L.slot);
 }
 
 static void free_input(input *in)
 {
     msgpack_sbuffer_destroy(&in->buf);
-    for (size_t k = 0; k < in->K; k++)
-        free(in->names[k]);
-    free(in->names);
+    strtab_free(&in->names);
     free(in->off);
     free(in->X);
     free(in->cls);
@@ -242,9 +177,9 @@ static void write_svg(const input *in, const double *Y, const char *title, FILE 
     for (size_t i = 0; i < N; i++)
         count[in->cls[i]]++;
     for (size_t k = 0; k < K; k++) {
-        size_t n = strlen(in->names[k]) + 32;
+        size_t n = strlen(in->names.name[k]) + 32;
         lab[k] = xmalloc(n);
-        snprintf(lab[k], n, "%s (%zu)", in->names[k], count[k]);
+        snprintf(lab[k], n, "%s (%zu)", in->names.name[k], count[k]);
         items[k] = (svg_legend_item){ lab[k], svg_palette(k), SVG_KEY_DOT };
     }
     double lw = K > 1 ? svg_legend_width(items, K) : 0;
@@ -387,7 +322,7 @@ int main(int argc, char **argv)
             for (size_t m = 0; m < in.N * in.D; m++)
                 Xd[m] = in.X[m];
         }
-        cluster_stats_compute(&st, Y, Xd, in.D, in.N, in.cls, in.K, (const char *const *)in.names, o.threads);
+        cluster_stats_compute(&st, Y, Xd, in.D, in.N, in.cls, in.K, (const char *const *)in.names.name, o.threads);
         free(Xd);
         if (!quiet)
             cluster_stats_print(&st, stderr);

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     int K = predictor_config(p)->K, cap = 1024, n = 0;
     double *fwd = malloc(sizeof(double) * (size_t)cap), *enc = malloc(sizeof(double) * (size_t)cap);
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)predictor_max_len(p));
-    float logits[MODEL_MAX_LABELS], probs[MODEL_MAX_LABELS];
+    float logits[LABELS_MAX], probs[LABELS_MAX];
     char *line = NULL;
     size_t lcap = 0;
     ssize_t len;

@@ -149,7 +149,7 @@ int cache_merge(const char *out, const char *const *dirs, int n, int attn, const
             rc = -1;
         int K = m.K;
         z = xmalloc((size_t)n * (size_t)K * sizeof *z);
-        float merged[MODEL_MAX_LABELS];
+        float merged[LABELS_MAX];
         size_t cap = 0;
         uint64_t count = shard_reader_count(r[0]);
         for (uint64_t i = 0; i < count && !rc; i++) {

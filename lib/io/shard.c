@@ -255,12 +255,12 @@ static int meta_from_json(shard_meta *m, json_t *o, char *why, size_t whycap)
         return set_msg(why, whycap, "missing or overlong teacher, teacher_hash or attn_kind"), -1;
     v = json_object_get(o, "K");
     json_t *labels = json_object_get(o, "labels");
-    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > MODEL_MAX_LABELS ||
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > LABELS_MAX ||
         !json_is_array(labels) || json_array_size(labels) != (size_t)json_integer_value(v))
         return set_msg(why, whycap, "bad K or labels"), -1;
     m->K = (int)json_integer_value(v);
     for (int k = 0; k < m->K; k++)
-        if (copy_str(m->labels[k], MODEL_LABEL_MAX, json_array_get(labels, (size_t)k)))
+        if (copy_str(m->labels[k], LABEL_BYTES, json_array_get(labels, (size_t)k)))
             return set_msg(why, whycap, "bad label %d", k), -1;
     json_t *layers = json_object_get(o, "layers");
     if (!json_is_array(layers) || json_array_size(layers) > SHARD_MAX_LAYERS)
@@ -398,7 +398,7 @@ shard_writer *shard_writer_open(const char *dir, const char *prefix, const shard
         set_msg(err, errlen, "bad part prefix '%s' (letters, digits, '_', '-', '.'; at most 64)", prefix);
         return NULL;
     }
-    if (m->K < 1 || m->K > MODEL_MAX_LABELS || m->NL < 0 || m->NL > SHARD_MAX_LAYERS ||
+    if (m->K < 1 || m->K > LABELS_MAX || m->NL < 0 || m->NL > SHARD_MAX_LAYERS ||
         (m->NL > 0 && m->NH < 1)) {
         set_msg(err, errlen, "bad cache shape (K %d, layers %d, heads %d)", m->K, m->NL, m->NH);
         return NULL;
@@ -1442,7 +1442,7 @@ int shard_reader_verify(shard_reader *r)
             }
     }
     free(buf);
-    float logits[MODEL_MAX_LABELS];
+    float logits[LABELS_MAX];
     for (size_t i = 0; i < r->nindex; i++) {
         const index_entry *e = &r->index[i];
         const unsigned char *fb = get_frame(r, e->shard, e->frame);

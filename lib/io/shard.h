@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/model.h"
+#include "util/labels.h"
 
 #define SHARD_FORMAT_VERSION 1
 #define SHARD_MAX_LAYERS 64
@@ -41,7 +41,7 @@ typedef struct shard_meta {
     char teacher[1024];        /* teacher identity: the checkpoint path it was made from */
     char teacher_hash[80];     /* hex digest of the teacher (config + weights), compared across parts */
     int K;                     /* classes; logits are in labels[] order (the teacher's id2label) */
-    char labels[MODEL_MAX_LABELS][MODEL_LABEL_MAX];
+    char labels[LABELS_MAX][LABEL_BYTES];
     int NL;                    /* number of kept layers; 0: logits only */
     int layers[SHARD_MAX_LAYERS];   /* 0-based teacher layer of each kept map, in storage order */
     int NH;                    /* heads per kept layer */

@@ -11,85 +11,8 @@
 #include "metrics/preds.h"
 #include "metrics/metrics.h"
 #include "model/config.h"
+#include "util/labels.h"
 #include "util/util.h"
-
-/* ---- name -> id hash table (open addressing, FNV-1a) --------------------- */
-typedef struct slot {
-    char *name;     /* NUL-terminated copy; NULL = empty slot */
-    size_t len;
-    int32_t id;
-} slot;
-
-typedef struct names {
-    slot *slots;
-    size_t cap, n;
-    char **byid;    /* (n) */
-    size_t byid_cap;
-} names;
-
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h;
-}
-
-static slot *names_find(names *t, const char *s, size_t n)
-{
-    size_t i = (size_t)fnv1a(s, n) & (t->cap - 1);
-    while (t->slots[i].name && !(t->slots[i].len == n && memcmp(t->slots[i].name, s, n) == 0))
-        i = (i + 1) & (t->cap - 1);
-    return &t->slots[i];
-}
-
-static void names_init(names *t)
-{
-    memset(t, 0, sizeof *t);
-    t->cap = 16;
-    t->slots = xcalloc(t->cap, sizeof *t->slots);
-}
-
-static int32_t names_add(names *t, const char *s, size_t n)
-{
-    slot *sl = names_find(t, s, n);
-    if (sl->name)
-        return sl->id;
-    if (2 * (t->n + 1) > t->cap) {     /* keep the load under 1/2 */
-        slot *old = t->slots;
-        size_t oldcap = t->cap;
-        t->cap *= 2;
-        t->slots = xcalloc(t->cap, sizeof *t->slots);
-        for (size_t i = 0; i < oldcap; i++)
-            if (old[i].name)
-                *names_find(t, old[i].name, old[i].len) = old[i];
-        free(old);
-        sl = names_find(t, s, n);
-    }
-    sl->name = xmalloc(n + 1);
-    memcpy(sl->name, s, n);
-    sl->name[n] = '\0';
-    sl->len = n;
-    sl->id = (int32_t)t->n;
-    if (t->n == t->byid_cap)
-        t->byid = xreallocarray(t->byid, t->byid_cap = t->byid_cap ? 2 * t->byid_cap : 16, sizeof *t->byid);
-    t->byid[t->n++] = sl->name;
-    return sl->id;
-}
-
-static int32_t names_get(names *t, const char *s, size_t n)
-{
-    slot *sl = names_find(t, s, n);
-    return sl->name ? sl->id : -1;
-}
-
-static void names_free(names *t)
-{
-    for (size_t i = 0; i < t->cap; i++)
-        free(t->slots[i].name);
-    free(t->slots);
-    free(t->byid);
-}
 
 /* Class names go into JSON, SVG and aligned text: they must be valid UTF-8 without NUL. */
 static int valid_name(const char *s, size_t n)
@@ -107,34 +30,21 @@ static int valid_name(const char *s, size_t n)
 
 /* ---- class list ----------------------------------------------------------- */
 
-char **preds_parse_labels(const char *list, size_t *K)
+void preds_parse_labels(const char *list, strtab *out)
 {
-    size_t cap = 8, n = 0;
-    char **out = xmalloc(cap * sizeof *out);
-    const char *p = list;
-    for (;;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
+    memset(out, 0, sizeof *out);
+    size_t len;
+    for (const char *q = list, *p; (p = list_next(&q, ',', &len));) {
         if (len == 0)
             errx(EXIT_USAGE, "option --labels: empty class name in '%s'", list);
         if (!valid_name(p, len))
             errx(EXIT_USAGE, "option --labels: class names must be valid UTF-8");
-        for (size_t i = 0; i < n; i++)
-            if (strlen(out[i]) == len && memcmp(out[i], p, len) == 0)
-                errx(EXIT_USAGE, "option --labels: class '%s' given twice", out[i]);
-        if (n == PREDS_MAX_CLASSES)
+        if (strtab_find(out, p, len) >= 0)
+            errx(EXIT_USAGE, "option --labels: class '%.*s' given twice", (int)len, p);
+        if (out->n == PREDS_MAX_CLASSES)
             errx(EXIT_USAGE, "option --labels: more than %d classes", PREDS_MAX_CLASSES);
-        if (n == cap)
-            out = xreallocarray(out, cap *= 2, sizeof *out);
-        out[n] = xmalloc(len + 1);
-        memcpy(out[n], p, len);
-        out[n++][len] = '\0';
-        if (!end)
-            break;
-        p = end + 1;
+        strtab_add(out, p, len);
     }
-    *K = n;
-    return out;
 }
 
 const char *preds_class_source_name(enum preds_class_source s)
@@ -148,85 +58,81 @@ const char *preds_class_source_name(enum preds_class_source s)
     return "?";
 }
 
-/* The `labels` field as a list; NULL if absent.  Dies if it is not an array of strings. */
-static char **field_labels(rec_reader *r, const rec_t *rec, size_t *K)
+/* The `labels` field into classes (empty); 0 if absent.  Dies if it is not an array of
+ * distinct valid strings. */
+static int field_labels(rec_reader *r, const rec_t *rec, strtab *classes)
 {
     const msgpack_object *o = rec_get(rec, "labels");
     if (!o)
-        return NULL;
+        return 0;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size == 0 ||
         o->via.array.size > PREDS_MAX_CLASSES)
         rec_die(r, "field 'labels' is not a non-empty array of at most %d strings", PREDS_MAX_CLASSES);
-    char **out = xcalloc(o->via.array.size, sizeof *out);
     for (uint32_t i = 0; i < o->via.array.size; i++) {
         const msgpack_object *e = &o->via.array.ptr[i];
         if (e->type != MSGPACK_OBJECT_STR || !valid_name(e->via.str.ptr, e->via.str.size))
             rec_die(r, "field 'labels' element %u is not a valid UTF-8 string", i);
-        out[i] = xmalloc(e->via.str.size + 1);
-        memcpy(out[i], e->via.str.ptr, e->via.str.size);
-        out[i][e->via.str.size] = '\0';
     }
-    *K = o->via.array.size;
-    return out;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        const msgpack_object *e = &o->via.array.ptr[i];
+        if (strtab_find(classes, e->via.str.ptr, e->via.str.size) >= 0)
+            rec_die(r, "field 'labels' names class '%.*s' twice", (int)e->via.str.size, e->via.str.ptr);
+        strtab_add(classes, e->via.str.ptr, e->via.str.size);
+    }
+    return 1;
 }
 
-static int same_labels(const rec_t *rec, char *const *classes, size_t K)
+static int same_labels(const rec_t *rec, const strtab *classes)
 {
     const msgpack_object *o = rec_get(rec, "labels");
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != K)
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != classes->n)
         return 0;
-    for (uint32_t i = 0; i < K; i++) {
+    for (uint32_t i = 0; i < classes->n; i++) {
         const msgpack_object *e = &o->via.array.ptr[i];
-        if (e->type != MSGPACK_OBJECT_STR || e->via.str.size != strlen(classes[i]) ||
-            memcmp(e->via.str.ptr, classes[i], e->via.str.size) != 0)
+        if (e->type != MSGPACK_OBJECT_STR || e->via.str.size != classes->len[i] ||
+            memcmp(e->via.str.ptr, classes->name[i], e->via.str.size) != 0)
             return 0;
     }
     return 1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* ---- reading ------------------------------------------------------------- */
 
-char **preds_class_list(const char *labels_opt, const char *model_dir, size_t *K,
-                        enum preds_class_source *src)
+int preds_class_list(const char *labels_opt, const char *model_dir, strtab *classes,
+                     enum preds_class_source *src)
 {
+    memset(classes, 0, sizeof *classes);
     if (labels_opt && model_dir)
         errx(EXIT_USAGE, "give either --labels or -m, not both");
     if (labels_opt) {
         *src = PREDS_FROM_OPTION;
-        return preds_parse_labels(labels_opt, K);
+        preds_parse_labels(labels_opt, classes);
+        return 1;
     }
     if (!model_dir)
-        return NULL;
+        return 0;
     model_config c;
     char e[512];
     if (model_config_resolve(model_dir, &c, e, sizeof e) != 0)
         errx(EXIT_DATA, "%s", e);
-    char **out = xcalloc((size_t)c.K, sizeof *out);
-    for (int k = 0; k < c.K; k++)
-        out[k] = xstrdup(c.labels[k]);
-    *K = (size_t)c.K;
+    for (int k = 0; k < c.K; k++) {
+        if (strtab_find(classes, c.labels[k], strlen(c.labels[k])) >= 0)
+            errx(EXIT_USAGE, "class '%s' given twice", c.labels[k]);
+        strtab_add(classes, c.labels[k], strlen(c.labels[k]));
+    }
     *src = PREDS_FROM_CHECKPOINT;
-    return out;
+    return 1;
 }
 
-void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *const *class_list,
-                       size_t nclasses, enum preds_class_source src)
+void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const strtab *class_list,
+                       enum preds_class_source src)
 {
     memset(p, 0, sizeof *p);
-    names classes;        /* known class list, or the labels seen so far (sorted later) */
-    names_init(&classes);
+    strtab *classes = &p->classes;   /* the known class list, or the labels seen so far (sorted later) */
     int have_list = 0;
     if (class_list) {
-        for (size_t k = 0; k < nclasses; k++) {
-            if (names_get(&classes, class_list[k], strlen(class_list[k])) >= 0)
-                errx(EXIT_USAGE, "class '%s' given twice", class_list[k]);
-            names_add(&classes, class_list[k], strlen(class_list[k]));
-        }
+        for (size_t k = 0; k < class_list->n; k++)
+            strtab_add(classes, class_list->name[k], class_list->len[k]);
         have_list = 1;
         p->class_source = src;
     }
@@ -242,23 +148,14 @@ void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *cons
         rec_t rec;
         while (rec_read_or_die(r, &rec)) {
             if (p->N == 0 && !have_list) {
-                size_t K;
-                char **list = field_labels(r, &rec, &K);
-                if (list) {
-                    for (size_t k = 0; k < K; k++) {
-                        if (names_get(&classes, list[k], strlen(list[k])) >= 0)
-                            rec_die(r, "field 'labels' names class '%s' twice", list[k]);
-                        names_add(&classes, list[k], strlen(list[k]));
-                        free(list[k]);
-                    }
-                    free(list);
+                if (field_labels(r, &rec, classes)) {
                     have_list = 1;
                     p->class_source = PREDS_FROM_FIELD;
                 } else {
                     p->class_source = PREDS_FROM_SORTED;
                 }
             } else if (p->class_source == PREDS_FROM_FIELD && rec_get(&rec, "labels") &&
-                       !same_labels(&rec, classes.byid, classes.n)) {
+                       !same_labels(&rec, classes)) {
                 rec_die(r, "field 'labels' differs from the first record's");
             }
 
@@ -279,17 +176,17 @@ void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *cons
             } else if (nl != K_logits) {
                 rec_die(r, "field 'logits' has %zu values but earlier records have %zu", nl, K_logits);
             }
-            if (have_list && nl != classes.n)
+            if (have_list && nl != classes->n)
                 rec_die(r, "field 'logits' has %zu values but the class list (%s) has %zu classes",
-                        nl, preds_class_source_name(p->class_source), classes.n);
+                        nl, preds_class_source_name(p->class_source), classes->n);
             int32_t id;
             if (have_list) {
-                id = names_get(&classes, label, len);
+                id = (int32_t)strtab_find(classes, label, len);
                 if (id < 0)
                     rec_die(r, "label '%.*s' is not in the class list (%s)", (int)(len > 200 ? 200 : len),
                             label, preds_class_source_name(p->class_source));
             } else {
-                id = names_add(&classes, label, len);
+                id = (int32_t)strtab_add(classes, label, len);
             }
 
             if (p->N == cap) {
@@ -327,38 +224,24 @@ void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *cons
 
     if (p->N == 0)
         errx(EXIT_DATA, "%s: no records (empty prediction set)", last_name);
-    p->K = have_list ? classes.n : K_logits;
-    p->classes = xcalloc(p->K, sizeof *p->classes);
-    if (have_list) {
-        for (size_t k = 0; k < p->K; k++)
-            p->classes[k] = xstrdup(classes.byid[k]);
-    } else {
-        if (classes.n != K_logits)
+    p->K = have_list ? classes->n : K_logits;
+    if (!have_list) {
+        if (classes->n != K_logits)
             errx(EXIT_DATA, "%s: logits have %zu values but the records name %zu classes; "
-                 "pass --labels with the model's classes in logit order", last_name, K_logits, classes.n);
+                 "pass --labels with the model's classes in logit order", last_name, K_logits, classes->n);
         /* sorted names; remap the provisional ids (order of first appearance) */
-        char **sorted = xmalloc(p->K * sizeof *sorted);
-        memcpy(sorted, classes.byid, p->K * sizeof *sorted);
-        qsort(sorted, p->K, sizeof *sorted, cmp_str);
-        int32_t *remap = xmalloc(p->K * sizeof *remap);
-        for (size_t k = 0; k < p->K; k++) {
-            p->classes[k] = xstrdup(sorted[k]);
-            remap[names_get(&classes, sorted[k], strlen(sorted[k]))] = (int32_t)k;
-        }
+        uint32_t *remap = xmalloc(p->K * sizeof *remap);
+        strtab_sort(classes, remap);
         for (size_t i = 0; i < p->N; i++)
-            p->truth[i] = remap[p->truth[i]];
+            p->truth[i] = (int32_t)remap[p->truth[i]];
         free(remap);
-        free(sorted);
     }
     free(last_name);
-    names_free(&classes);
 }
 
 void preds_free(preds_t *p)
 {
-    for (size_t k = 0; k < p->K; k++)
-        free(p->classes[k]);
-    free(p->classes);
+    strtab_free(&p->classes);
     free(p->truth);
     free(p->logits);
     free(p->length);

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/labels.h"
+
 #define PREDS_MAX_CLASSES 4096    /* bounds the (K, K) confusion matrix at 128 MiB */
 
 enum preds_class_source { PREDS_FROM_OPTION, PREDS_FROM_FIELD, PREDS_FROM_SORTED, PREDS_FROM_CHECKPOINT };
@@ -27,7 +29,7 @@ enum { PREDS_LEN_IDS = 1, PREDS_LEN_WORDS = 2, PREDS_LEN_UNKNOWN = 4 };
 
 typedef struct preds {
     size_t N, K;
-    char **classes;          /* (K) class names, logit order */
+    strtab classes;          /* (K) class names, logit order: classes.name[k] */
     int32_t *truth;          /* (N) index into classes */
     float *logits;           /* (N, K) */
     int64_t *length;         /* (N) tokens or words; -1 unknown */
@@ -35,18 +37,19 @@ typedef struct preds {
     enum preds_class_source class_source;
 } preds_t;
 
-/* The class list the options give: --labels (parsed; exit 2 if malformed), else the
- * id2label of the checkpoint directory or config.json model_dir (exit 1 if unreadable),
- * else NULL.  Both options together: exit 2. */
-char **preds_class_list(const char *labels_opt, const char *model_dir, size_t *K,
-                        enum preds_class_source *src);
+/* The class list the options give, into classes (emptied first; strtab_free it): --labels
+ * (parsed; exit 2 if malformed), else the id2label of the checkpoint directory or
+ * config.json model_dir (exit 1 if unreadable); returns 1, or 0 when neither is given.
+ * Both options together: exit 2. */
+int preds_class_list(const char *labels_opt, const char *model_dir, strtab *classes,
+                     enum preds_class_source *src);
 /* Reads every record of the given files (npaths 0: stdin) or exits 1 with a message.
- * classes (K) from preds_class_list, or NULL for the labels field / sorted labels. */
-void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, char *const *classes,
-                       size_t K, enum preds_class_source src);
+ * classes from preds_class_list, or NULL for the labels field / sorted labels. */
+void preds_read_or_die(preds_t *p, char *const *paths, size_t npaths, const strtab *classes,
+                       enum preds_class_source src);
 void preds_free(preds_t *p);
-/* Splits "a,b,c" into names; exits 2 on an empty name or a duplicate. */
-char **preds_parse_labels(const char *list, size_t *K);
+/* Splits "a,b,c" into out (emptied first); exits 2 on an empty name or a duplicate. */
+void preds_parse_labels(const char *list, strtab *out);
 const char *preds_class_source_name(enum preds_class_source s);
 
 #endif

@@ -599,8 +599,8 @@ model *ckpt_model_open(const char *spec, int K, const char *const *labels, unsig
         memset(c.labels, 0, sizeof c.labels);
     }
     if (K > 0 && model_config_set_labels(&c, K, labels) != 0)
-        return errbuf_fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, MODEL_MAX_LABELS,
-                    MODEL_LABEL_MAX), NULL;
+        return errbuf_fail(err, errn, "%d labels: at most %d, names shorter than %d bytes", K, LABELS_MAX,
+                    LABEL_BYTES), NULL;
     char e[256];
     if (model_config_check(&c, e, sizeof e) != 0)
         return errbuf_fail(err, errn, "%s: %s", spec, e), NULL;

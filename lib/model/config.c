@@ -46,18 +46,18 @@ const char *model_act_name(model_act a)
 
 int model_config_set_labels(model_config *c, int K, const char *const *names)
 {
-    if (K < 1 || K > MODEL_MAX_LABELS)
+    if (K < 1 || K > LABELS_MAX)
         return -1;
     for (int k = 0; k < K; k++) {
         if (names && names[k]) {
-            if (strlen(names[k]) >= MODEL_LABEL_MAX)
+            if (strlen(names[k]) >= LABEL_BYTES)
                 return -1;
-            snprintf(c->labels[k], MODEL_LABEL_MAX, "%s", names[k]);
+            snprintf(c->labels[k], LABEL_BYTES, "%s", names[k]);
         } else {
-            snprintf(c->labels[k], MODEL_LABEL_MAX, "LABEL_%d", k);
+            snprintf(c->labels[k], LABEL_BYTES, "LABEL_%d", k);
         }
     }
-    for (int k = K; k < MODEL_MAX_LABELS; k++)
+    for (int k = K; k < LABELS_MAX; k++)
         c->labels[k][0] = 0;
     c->K = K;
     return 0;
@@ -132,15 +132,15 @@ static int get_labels(json_t *o, model_config *c, const char *name, char *err, s
         if (get_int(o, "num_labels", &K, 1, name, err, n) || get_int(o, "_num_labels", &K, 1, name, err, n))
             return -1;
         if (model_config_set_labels(c, K, NULL) != 0)
-            return errbuf_fail(err, n, "%s: num_labels: %d labels (at most %d)", name, K, MODEL_MAX_LABELS);
+            return errbuf_fail(err, n, "%s: num_labels: %d labels (at most %d)", name, K, LABELS_MAX);
         return 0;
     }
     if (!json_is_object(id2))
         return errbuf_fail(err, n, "%s: id2label: expected an object", name);
     size_t K = json_object_size(id2);
-    if (K < 1 || K > MODEL_MAX_LABELS)
-        return errbuf_fail(err, n, "%s: id2label: %zu labels (1 to %d supported)", name, K, MODEL_MAX_LABELS);
-    const char *names[MODEL_MAX_LABELS] = { 0 };
+    if (K < 1 || K > LABELS_MAX)
+        return errbuf_fail(err, n, "%s: id2label: %zu labels (1 to %d supported)", name, K, LABELS_MAX);
+    const char *names[LABELS_MAX] = { 0 };
     const char *key;
     json_t *v;
     json_object_foreach(id2, key, v) {
@@ -153,8 +153,8 @@ static int get_labels(json_t *o, model_config *c, const char *name, char *err, s
             return errbuf_fail(err, n, "%s: id2label: label %ld is not a string", name, id);
         if (names[id])
             return errbuf_fail(err, n, "%s: id2label: class id %ld given twice", name, id);
-        if (strlen(json_string_value(v)) >= MODEL_LABEL_MAX || !*json_string_value(v))
-            return errbuf_fail(err, n, "%s: id2label: label %ld must be 1 to %d bytes", name, id, MODEL_LABEL_MAX - 1);
+        if (strlen(json_string_value(v)) >= LABEL_BYTES || !*json_string_value(v))
+            return errbuf_fail(err, n, "%s: id2label: label %ld must be 1 to %d bytes", name, id, LABEL_BYTES - 1);
         names[id] = json_string_value(v);
     }
     model_config_set_labels(c, (int)K, names);
@@ -329,12 +329,12 @@ int model_config_check(const model_config *c, char *err, size_t n)
         return errbuf_fail(err, n, "embedding width %d differs from hidden size %d (only ALBERT factorises)", c->E, c->H);
     if (c->arch == ARCH_DISTILBERT ? c->TV != 0 : c->TV < 1)
         return errbuf_fail(err, n, "type_vocab_size %d (DistilBERT has none, BERT/ALBERT need >= 1)", c->TV);
-    if (c->K < (c->mlm ? 0 : 1) || c->K > MODEL_MAX_LABELS)
-        return errbuf_fail(err, n, "%d labels (%d to %d supported)", c->K, c->mlm ? 0 : 1, MODEL_MAX_LABELS);
+    if (c->K < (c->mlm ? 0 : 1) || c->K > LABELS_MAX)
+        return errbuf_fail(err, n, "%d labels (%d to %d supported)", c->K, c->mlm ? 0 : 1, LABELS_MAX);
     if (c->pad_token_id < 0 || c->pad_token_id >= c->V)
         return errbuf_fail(err, n, "pad_token_id %d outside the vocabulary (%d)", c->pad_token_id, c->V);
     for (int k = 0; k < c->K; k++) {
-        if (!c->labels[k][0] || memchr(c->labels[k], 0, MODEL_LABEL_MAX) == NULL)
+        if (!c->labels[k][0] || memchr(c->labels[k], 0, LABEL_BYTES) == NULL)
             return errbuf_fail(err, n, "label %d is empty or too long", k);
         for (int j = 0; j < k; j++)
             if (!strcmp(c->labels[j], c->labels[k]))
@@ -450,8 +450,8 @@ int model_config_write_fp(FILE *fp, const model_config *c)
     /* id2label {"0": "sadness", ...} and label2id {"sadness": 0, ...}, keys sorted like
      * json.dumps(sort_keys=True): id2label's string keys sort as strings ("10" < "2"). */
     char *id2 = xstrdup("{"), *l2i = xstrdup("{");
-    int order[MODEL_MAX_LABELS];
-    char keys[MODEL_MAX_LABELS][16];
+    int order[LABELS_MAX];
+    char keys[LABELS_MAX][16];
     for (int k = 0; k < c->K; k++) {
         order[k] = k;
         snprintf(keys[k], sizeof keys[k], "%d", k);
@@ -467,7 +467,7 @@ int model_config_write_fp(FILE *fp, const model_config *c)
         free(t);
         free(s);
     }
-    int lorder[MODEL_MAX_LABELS];
+    int lorder[LABELS_MAX];
     for (int k = 0; k < c->K; k++)
         lorder[k] = k;
     for (int i = 1; i < c->K; i++)

@@ -45,7 +45,7 @@ const char *model_act_name(model_act a);
 int model_config_parse(model_config *c, const char *json, size_t len, const char *name,
                        char *err, size_t errn);
 int model_config_load(const char *path, model_config *c, char *err, size_t errn);
-/* Consistency: positive sizes, H divisible by NH, 1 <= K <= MODEL_MAX_LABELS (0 allowed
+/* Consistency: positive sizes, H divisible by NH, 1 <= K <= LABELS_MAX (0 allowed
  * with mlm), label names non-empty and distinct. */
 int model_config_check(const model_config *c, char *err, size_t errn);
 
@@ -62,7 +62,7 @@ const char *const *model_config_preset_names(void);
 int model_config_resolve(const char *spec, model_config *out, char *err, size_t errn);
 
 /* Set K labels; names NULL (or a NULL entry) gives "LABEL_<i>".  -1 if K or a name does
- * not fit (K > MODEL_MAX_LABELS, name >= MODEL_LABEL_MAX bytes). */
+ * not fit (K > LABELS_MAX, name >= LABEL_BYTES bytes). */
 int model_config_set_labels(model_config *c, int K, const char *const *names);
 
 /* Parameter counts.  MODEL_COUNT_BASE counts HF's base model (BertModel incl. pooler,

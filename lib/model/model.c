@@ -127,7 +127,7 @@ static int set_err(model *m, const char *fmt, ...)
 model *model_new(const model_config *c)
 {
     if (c->V <= 0 || c->P <= 0 || c->TV < 0 || c->E <= 0 || c->H <= 0 || c->L <= 0 ||
-        c->L > 64 || c->NH <= 0 || c->I <= 0 || c->K < (c->mlm ? 0 : 1) || c->K > MODEL_MAX_LABELS ||
+        c->L > 64 || c->NH <= 0 || c->I <= 0 || c->K < (c->mlm ? 0 : 1) || c->K > LABELS_MAX ||
         c->H % c->NH != 0 || (c->arch != ARCH_ALBERT && c->E != c->H)) {
         fprintf(stderr, "model_new: inconsistent config (V %d P %d TV %d E %d H %d L %d NH %d "
                 "I %d K %d)\n", c->V, c->P, c->TV, c->E, c->H, c->L, c->NH, c->I, c->K);

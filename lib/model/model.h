@@ -15,13 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/labels.h"
 #include "util/rng.h"
 
 typedef enum { ARCH_BERT, ARCH_DISTILBERT, ARCH_ALBERT } model_arch;
 typedef enum { ACT_GELU_ERF, ACT_GELU_TANH, ACT_RELU } model_act;
-
-#define MODEL_MAX_LABELS 64
-#define MODEL_LABEL_MAX 64
 
 typedef struct model_config {
     model_arch arch;
@@ -38,7 +36,7 @@ typedef struct model_config {
     float hidden_dropout, attn_dropout, classifier_dropout;
     int pad_token_id;
     int K;          /* num_labels; 0 only with mlm (no classifier and no pooler) */
-    char labels[MODEL_MAX_LABELS][MODEL_LABEL_MAX];   /* id2label, index = class id */
+    char labels[LABELS_MAX][LABEL_BYTES];   /* id2label, index = class id */
     int mlm;        /* 1: the model carries the masked-LM head of *ForMaskedLM (model_mlm_*) */
     char arch_class[48];   /* informational: architectures[0] of the config.json read ("" for
                             * a preset); the engine never looks at it (config.h) */
@@ -122,7 +120,7 @@ typedef struct model model;
 enum { MODEL_INFER = 0, MODEL_TRAIN = 1, MODEL_EVAL_GRAD = 2 };
 
 /* Allocates the parameter block (zeroed) for config c (copied).  NULL (message on stderr)
- * if the config is inconsistent (H % NH, sizes <= 0, K > MODEL_MAX_LABELS, K == 0 without
+ * if the config is inconsistent (H % NH, sizes <= 0, K > LABELS_MAX, K == 0 without
  * mlm).  K == 0 (mlm only): no pooler/pre_classifier and no classifier, as HF's
  * *ForMaskedLM; model_logits() is then NULL and model_backward takes dlogits NULL. */
 model *model_new(const model_config *c);

@@ -2,12 +2,14 @@
  * words are found, cleaned into the output and taken back if they turn out empty or a
  * stopword.  ASCII bytes are classified by a table; utf8proc is called only for
  * multi-byte sequences. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <utf8proc.h>
 
 #include "text/clean.h"
+#include "util/labels.h"
 #include "util/util.h"
 
 enum { C_WS = 1, C_PUNCT = 2, C_UPPER = 4 };
@@ -94,33 +96,16 @@ int clean_is_emoji(int32_t cp)
     return prop_is_emoji(cp, utf8proc_get_property(cp));
 }
 
-/* ---- stopwords: open-addressing hash set over the compiled-in list ---------- */
+/* ---- stopwords: a string table over the compiled-in list ------------------ */
 
-#define SW_SLOTS 512
 #define SW_MAXLEN 16
-static const char *sw_slot[SW_SLOTS];
-static unsigned char sw_len[SW_SLOTS];   /* length of the word in the slot (0 = empty) */
-static int sw_ready;
-
-static uint32_t fnv1a(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
+static strtab sw;
+static pthread_once_t sw_once = PTHREAD_ONCE_INIT;
 
 static void sw_init(void)
 {
-    for (size_t i = 0; i < stopwords_en_count; i++) {
-        const char *w = stopwords_en[i];
-        uint32_t h = fnv1a(w, strlen(w)) & (SW_SLOTS - 1);
-        while (sw_slot[h] && strcmp(sw_slot[h], w))
-            h = (h + 1) & (SW_SLOTS - 1);
-        sw_slot[h] = w;
-        sw_len[h] = (unsigned char)strlen(w);
-    }
-    sw_ready = 1;
+    for (size_t i = 0; i < stopwords_en_count; i++)
+        strtab_add(&sw, stopwords_en[i], strlen(stopwords_en[i]));
 }
 
 int stopword_is(const char *w, size_t n)
@@ -128,20 +113,14 @@ int stopword_is(const char *w, size_t n)
     char low[SW_MAXLEN];
     if (n == 0 || n > SW_MAXLEN)
         return 0;
-    uint32_t h = 2166136261u;  /* FNV-1a of the lowercased word, as fnv1a() */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)w[i];
         if (c >= 0x80)
             return 0;          /* the list is ASCII */
         low[i] = (char)((ascii_class[c] & C_UPPER) ? c + 32 : c);
-        h = (h ^ (unsigned char)low[i]) * 16777619u;
     }
-    if (!sw_ready)
-        sw_init();
-    for (h &= SW_SLOTS - 1; sw_slot[h]; h = (h + 1) & (SW_SLOTS - 1))
-        if (sw_len[h] == n && !memcmp(sw_slot[h], low, n))
-            return 1;
-    return 0;
+    pthread_once(&sw_once, sw_init);
+    return strtab_find(&sw, low, n) >= 0;
 }
 
 /* ---- UTF-8 ---------------------------------------------------------------- */

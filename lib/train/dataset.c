@@ -9,62 +9,6 @@
 #include "util/rng.h"
 #include "util/util.h"
 
-int labelset_find(const labelset *ls, const char *name, size_t len)
-{
-    for (int k = 0; k < ls->K; k++)
-        if (strlen(ls->names[k]) == len && !memcmp(ls->names[k], name, len))
-            return k;
-    return -1;
-}
-
-static int labelset_add(labelset *ls, const char *name, size_t len, char *err, size_t errn)
-{
-    if (len == 0 || len >= MODEL_LABEL_MAX) {
-        snprintf(err, errn, "label '%.*s' is empty or longer than %d bytes", (int)(len > 80 ? 80 : len), name,
-                 MODEL_LABEL_MAX - 1);
-        return -1;
-    }
-    if (labelset_find(ls, name, len) >= 0) {
-        snprintf(err, errn, "label '%.*s' given twice", (int)len, name);
-        return -1;
-    }
-    if (ls->K >= MODEL_MAX_LABELS) {
-        snprintf(err, errn, "more than %d labels", MODEL_MAX_LABELS);
-        return -1;
-    }
-    memcpy(ls->names[ls->K], name, len);
-    ls->names[ls->K][len] = '\0';
-    return ls->K++;
-}
-
-int labelset_parse(labelset *ls, const char *list, char *err, size_t errn)
-{
-    memset(ls, 0, sizeof *ls);
-    const char *p = list;
-    for (;;) {
-        const char *c = strchr(p, ',');
-        size_t len = c ? (size_t)(c - p) : strlen(p);
-        if (labelset_add(ls, p, len, err, errn) < 0)
-            return -1;
-        if (!c)
-            break;
-        p = c + 1;
-    }
-    return 0;
-}
-
-void labelset_format(const labelset *ls, char *buf, size_t n)
-{
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < ls->K && k + 1 < n; i++) {
-        int w = snprintf(buf + k, n - k, "%s%s", i ? ", " : "", ls->names[i]);
-        if (w < 0)
-            break;
-        k += (size_t)w;
-    }
-}
-
 size_t dataset_num_batches(size_t n, size_t B) { return (n + B - 1) / B; }
 
 static int cmp_u64(const void *a, const void *b)
@@ -169,20 +113,8 @@ void dataset_free(dataset *ds)
 
 void labelset_sort_remap(labelset *ls, dataset *ds)
 {
-    int order[MODEL_MAX_LABELS], newid[MODEL_MAX_LABELS];
-    for (int k = 0; k < ls->K; k++)
-        order[k] = k;
-    for (int i = 1; i < ls->K; i++)          /* insertion sort by name: K is small */
-        for (int j = i; j > 0 && strcmp(ls->names[order[j - 1]], ls->names[order[j]]) > 0; j--) {
-            int t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    labelset old = *ls;
-    for (int k = 0; k < ls->K; k++) {
-        newid[order[k]] = k;
-        memcpy(ls->names[k], old.names[order[k]], MODEL_LABEL_MAX);
-    }
+    int newid[LABELS_MAX];
+    labelset_sort(ls, newid);
     if (ds)
         for (size_t i = 0; i < ds->n; i++)
             if (ds->label[i] >= 0)

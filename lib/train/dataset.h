@@ -16,21 +16,9 @@
 
 #include "model/model.h"
 #include "model/textcfg.h"
+#include "util/labels.h"
 
 #define DS_SORT_CHUNK 50
-
-typedef struct labelset {
-    int K;
-    char names[MODEL_MAX_LABELS][MODEL_LABEL_MAX];
-} labelset;
-
-/* "a,b,c" -> labelset; -1 with a message on an empty or duplicate name or more than
- * MODEL_MAX_LABELS names. */
-int labelset_parse(labelset *ls, const char *list, char *err, size_t errn);
-/* Class id of name, or -1. */
-int labelset_find(const labelset *ls, const char *name, size_t len);
-/* "sadness, joy, ..." into buf (for "unknown label" messages). */
-void labelset_format(const labelset *ls, char *buf, size_t n);
 
 typedef struct dataset {
     size_t n;                /* records */

@@ -23,7 +23,7 @@ extern char *program_invocation_short_name;
 
 void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K)
 {
-    size_t tp[MODEL_MAX_LABELS] = { 0 }, fp[MODEL_MAX_LABELS] = { 0 }, fn[MODEL_MAX_LABELS] = { 0 };
+    size_t tp[LABELS_MAX] = { 0 }, fp[LABELS_MAX] = { 0 }, fn[LABELS_MAX] = { 0 };
     size_t m = 0, correct = 0;
     for (size_t i = 0; i < n; i++) {
         if (truth[i] < 0)

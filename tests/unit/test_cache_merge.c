@@ -82,7 +82,7 @@ static shard_meta meta(const char *teacher, shard_codec codec, int nl)
     m.K = TK;
     const char *names[TK] = { "joy", "anger", "fear", "love" };
     for (int k = 0; k < TK; k++)
-        snprintf(m.labels[k], MODEL_LABEL_MAX, "%s", names[k]);
+        snprintf(m.labels[k], LABEL_BYTES, "%s", names[k]);
     m.NL = nl;
     m.layers[0] = 0;
     m.layers[1] = 1;
@@ -217,8 +217,8 @@ static void test_merge(shard_codec codec)
     const char *kept[] = { "a", "b", "c", "ens", "ens-none", "x", "y", "z", "w", "empty" };
     char *bad = path_join(tmpdir, "x");
     shard_meta other = meta("/t/x", codec, TNL);
-    snprintf(other.labels[1], MODEL_LABEL_MAX, "fear");
-    snprintf(other.labels[2], MODEL_LABEL_MAX, "anger");
+    snprintf(other.labels[1], LABEL_BYTES, "fear");
+    snprintf(other.labels[2], LABEL_BYTES, "anger");
     char *x = write_cache("x", 3, ids, N, other, 1);
     const char *in2[] = { a, x };
     char *o2 = path_join(tmpdir, "o2");

@@ -134,7 +134,7 @@ static void test_behaviour(model_arch arch)
     const char *an = arch_name(arch);
     int32_t one[3] = { 4, 15, 8 }, len3 = 3;
     CHECK(model_forward(m, one, &len3, 1, 3, MODEL_INFER, NULL) == 0, "%s infer", an);
-    float alone[MODEL_MAX_LABELS], emb[8];
+    float alone[LABELS_MAX], emb[8];
     memcpy(alone, model_logits(m), (size_t)c.K * sizeof(float));
     memcpy(emb, model_embedding(m), 8 * sizeof(float));
     // the same sequence second in a wider batch
@@ -144,15 +144,15 @@ static void test_behaviour(model_arch arch)
     CHECK_CLOSE("batched logits == alone", model_logits(m) + c.K, alone, c.K, 1e-6);
     CHECK_CLOSE("batched embedding == alone", model_embedding(m) + 8, emb, 8, 1e-6);
     // eval-with-grad and inference compute the same function
-    float inf[2 * MODEL_MAX_LABELS];
+    float inf[2 * LABELS_MAX];
     memcpy(inf, model_logits(m), 2 * (size_t)c.K * sizeof(float));
     CHECK(model_forward(m, ids, lens, 2, 7, MODEL_EVAL_GRAD, NULL) == 0, "%s eval", an);
     // the same function; inference runs the last layer's GEMMs on the [CLS] rows only,
     // so the two agree to rounding (test_cls_only_inference), not necessarily in every bit
     CHECK_CLOSE("inference vs eval-with-grad logits", inf, model_logits(m), 2 * c.K, 1e-6);
     // training is deterministic for a seed and differs from eval (dropout is on)
-    float *g1 = malloc(model_num_params(m) * sizeof(float)), tr[2 * MODEL_MAX_LABELS];
-    float dl[2 * MODEL_MAX_LABELS];
+    float *g1 = malloc(model_num_params(m) * sizeof(float)), tr[2 * LABELS_MAX];
+    float dl[2 * LABELS_MAX];
     for (int i = 0; i < 2 * c.K; i++)
         dl[i] = (float)(i % 3) - 1.0f;
     for (int rep = 0; rep < 2; rep++) {

@@ -31,7 +31,7 @@ static shard_meta make_meta(shard_codec codec)
     m.K = TK;
     const char *names[TK] = { "sadness", "joy", "love", "anger", "fear", "surprise" };
     for (int k = 0; k < TK; k++)
-        snprintf(m.labels[k], MODEL_LABEL_MAX, "%s", names[k]);
+        snprintf(m.labels[k], LABEL_BYTES, "%s", names[k]);
     m.NL = TNL;
     m.layers[0] = 1;
     m.layers[1] = 3;
