@@ -34,11 +34,6 @@ static const cli_help help = {
     "      --times N           paraphrases per chosen record, 1 to 1000 (1)\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 /* Fields computed from the text: stale once the text is paraphrased, so not copied. */
 static const char *const derived_fields[] = { "input_ids", "logits", "embedding" };
 static const char *const new_fields[] = { "id", "text", "augmented_from" };
@@ -230,18 +225,18 @@ int main(int argc, char **argv)
         case 'c': classes_arg = optarg; break;
         case 'C': cmd = optarg; break;
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'i': id_offset = (uint64_t)xparse_ll("--id-offset", optarg, 0, INT64_MAX); have_offset = 1; break;
         case 'n': times = (int)xparse_ll("--times", optarg, 1, 1000); break;
         case 'o': out = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (!classes_arg || !cmd || argc - optind > 1) {
         if (!classes_arg || !cmd)
             warnx("--classes and --command are required");
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     size_t nclasses;
     char **classes = xlist_split(classes_arg, ',', &nclasses);
@@ -258,14 +253,10 @@ int main(int argc, char **argv)
     rec_reader *r = rec_reader_open(in);
     if (!r)
         err(EXIT_DATA, "%s", in);
-    atomic_file af;
-    FILE *fp = stdout;
-    if (out) {
-        fp = atomic_open(&af, out);
+    cli_out o_out;
+    FILE *fp = cli_out_open(&o_out, out, 1, force);
+    if (out)
         set_cloexec(fileno(fp));
-    } else {
-        refuse_tty_stdout(force);
-    }
     rec_writer *w = rec_writer_open_meta(fp, out, rec_reader_header(r), NULL, 0, NULL);
 
     /* pass 1: copy the originals through, keep the chosen records and their texts */
@@ -380,11 +371,9 @@ int main(int argc, char **argv)
         warnx("%zu empty paraphrases skipped", empty);
     msgpack_unpacked_destroy(&u);
     if (rec_writer_close(w) != 0)
-        err(EXIT_DATA, "%s", out ? out : "write error on standard output");
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
-    if (!out)
-        out_close();
+        cli_out_fail(&o_out);
+    cli_out_commit(&o_out);
+    cli_out_close(&o_out);
     free(kv), free(line), free(llen), free(src), free(texts), free(per_class), free(classes);
     msgpack_sbuffer_destroy(&saved);
     return 0;

@@ -32,11 +32,6 @@ static const cli_help help = {
     "      --verify            also decompress every frame and check every checksum\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 /* Bytes of every file of the directory that belongs to a part: *.zst, *.idx, *.manifest.json */
 static uint64_t dir_bytes(const char *dir, uint64_t *nshards)
 {
@@ -133,7 +128,7 @@ static int merge(int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, "ho:", merge_opts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case 'o': out = optarg; break;
         case CLI_VERSION: cli_version(&help);
         case O_ATTN_MODE:
@@ -145,12 +140,12 @@ static int merge(int argc, char **argv)
                 errx(EXIT_USAGE, "option --attn: '%s' is not first or none", optarg);
             break;
         case O_PREFIX: prefix = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (!out || optind >= argc) {
         warnx("merge needs -o OUT and at least one cache");
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
     char e[2048];
@@ -175,17 +170,17 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case O_VERIFY: verify = 1; break;
         case O_GET: get = optarg; break;
         case O_ATTN: attn = 1; break;
         case O_JOIN: join_path = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (optind + 1 != argc || (get && verify) || (attn && !get) || (join_path && (get || verify)))
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     const char *dir = argv[optind];
     char e[1024];
     shard_reader *r = shard_reader_open(dir, 4, e, sizeof e);

@@ -46,11 +46,6 @@ static const cli_help help = {
     "      --vocab FILE        the vocab.txt to copy into the checkpoint\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 /* Label names from "a,b,c" or a file with one per line; exits 1 on a bad list. */
 static void read_labels(const char *list, const char *file, labelset *ls)
 {
@@ -119,7 +114,7 @@ static double short_real(float x)
 static int info(int argc, char **argv)
 {
     if (argc < 1)
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     int rc = 0;
     for (int i = 0; i < argc; i++) {
         model_config c;
@@ -246,19 +241,19 @@ static int trim_vocab(int argc, char **argv)
     optind = 0;
     while ((c = getopt_long(argc, argv, "hm:o:", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'm': ckpt = optarg; break;
         case 'o': out = optarg; break;
         case O_CORPUS: corpus[ncorpus++] = optarg; break;
         case O_MIN_COUNT: min_count = (uint64_t)xparse_ll("min-count", optarg, 1, INT64_MAX); break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (optind != argc || !ckpt || !out || !ncorpus) {
         if (optind == argc)
             warnx("trim-vocab needs -m CKPT, --corpus FILE and -o DIR");
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     char e[1024];
     model_config cfg;
@@ -333,13 +328,13 @@ int main(int argc, char **argv)
     /* "+": options end at the subcommand, then parse its own options */
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (optind >= argc)
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     const char *cmd = argv[optind];
     if (!strcmp(cmd, "info"))
         return info(argc - optind - 1, argv + optind + 1);
@@ -347,7 +342,7 @@ int main(int argc, char **argv)
         return trim_vocab(argc - optind, argv + optind);
     if (strcmp(cmd, "init") && strcmp(cmd, "convert")) {
         warnx("unknown command '%s' (info, init, convert, trim-vocab)", cmd);
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     int convert = !strcmp(cmd, "convert");
     argc -= optind;
@@ -355,7 +350,7 @@ int main(int argc, char **argv)
     optind = 0;              /* glibc: 0 restarts the scan (and its state) at argv[1] */
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case OPT_LABELS: labels = optarg; break;
@@ -363,7 +358,7 @@ int main(int argc, char **argv)
         case OPT_NEW_HEAD: new_head = 1; break;
         case OPT_SEED: seed = (uint64_t)xparse_ll("seed", optarg, 0, INT64_MAX); break;
         case OPT_VOCAB: vocab = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (optind != argc - 1 || !out || (labels && labels_file) || (new_head && !convert)) {
@@ -373,7 +368,7 @@ int main(int argc, char **argv)
             warnx("--labels and --labels-file exclude each other");
         if (new_head && !convert)
             warnx("--new-head is for convert");
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     const char *spec = argv[optind];
     labelset ls = { 0 };

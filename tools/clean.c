@@ -41,7 +41,6 @@ static const cli_help help = {
     "      --text-col NAME     text column of a CSV or TSV file\n",
 };
 
-enum { INVALID_ERROR, INVALID_SKIP, INVALID_REPLACE };
 enum { DROP_EMPTY_TEXT, DROP_EMPTY_LABEL, DROP_EMPTY_CLEANED, DROP_INVALID, NDROP };
 static const char *const drop_names[NDROP] = {
     "empty text", "empty label", "empty after cleaning", "invalid UTF-8",
@@ -61,11 +60,6 @@ static struct {
 } cfg = { .clean = { 1, 1, 1, 1 }, .drop_empty = 1 };
 
 static uint64_t nread, nwritten, dropped[NDROP];
-
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
 
 static void parse_label_names(const char *s)
 {
@@ -114,10 +108,10 @@ static int check_utf8(const char *name, const char *what, uint64_t line, const c
     size_t bad;
     if (utf8_valid(*s, *n, &bad))
         return 0;
-    if (cfg.on_invalid == INVALID_ERROR)
+    if (cfg.on_invalid == CLI_INVALID_ERROR)
         errx(EXIT_DATA, "%s:line %llu: invalid UTF-8 in the %s field (byte %zu; --on-invalid skip|replace)",
              name, (unsigned long long)line, what, bad);
-    if (cfg.on_invalid == INVALID_SKIP)
+    if (cfg.on_invalid == CLI_INVALID_SKIP)
         return -1;
     utf8_replace_invalid(*s, *n, fix);
     *s = fix->p;
@@ -230,7 +224,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fho:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case 'q': cfg.quiet = 1; break;
@@ -244,31 +238,18 @@ int main(int argc, char **argv)
         case O_ID_OFFSET: o.id_offset = (uint64_t)xparse_ll("--id-offset", optarg, 0, (1LL << 53)); break;
         case O_ID_SPACE: cfg.id_space = (uint64_t)xparse_ll("--id-space", optarg, 0, ID_SPACE_MAX); break;
         case O_LABEL_NAMES: parse_label_names(optarg); break;
-        case O_ON_INVALID:
-            if (!strcmp(optarg, "error"))
-                cfg.on_invalid = INVALID_ERROR;
-            else if (!strcmp(optarg, "skip"))
-                cfg.on_invalid = INVALID_SKIP;
-            else if (!strcmp(optarg, "replace"))
-                cfg.on_invalid = INVALID_REPLACE;
-            else
-                errx(EXIT_USAGE, "option --on-invalid: '%s' is not error, skip or replace", optarg);
-            break;
+        case O_ON_INVALID: cfg.on_invalid = cli_on_invalid(optarg); break;
         case O_NO_STOP: cfg.clean.stopwords = 0; break;
         case O_NO_DROP: cfg.drop_empty = 0; break;
         case O_NO_PUNCT: cfg.clean.punct = 0; break;
         case O_NO_EMOJI: cfg.clean.emoji = 0; break;
         case O_NO_LOWER: cfg.clean.lowercase = 0; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
-    atomic_file af;
-    FILE *fp = stdout;
-    if (out)
-        fp = atomic_open(&af, out);
-    else
-        refuse_tty_stdout(force);
+    cli_out o_out;
+    FILE *fp = cli_out_open(&o_out, out, 1, force);
     setvbuf(fp, NULL, _IOFBF, 1 << 20);
     /* The first input is opened (header read, format sniffed) before the stream header
      * is written, so a missing, empty or unreadable input leaves stdout empty. */
@@ -283,12 +264,10 @@ int main(int argc, char **argv)
     for (int i = optind + 1; i < argc; i++)
         o.id_offset += clean_file(w, open_or_die(argv[i], &o), argv[i]);
     if (rec_writer_close(w) != 0)
-        err(EXIT_DATA, "%s", out ? out : "write error on standard output");
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
+        cli_out_fail(&o_out);
+    cli_out_commit(&o_out);
     if (!cfg.quiet)
         summary();
-    if (!out)
-        out_close();
+    cli_out_close(&o_out);
     return 0;
 }

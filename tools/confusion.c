@@ -27,11 +27,6 @@ static const cli_help help = {
     "      --top N             list at most N confused pairs (10)\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 typedef struct pair {
     uint64_t count;
     size_t t, p;
@@ -118,7 +113,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "hm:", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
@@ -126,7 +121,7 @@ int main(int argc, char **argv)
         case 'n': normalize = 1; break;
         case 's': svg_path = optarg; break;
         case 't': top = (size_t)xparse_ll("--top", optarg, 0, 1000000); break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     /* the class list, checked before reading anything */

@@ -19,11 +19,6 @@ static const cli_help help = {
     "  -o, --output FILE       write FILE (atomically) instead of standard output\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 static void put_str(FILE *f, const char *s, size_t n)
 {
     fputc('"', f);
@@ -137,22 +132,20 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
-    atomic_file af;
-    FILE *fp = out ? atomic_open(&af, out) : stdout;
+    cli_out o_out;
+    FILE *fp = cli_out_open(&o_out, out, 0, 0);
     if (optind == argc)
         dump(fp, NULL);
     for (int i = optind; i < argc; i++)
         dump(fp, argv[i]);
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
-    if (!out)
-        out_close();
+    cli_out_commit(&o_out);
+    cli_out_close(&o_out);
     return 0;
 }

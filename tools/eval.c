@@ -33,11 +33,6 @@ static const cli_help help = {
     "      --pr-points N       points of each PR curve kept in the JSON output (200)\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 static const char *length_unit(int sources)
 {
     switch (sources & (PREDS_LEN_IDS | PREDS_LEN_WORDS)) {
@@ -188,14 +183,14 @@ int main(int argc, char **argv)
         case 'b': bucket_spec = optarg; break;
         case 'd': digits = (int)xparse_ll("--digits", optarg, 0, 17); break;
         case 'F': figdir = optarg; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'm': model_dir = optarg; break;
         case 'j': json = 1; break;
         case 'l': labels = optarg; break;
         case 'A': min_acc = xparse_double("--min-accuracy", optarg, 0, 1); break;
         case 'p': pr_points = (size_t)xparse_ll("--pr-points", optarg, 0, 100000000); break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     /* the class list, checked before reading anything */

@@ -18,11 +18,6 @@ static const cli_help help = {
     "  -o, --output FILE       write FILE (atomically) instead of standard output\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 static void pack_json(msgpack_packer *pk, json_t *v);
 
 static void pack_array(msgpack_packer *pk, json_t *a)
@@ -130,29 +125,23 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fho:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
-    atomic_file af;
-    FILE *fp = stdout;
-    if (out)
-        fp = atomic_open(&af, out);
-    else
-        refuse_tty_stdout(force);
+    cli_out o_out;
+    FILE *fp = cli_out_open(&o_out, out, 1, force);
     rec_writer *w = rec_writer_open(fp, out);
     if (optind == argc)
         pack_file(w, NULL);
     for (int i = optind; i < argc; i++)
         pack_file(w, argv[i]);
     if (rec_writer_close(w) != 0)
-        err(EXIT_DATA, "%s", out ? out : "write error on standard output");
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
-    if (!out)
-        out_close();
+        cli_out_fail(&o_out);
+    cli_out_commit(&o_out);
+    cli_out_close(&o_out);
     return 0;
 }

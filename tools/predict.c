@@ -50,11 +50,6 @@ static const cli_help help = {
     "      --vocab FILE           the vocabulary, for a checkpoint without vocab.txt\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 enum { IN_LINES, IN_CSV, IN_TSV, IN_JSONL, IN_RECORDS };
 enum { OUT_TSV, OUT_JSON, OUT_RECORDS };
 
@@ -596,7 +591,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fhm:o:q", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'm': ckpt = optarg; break;
         case 'o': out = optarg; break;
@@ -627,11 +622,11 @@ int main(int argc, char **argv)
         case O_BATCH: S.batch = (size_t)xparse_ll("--batch", optarg, 1, 4096); break;
         case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 1, 1024); break;
         case O_VOCAB: vocab = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (!ckpt)
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     /* --records: a record stream in (unless --format says otherwise) and, unless --json or
      * --tsv says otherwise, a prediction stream out */
     if (in_fmt < 0)
@@ -659,12 +654,8 @@ int main(int argc, char **argv)
 
     if (out)
         refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
-    atomic_file af;
-    S.out = stdout;
-    if (out)
-        S.out = atomic_open(&af, out);
-    else if (out_fmt == OUT_RECORDS)
-        refuse_tty_stdout(force);
+    cli_out o_out;
+    S.out = cli_out_open(&o_out, out, out_fmt == OUT_RECORDS, force);
     if (out_fmt == OUT_RECORDS && in_fmt != IN_RECORDS)
         S.rw = rec_writer_open(S.out, out);
     rec_progress_start(&S.pg);
@@ -678,12 +669,10 @@ int main(int argc, char **argv)
     }
     rec_progress_end(&S.pg);
     if (S.rw && rec_writer_close(S.rw) != 0)
-        err(EXIT_DATA, "%s", out ? out : "write error on standard output");
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
+        cli_out_fail(&o_out);
+    cli_out_commit(&o_out);
     summary();
-    if (!out)
-        out_close();
+    cli_out_close(&o_out);
     predictor_free(S.p);
     free(S.win);
     return 0;

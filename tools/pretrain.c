@@ -53,11 +53,6 @@ static const cli_help help = {
     TRAIN_CLI_HELP_TRAINER,
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 enum { O_TRAIN = 256, O_CONFIG, O_INIT, O_MASKP, O_MASKR, O_MASKRAND, O_WWM, O_HOLDOUT, O_SHUFFLE, O_KEEP };
 
 /* The architecture of --config and of --init's checkpoint must agree. */
@@ -97,7 +92,7 @@ int main(int argc, char **argv)
     mlm_mask_cfg mc = MLM_MASK_DEFAULTS;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
@@ -113,14 +108,14 @@ int main(int argc, char **argv)
         case O_KEEP: o.keep_epochs = 1; break;
         default:
             if (!train_cli_option(c, optarg, &o, NULL, &tc))
-                usage(EXIT_USAGE);
+                cli_usage(&help, EXIT_USAGE);
         }
     }
     if (npaths > 0)          /* --train a.rec b.rec c.rec: the operands are more inputs */
         while (optind < argc)
             paths[npaths++] = argv[optind++];
     if (optind != argc || npaths == 0 || !o.out_dir || (!config && !init))
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     char *in_dirs[] = { (char *)init };
     if (init)
         refuse_output_is_input(o.out_dir, in_dirs, 1);   /* the checkpoint would be overwritten */
@@ -202,14 +197,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < npaths; i++)
         json_array_append_new(files, json_pack("{s:s, s:I}", "path", paths[i], "records",
                                                (json_int_t)token_stream_file_records(ts, i)));
-    json_t *run = json_pack("{s:s, s:s?, s:s?, s:f, s:f, s:f, s:f, s:I, s:i, s:s, s:i, s:f, s:f, s:f, s:b,"
-                            " s:I, s:I, s:o}",
-                            "tool", "pretrain", "config", config, "init", init, "lr", o.lr, "warmup_ratio",
-                            o.warmup_ratio, "weight_decay", o.adamw.weight_decay, "clip", o.clip, "batch",
-                            (json_int_t)o.batch, "epochs", o.epochs, "early_stop_metric", train_metric_name(o.metric),
-                            "patience", o.patience, "mask_prob", mc.prob, "mask_replace", mc.p_mask, "mask_random",
-                            mc.p_random, "whole_word", mc.whole_word, "holdout", (json_int_t)so.holdout,
-                            "shuffle_buffer", (json_int_t)shuffle, "files", files);
+    json_t *run = train_cli_run("pretrain", config, init, &o, NULL);
+    json_t *own = json_pack("{s:f, s:f, s:f, s:b, s:I, s:I, s:o}", "mask_prob", mc.prob, "mask_replace", mc.p_mask,
+                            "mask_random", mc.p_random, "whole_word", mc.whole_word, "holdout",
+                            (json_int_t)so.holdout, "shuffle_buffer", (json_int_t)shuffle, "files", files);
+    json_object_update(run, own);
+    json_decref(own);
     char *run_info = json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS);
     o.run_info = run_info;
     if (!o.quiet)

@@ -43,11 +43,6 @@ static struct {
     size_t cls_room;
 } S;
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 static int arena_write(void *data, const char *buf, size_t len)
 {
     (void)data;
@@ -236,7 +231,7 @@ int main(int argc, char **argv)
     int quiet = 0, c;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': dir = optarg; break;
         case 'q': quiet = 1; break;
@@ -247,7 +242,7 @@ int main(int argc, char **argv)
         case O_TEST: out[SPLIT_TEST] = optarg; break;
         case O_ASSIGN: assign_out = optarg; break;
         case O_FROM: assign_in = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     char *paths[NSPLIT];
@@ -256,7 +251,7 @@ int main(int argc, char **argv)
             errx(EXIT_USAGE, "give -o DIR or --train/--val/--test, not both");
         if (!dir && !out[s]) {
             warnx("no output for the %s split (give -o DIR or --train, --val and --test)", split_names[s]);
-            usage(EXIT_USAGE);
+            cli_usage(&help, EXIT_USAGE);
         }
         if (dir) {
             char name[16];

@@ -53,11 +53,6 @@ static const cli_help help = {
     TRAIN_CLI_HELP_LOSS TRAIN_CLI_HELP_TRAINER,
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 enum { O_TRAIN = 256, O_VAL, O_CACHE, O_TEACHER, O_CONFIG, O_INIT, O_FROM_TEACHER, O_ALPHA, O_TEMP, O_ATTN, O_ATTNW,
        O_MAP };
 
@@ -107,7 +102,7 @@ int main(int argc, char **argv)
     o.patience = 5;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
@@ -129,14 +124,14 @@ int main(int argc, char **argv)
         case O_MAP: map = optarg; break;
         default:
             if (!train_cli_option(c, optarg, &o, &d.student, &tc))
-                usage(EXIT_USAGE);
+                cli_usage(&help, EXIT_USAGE);
         }
     }
     d.attn_on = strcmp(attn_name, "none") != 0 && d.attn_weight > 0;
     d.attn_kind = !strcmp(attn_name, "mse") ? ATTN_ALIGN_MSE : ATTN_ALIGN_KL;
     int need_teacher = d.alpha > 0 || d.attn_on;
     if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     if (cache_dir && teacher_dir)
         errx(EXIT_USAGE, "give --teacher-cache or --teacher, not both");
     if (need_teacher && !cache_dir && !teacher_dir)
@@ -269,18 +264,13 @@ int main(int argc, char **argv)
     train_task task;
     distill_task_setup(&task, &d);
     o.pad_id = cfg.pad_token_id;
-    json_t *run = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:b, s:f, s:f, s:f, s:s, s:f, s:f, s:s, s:f, s:s, "
-                            "s:f, s:f, s:f, s:f, s:I, s:i, s:s, s:i, s:I}",
-                            "tool", "student-distill", "config", config, "init", init, "teacher", teacher_dir,
+    json_t *run = train_cli_run("student-distill", config, init, &o, &d.student);
+    json_t *own = json_pack("{s:s?, s:s?, s:b, s:f, s:f, s:s, s:f, s:s, s:I}", "teacher", teacher_dir,
                             "teacher_cache", cache_dir, "init_from_teacher", from_teacher, "alpha", d.alpha,
-                            "temperature", d.temperature, "label_smoothing", d.student.smoothing, "loss",
-                            d.student.loss == TASK_LOSS_CE ? "ce" : "focal", "focal_alpha", d.student.focal_alpha,
-                            "focal_gamma", d.student.focal_gamma, "attn_loss", d.attn_on ? attn_name : "none",
-                            "attn_weight", d.attn_weight, "layer_map", map, "lr", o.lr, "warmup_ratio",
-                            o.warmup_ratio, "weight_decay", o.adamw.weight_decay, "clip", o.clip, "batch",
-                            (json_int_t)o.batch, "epochs", o.epochs, "early_stop_metric",
-                            train_metric_name(o.metric), "patience", o.patience, "train_records",
-                            (json_int_t)train.n);
+                            "temperature", d.temperature, "attn_loss", d.attn_on ? attn_name : "none",
+                            "attn_weight", d.attn_weight, "layer_map", map, "train_records", (json_int_t)train.n);
+    json_object_update(run, own);
+    json_decref(own);
     char *run_info = json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS);
     o.run_info = run_info;
     if (!o.quiet) {

@@ -40,11 +40,6 @@ static const cli_help help = {
     "      --threads N         threads for the matrix products (all cores)\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 /* One buffered input record: its bytes (re-read for pass-through) and what the model needs. */
 typedef struct item {
     msgpack_sbuffer raw;
@@ -379,7 +374,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fhm:o:", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'm': ckpt = optarg; break;
         case 'o': out_dir = optarg; break;
@@ -396,11 +391,11 @@ int main(int argc, char **argv)
             else
                 errx(EXIT_USAGE, "option --attn-codec: '%s' is not f16 or u8", optarg);
             break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (!ckpt || (out_dir && r.embeddings) || (!out_dir && (layers || codec != SHARD_ATTN_F16)))
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     threads_setup(threads);
     char e[1024], notice[1024] = "";
     r.m = ckpt_load_model(ckpt, 0, notice, sizeof notice, e, sizeof e);

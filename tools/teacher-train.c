@@ -43,11 +43,6 @@ static const cli_help help = {
     TRAIN_CLI_HELP_LOSS TRAIN_CLI_HELP_TRAINER,
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 static int generic_labels(const model_config *c)
 {
     for (int k = 0; k < c->K; k++) {
@@ -78,7 +73,7 @@ int main(int argc, char **argv)
     o.patience = 3;
     while ((c = getopt_long(argc, argv, "ho:q", longopts, NULL)) != -1) {
         switch (c) {
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': o.out_dir = optarg; break;
         case 'q': o.quiet = 1; break;
@@ -89,11 +84,11 @@ int main(int argc, char **argv)
         case O_LABELS: labels = optarg; break;
         default:
             if (!train_cli_option(c, optarg, &o, &mt, &tc))
-                usage(EXIT_USAGE);
+                cli_usage(&help, EXIT_USAGE);
         }
     }
     if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     char *in_dirs[] = { (char *)init };
     if (init)
         refuse_output_is_input(o.out_dir, in_dirs, 1);   /* the checkpoint would be overwritten */
@@ -184,14 +179,8 @@ int main(int argc, char **argv)
     model_task_setup(&task, &mt);
     o.pad_id = cfg.pad_token_id;
     /* What a --resume must agree on. */
-    json_t *run = json_pack("{s:s, s:s?, s:s?, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:i, s:s, s:i, s:I}",
-                            "tool", "teacher-train", "config", config, "init", init,
-                            "loss", mt.loss == TASK_LOSS_CE ? "ce" : "focal", "focal_alpha", mt.focal_alpha,
-                            "focal_gamma", mt.focal_gamma, "label_smoothing", mt.smoothing, "lr", o.lr,
-                            "warmup_ratio", o.warmup_ratio, "weight_decay", o.adamw.weight_decay, "clip", o.clip,
-                            "batch", (json_int_t)o.batch, "epochs", o.epochs, "early_stop_metric",
-                            train_metric_name(o.metric), "patience", o.patience, "train_records",
-                            (json_int_t)train.n);
+    json_t *run = train_cli_run("teacher-train", config, init, &o, &mt);
+    json_object_set_new(run, "train_records", json_integer((json_int_t)train.n));
     json_t *jl = json_array();
     for (int k = 0; k < ls.K; k++)
         json_array_append_new(jl, json_string(ls.names[k]));

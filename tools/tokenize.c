@@ -39,12 +39,6 @@ static const cli_help help = {
     "      --vocab FILE        BERT WordPiece vocabulary, one token a line\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
-enum on_invalid { INVALID_ERROR, INVALID_SKIP, INVALID_REPLACE };
 
 typedef struct item {
     size_t head_off, head_len;    /* serialized map header + pass-through fields in head */
@@ -79,7 +73,7 @@ typedef struct ctx {
     const tok_vocab *vocab;
     spm_tok *spm;                 /* Encode is const: shared by the threads */
     size_t max_len;
-    enum on_invalid on_invalid;
+    int on_invalid;           /* CLI_INVALID_* */
     int nthreads;
     worker *wk;                   /* [nthreads] */
     batch b[2];                   /* b[cur] is being read; b[1 - cur] tokenized (if pending) */
@@ -118,12 +112,12 @@ static void add_record(ctx *c, rec_reader *r, const rec_t *rec)
     int fixed = 0;
     if (bad < len) {
         switch (c->on_invalid) {
-        case INVALID_ERROR:
+        case CLI_INVALID_ERROR:
             rec_die(r, "text is not valid UTF-8 (byte %zu); --on-invalid skip|replace", bad);
-        case INVALID_SKIP:
+        case CLI_INVALID_SKIP:
             c->skipped++;
             return;
-        case INVALID_REPLACE:
+        case CLI_INVALID_REPLACE:
             if (len > (SIZE_MAX - b->texts_len) / 4)
                 rec_die(r, "text too large");
             c->replaced++;
@@ -272,46 +266,38 @@ static void tokenize_stream(ctx *c, rec_writer *w, rec_reader *r)
 
 int main(int argc, char **argv)
 {
+    enum { O_VOCAB = 256, O_SPM, O_MAX_LEN, O_ON_INVALID, O_THREADS };
     static const struct option longopts[] = {
         { "force", no_argument, NULL, 'f' },
         CLI_LONGOPTS,
         { "output", required_argument, NULL, 'o' },
-        { "vocab", required_argument, NULL, 'v' },
-        { "spm", required_argument, NULL, 's' },
-        { "max-len", required_argument, NULL, 'm' },
-        { "on-invalid", required_argument, NULL, 'i' },
-        { "threads", required_argument, NULL, 't' },
+        { "vocab", required_argument, NULL, O_VOCAB },
+        { "spm", required_argument, NULL, O_SPM },
+        { "max-len", required_argument, NULL, O_MAX_LEN },
+        { "on-invalid", required_argument, NULL, O_ON_INVALID },
+        { "threads", required_argument, NULL, O_THREADS },
         { NULL, 0, NULL, 0 },
     };
     const char *out = NULL, *vocab_path = NULL, *spm_path = NULL;
-    ctx c = { .max_len = 128, .on_invalid = INVALID_ERROR };
+    ctx c = { .max_len = 128, .on_invalid = CLI_INVALID_ERROR };
     int force = 0, threads = 0, opt;
     while ((opt = getopt_long(argc, argv, "fho:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
-        case 'v': vocab_path = optarg; break;
-        case 's': spm_path = optarg; break;
-        case 'm': c.max_len = (size_t)xparse_ll("--max-len", optarg, 2, 1 << 20); break;
-        case 't': threads = (int)xparse_ll("--threads", optarg, 0, 64); break;
-        case 'i':
-            if (!strcmp(optarg, "error"))
-                c.on_invalid = INVALID_ERROR;
-            else if (!strcmp(optarg, "skip"))
-                c.on_invalid = INVALID_SKIP;
-            else if (!strcmp(optarg, "replace"))
-                c.on_invalid = INVALID_REPLACE;
-            else
-                errx(EXIT_USAGE, "option --on-invalid: '%s' is not error, skip or replace", optarg);
-            break;
-        default: usage(EXIT_USAGE);
+        case O_VOCAB: vocab_path = optarg; break;
+        case O_SPM: spm_path = optarg; break;
+        case O_MAX_LEN: c.max_len = (size_t)xparse_ll("--max-len", optarg, 2, 1 << 20); break;
+        case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 0, 64); break;
+        case O_ON_INVALID: c.on_invalid = cli_on_invalid(optarg); break;
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (!vocab_path == !spm_path) {
         warnx("give exactly one of --vocab FILE and --spm MODEL");
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     }
     c.nthreads = threads_setup(threads);
     if (c.nthreads > 64)
@@ -339,12 +325,8 @@ int main(int argc, char **argv)
     msgpack_sbuffer_init(&c.out);
 
     refuse_output_is_input(out, argv + optind, (size_t)(argc - optind));
-    atomic_file af;
-    FILE *fp = stdout;
-    if (out)
-        fp = atomic_open(&af, out);
-    else
-        refuse_tty_stdout(force);
+    cli_out o_out;
+    FILE *fp = cli_out_open(&o_out, out, 1, force);
     /* the output header: the first input's (emo-clean's steps) plus this tokenizer's settings */
     rec_reader *first = open_input(optind < argc ? argv[optind] : NULL);
     static const char *const meta[] = { "tokenizer" };
@@ -359,15 +341,13 @@ int main(int argc, char **argv)
         dispatch(&c, w);
     finish_pending(&c, w);
     if (rec_writer_close(w) != 0)
-        err(EXIT_DATA, "%s", out ? out : "write error on standard output");
-    if (out && atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", out);
+        cli_out_fail(&o_out);
+    cli_out_commit(&o_out);
     if (c.skipped)
         warnx("skipped %llu records with invalid UTF-8", (unsigned long long)c.skipped);
     if (c.replaced)
         warnx("replaced invalid UTF-8 with U+FFFD in %llu records", (unsigned long long)c.replaced);
-    if (!out)
-        out_close();
+    cli_out_close(&o_out);
     for (int t = 0; t < c.nthreads; t++) {
         tok_encoder_free(c.wk[t].enc);
         free(c.wk[t].scratch);

@@ -43,11 +43,6 @@ static const cli_help help = {
     "  -v, --verbose           print the KL estimate every 50 iterations\n",
 };
 
-static void usage(int code)
-{
-    cli_usage(&help, code);
-}
-
 /* All records kept packed in one buffer, and their embeddings as a matrix. */
 typedef struct input {
     msgpack_sbuffer buf;
@@ -260,7 +255,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "fho:qv", longopts, NULL)) != -1) {
         switch (c) {
         case 'f': force = 1; break;
-        case 'h': usage(0); break;
+        case 'h': cli_usage(&help, 0); break;
         case CLI_VERSION: cli_version(&help);
         case 'o': out = optarg; break;
         case 'q': quiet = 1; break;
@@ -277,11 +272,11 @@ int main(int argc, char **argv)
         case O_THETA: o.theta = xparse_double("--theta", optarg, 1e-6, 2); break;
         case O_THREADS: threads = (int)xparse_ll("--threads", optarg, 0, 256); break;
         case O_TITLE: title = optarg; break;
-        default: usage(EXIT_USAGE);
+        default: cli_usage(&help, EXIT_USAGE);
         }
     }
     if (argc - optind > 1)
-        usage(EXIT_USAGE);
+        cli_usage(&help, EXIT_USAGE);
     const char *path = optind < argc ? argv[optind] : NULL;
     const char *name = path && strcmp(path, "-") ? path : "<stdin>";
     if (!out)
@@ -328,7 +323,8 @@ int main(int argc, char **argv)
             cluster_stats_print(&st, stderr);
     }
 
-    atomic_file af_out, af_svg, af_stats;
+    atomic_file af_svg, af_stats;
+    cli_out o_out;
     if (svg) {
         FILE *fp = atomic_open(&af_svg, svg);
         char deftitle[300];
@@ -350,16 +346,14 @@ int main(int argc, char **argv)
         if (rc != 0)
             err(EXIT_DATA, "%s", stats);
     }
-    FILE *fp = out ? atomic_open(&af_out, out) : stdout;
+    FILE *fp = cli_out_open(&o_out, out, 0, 0);
     write_records(&in, Y, fp, out, drop);
     if (svg && atomic_commit(&af_svg) != 0)
         err(EXIT_DATA, "%s", svg);
     if (stats && atomic_commit(&af_stats) != 0)
         err(EXIT_DATA, "%s", stats);
-    if (out && atomic_commit(&af_out) != 0)
-        err(EXIT_DATA, "%s", out);
-    if (!out)
-        out_close();
+    cli_out_commit(&o_out);
+    cli_out_close(&o_out);
     if (have_stats)
         cluster_stats_free(&st);
     free(res.trace);

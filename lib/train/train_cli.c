@@ -78,3 +78,20 @@ double train_cli_init_lr(const char *init, const model_config *c, double hub_lr,
     json_decref(j);
     return lr;
 }
+
+json_t *train_cli_run(const char *tool, const char *config, const char *init, const train_opts *o,
+                      const model_task *mt)
+{
+    json_t *run = json_pack("{s:s, s:s?, s:s?, s:f, s:f, s:f, s:f, s:I, s:i, s:s, s:i}", "tool", tool, "config",
+                            config, "init", init, "lr", o->lr, "warmup_ratio", o->warmup_ratio, "weight_decay",
+                            o->adamw.weight_decay, "clip", o->clip, "batch", (json_int_t)o->batch, "epochs",
+                            o->epochs, "early_stop_metric", train_metric_name(o->metric), "patience", o->patience);
+    if (mt) {
+        json_t *loss = json_pack("{s:s, s:f, s:f, s:f}", "loss", mt->loss == TASK_LOSS_CE ? "ce" : "focal",
+                                 "focal_alpha", mt->focal_alpha, "focal_gamma", mt->focal_gamma, "label_smoothing",
+                                 mt->smoothing);
+        json_object_update(run, loss);
+        json_decref(loss);
+    }
+    return run;
+}

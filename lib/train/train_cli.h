@@ -7,6 +7,8 @@
 
 #include <getopt.h>
 
+#include <jansson.h>
+
 #include "model/config.h"
 #include "train/model_task.h"
 #include "train/trainer.h"
@@ -83,5 +85,12 @@ double train_cli_init_lr(const char *init, const model_config *c, double hub_lr,
  * trimmed from such a checkpoint: its emo_run.json says "tool": "ckpt init"), else 0.  The
  * trainers then take their from-scratch defaults (learning rate, warm-up, epochs). */
 int train_cli_init_is_random(const char *init);
+
+/* The "run" object of a trainer's emo_run.json, what a --resume must agree on: the tool,
+ * its --config and --init (null when not given), the trainer's options o and, when mt is
+ * not NULL, the label loss's (loss, focal_alpha, focal_gamma, label_smoothing).  The tool
+ * adds its own keys; json_dumps it with JSON_SORT_KEYS. */
+json_t *train_cli_run(const char *tool, const char *config, const char *init, const train_opts *o,
+                      const model_task *mt);
 
 #endif

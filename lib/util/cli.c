@@ -126,3 +126,44 @@ void cli_version(const cli_help *h)
     out_close();
     exit(0);
 }
+
+FILE *cli_out_open(cli_out *o, const char *path, int records, int force)
+{
+    o->path = path;
+    if (path) {
+        o->fp = atomic_open(&o->af, path);
+    } else {
+        if (records)
+            refuse_tty_stdout(force);
+        o->fp = stdout;
+    }
+    return o->fp;
+}
+
+void cli_out_fail(const cli_out *o)
+{
+    err(EXIT_DATA, "%s", o->path ? o->path : "write error on standard output");
+}
+
+void cli_out_commit(cli_out *o)
+{
+    if (o->path && atomic_commit(&o->af) != 0)
+        err(EXIT_DATA, "%s", o->path);
+}
+
+void cli_out_close(const cli_out *o)
+{
+    if (!o->path)
+        out_close();
+}
+
+int cli_on_invalid(const char *arg)
+{
+    if (!strcmp(arg, "error"))
+        return CLI_INVALID_ERROR;
+    if (!strcmp(arg, "skip"))
+        return CLI_INVALID_SKIP;
+    if (!strcmp(arg, "replace"))
+        return CLI_INVALID_REPLACE;
+    errx(EXIT_USAGE, "option --on-invalid: '%s' is not error, skip or replace", arg);
+}
