@@ -35,6 +35,9 @@ lib/util/cli.o: .version
 	@[ "$$(cat $@ 2>/dev/null)" = '$(FULL_VERSION)' ] || echo '$(FULL_VERSION)' > $@
 FORCE:
 
+# lib/dist is the one place that includes mpi.h (dist.h)
+lib/dist/dist.o tests/fuzz/obj/lib/dist/dist.o: CPPFLAGS += $(MPI_CFLAGS)
+
 lib/libemo.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 

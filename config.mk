@@ -19,6 +19,9 @@ PKGS      := $(MSGPACK_PC) libzstd openblas libutf8proc jansson libxxhash
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 SPM_LIBS   := $(shell $(PKG_CONFIG) --libs sentencepiece 2>/dev/null || echo -lsentencepiece)
+# Open MPI's headers, for lib/dist alone (libmpi itself is loaded with dlopen under mpirun,
+# so nothing links against it): pkg-config's ompi-c, else mpicc's own flags.
+MPI_CFLAGS := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
 
 WARN      := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 OPTFLAGS  := -O2 -g
