@@ -15,6 +15,9 @@
 #   3. students, S_EPOCHS epochs each, seed 42, everything else at the tools' defaults:
 #        recipe        KD (T 4, alpha 0.5) + focal + attention, over train + unlabelled
 #        labels-only   focal loss on the training split alone (no teacher), same epochs
+#        labels-only-steps  the same with as many optimizer steps as the recipe takes over
+#                      train + unlabelled (S_EPOCHS x 59,333 / 12,600 epochs, rounded up):
+#                      the same compute, early-stopped on validation like the rest
 #        no-unlabeled  the recipe over the training split alone
 #        no-attn       the recipe without the attention term
 #        full-vocab    the recipe in bert-base-uncased's 30,522-token vocabulary
@@ -98,6 +101,9 @@ student() {   # student NAME INIT TRAIN VAL FLAGS...
 }
 student recipe "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" --teacher-cache "$P/cache"
 student labels-only "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec"
+n_distill=$(emo dump "$W/trim-distill.rec" | wc -l) n_train=$(emo dump "$W/trim-train.rec" | wc -l)
+S_EPOCHS_SAME=$(( (S_EPOCHS * n_distill + n_train - 1) / n_train ))
+S_EPOCHS=$S_EPOCHS_SAME student labels-only-steps "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec"
 student no-unlabeled "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec" --teacher-cache "$P/cache"
 student no-attn "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" --teacher-cache "$P/cache" --attn-loss none
 student full-vocab "$W/init-full" "$P/distill.rec" "$P/split/val.rec" --teacher-cache "$P/cache"
@@ -154,7 +160,7 @@ if [ -e "$W/ensemble.cache.done" ] && [ ! -s "$W/ensemble-teacher.test.json" ]; 
     emo cache merge -o "$W/test-ensemble" "${tcaches[@]}"
     emo cache --join "$P/split/test.rec" "$W/test-ensemble" | emo eval --json > "$W/ensemble-teacher.test.json"
 fi
-for m in teacher recipe labels-only no-unlabeled no-attn full-vocab ensemble mlm-init; do
+for m in teacher recipe labels-only labels-only-steps no-unlabeled no-attn full-vocab ensemble mlm-init; do
     dir=$W/$m test=$W/trim-test.rec
     case $m in teacher) dir=$P/teacher test=$P/split/test.rec ;; full-vocab) test=$P/split/test.rec ;; esac
     [ -e "$dir/config.json" ] || continue
