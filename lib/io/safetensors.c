@@ -414,10 +414,10 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
         json_t *e = json_object(), *shape = json_array(), *offs = json_array();
         for (int d = 0; d < s[i]->ndim; d++)
             json_array_append_new(shape, json_integer(s[i]->shape[d]));
-        uint64_t bytes = 4 * out_numel(s[i]);
+        uint64_t bytes = (s[i]->i8 ? 1 : 4) * out_numel(s[i]);
         json_array_append_new(offs, json_integer((json_int_t)off));
         json_array_append_new(offs, json_integer((json_int_t)(off + bytes)));
-        json_object_set_new(e, "dtype", json_string("F32"));
+        json_object_set_new(e, "dtype", json_string(s[i]->i8 ? "I8" : "F32"));
         json_object_set_new(e, "shape", shape);
         json_object_set_new(e, "data_offsets", offs);
         json_object_set_new(h, s[i]->name, e);
@@ -436,6 +436,10 @@ int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn)
     free(js);
     for (size_t i = 0; i < n; i++) {
         uint64_t m = out_numel(s[i]);
+        if (s[i]->i8) {
+            fwrite(s[i]->i8, 1, m, fp);
+            continue;
+        }
         for (uint64_t j = 0; j < m; j++) {
             uint32_t b;
             memcpy(&b, &s[i]->data[j], 4);

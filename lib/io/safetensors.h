@@ -9,8 +9,9 @@
  * implementation requires).  Every failure is one message naming the file and the tensor;
  * nothing here prints or exits.
  *
- * The writer writes F32 tensors with __metadata__ {"format":"pt"} (what transformers writes),
- * tensors in name order, the header padded with spaces to a multiple of 8 bytes. */
+ * The writer writes F32 tensors (and I8 ones: the int8 checkpoints of emo ckpt quantize) with
+ * __metadata__ {"format":"pt"} (what transformers writes), tensors in name order, the header
+ * padded with spaces to a multiple of 8 bytes. */
 #ifndef EMO_SAFETENSORS_H
 #define EMO_SAFETENSORS_H
 
@@ -81,9 +82,10 @@ typedef struct st_out {
     const float *data;         /* numel = product of shape (1 for ndim 0) */
     int ndim;
     int64_t shape[ST_MAX_DIMS];
+    const int8_t *i8;          /* not NULL: an I8 tensor of these bytes (data unused) */
 } st_out;
 
-/* Write n F32 tensors to fp (names must be unique; they are sorted in the file).
+/* Write n F32 (or I8) tensors to fp (names must be unique; they are sorted in the file).
  * Returns 0, or -1 with a message (a duplicate name, a write error). */
 int st_write_fp(FILE *fp, const st_out *t, size_t n, char *err, size_t errn);
 /* Same, atomically to path (temp file + rename; nothing is left on failure). */

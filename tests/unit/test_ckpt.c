@@ -451,7 +451,7 @@ static void test_prefixless(void)
         k++;
     }
     float extra[2] = { 1, 2 };
-    o[k++] = (st_out){ "mystery.weight", extra, 1, { 2 } };
+    o[k++] = (st_out){ "mystery.weight", extra, 1, { 2 }, NULL };
     char dir[256];
     snprintf(dir, sizeof dir, "%s/prefixless", tmpdir);
     mkdir(dir, 0755);

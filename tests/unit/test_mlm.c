@@ -545,7 +545,7 @@ static void test_ckpt_faults(void)
             if (variant == 0 && !strcmp(es[i].name, "cls.predictions.transform.dense.weight"))
                 continue;                                   /* missing */
             o[k] = (st_out){ es[i].name, ckpt_field(model_weights(m), es[i].field) + es[i].offset, es[i].ndim,
-                             { es[i].shape[0], es[i].shape[1] } };
+                             { es[i].shape[0], es[i].shape[1] }, NULL };
             if (variant == 1 && !strcmp(es[i].name, "cls.predictions.bias"))
                 o[k].shape[0] = c->V - 1;                    /* wrong shape */
             if (variant == 2 && !strcmp(es[i].name, "bert.encoder.layer.1.output.dense.weight"))

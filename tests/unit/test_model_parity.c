@@ -135,11 +135,11 @@ static void parity(const char *family)
         st_out extra[2 + 64];
         char names[64][16];
         size_t ne = 0;
-        extra[ne++] = (st_out){ "logits", lg, 2, { B, K } };
-        extra[ne++] = (st_out){ "loss", &lossf, 0, { 0 } };
+        extra[ne++] = (st_out){ "logits", lg, 2, { B, K }, NULL };
+        extra[ne++] = (st_out){ "loss", &lossf, 0, { 0 }, NULL };
         for (int l = 0; l < c->L && l < 64; l++) {
             snprintf(names[l], sizeof names[l], "attn.%d", l);
-            extra[ne++] = (st_out){ names[l], model_attn_probs(m, l), 4, { B, NH, T, T } };
+            extra[ne++] = (st_out){ names[l], model_attn_probs(m, l), 4, { B, NH, T, T }, NULL };
         }
         char out[512];
         snprintf(out, sizeof out, "%s/%s.safetensors", state, family);

@@ -31,10 +31,10 @@ static void test_round_trip(void)
     float s = 42.5f;
     float b[3] = { 0.1f, 0.2f, 0.3f };
     st_out t[] = {
-        { "zeta.weight", a, 2, { 2, 3 } },
-        { "alpha", &s, 0, { 0 } },
-        { "mid.bias", b, 1, { 3 } },
-        { "empty", NULL, 2, { 0, 5 } },
+        { "zeta.weight", a, 2, { 2, 3 }, NULL },
+        { "alpha", &s, 0, { 0 }, NULL },
+        { "mid.bias", b, 1, { 3 }, NULL },
+        { "empty", NULL, 2, { 0, 5 }, NULL },
     };
     snprintf(path, sizeof path, "%s/rt.safetensors", tmpdir);
     CHECK(st_write(path, t, 4, err, sizeof err) == 0, "write: %s", err);
@@ -66,13 +66,40 @@ static void test_round_trip(void)
     st_close(&f);
 
     /* duplicate names are refused by the writer and nothing is left behind */
-    st_out d[] = { { "x", b, 1, { 3 } }, { "x", b, 1, { 3 } } };
+    st_out d[] = { { "x", b, 1, { 3 }, NULL }, { "x", b, 1, { 3 }, NULL } };
     snprintf(path, sizeof path, "%s/dup.safetensors", tmpdir);
     rc = st_write(path, d, 2, err, sizeof err);
     CHECK(rc != 0 && strstr(err, "x") && strstr(err, "twice"), "duplicate write: %s", err);
     CHECK(access(path, F_OK) != 0, "no partial file");
     snprintf(path, sizeof path, "%s/no/such/dir/x.safetensors", tmpdir);
     CHECK(st_write(path, t, 1, err, sizeof err) != 0 && strstr(err, "no/such/dir"), "bad dir: %s", err);
+}
+
+/* I8 tensors (emo ckpt quantize's codes) beside F32 ones: dtype, bytes, spans tiling */
+static void test_i8(void)
+{
+    char err[512], path[256];
+    int8_t q[6] = { -128, -63, 0, 1, 63, 127 };
+    float s[2] = { 0.5f, 0.25f };
+    st_out t[] = {
+        { .name = "w", .ndim = 2, .shape = { 2, 3 }, .i8 = q },
+        { .name = "w_scale", .data = s, .ndim = 1, .shape = { 2 } },
+    };
+    snprintf(path, sizeof path, "%s/i8.safetensors", tmpdir);
+    CHECK(st_write(path, t, 2, err, sizeof err) == 0, "write: %s", err);
+    st_file f;
+    if (st_open(&f, path, err, sizeof err) != 0) {
+        CHECK(0, "open: %s", err);
+        return;
+    }
+    const st_tensor *w = st_find(&f, "w"), *ws = st_find(&f, "w_scale");
+    CHECK(w && w->dtype == ST_I8 && w->end - w->begin == 6 && !memcmp(f.data + w->begin, q, 6), "I8 tensor");
+    int64_t v[6];
+    CHECK(w && st_to_i64(&f, w, v, err, sizeof err) == 0 && v[0] == -128 && v[5] == 127, "I8 values");
+    float g[2];
+    CHECK(ws && st_to_f32(&f, ws, g, err, sizeof err) == 0 && g[1] == 0.25f && ws->begin == 6, "F32 after I8");
+    CHECK(w && st_to_f32(&f, w, g, err, sizeof err) != 0, "I8 is no float tensor");
+    st_close(&f);
 }
 
 static void test_conversions(void)
@@ -287,6 +314,7 @@ int main(void)
     if (!mkdtemp(tmpdir))
         return 2;
     test_round_trip();
+    test_i8();
     test_conversions();
     test_malformed();
     remove_tree(tmpdir);
