@@ -10,6 +10,7 @@
 
 #include "model/ckpt.h"
 #include "model/config.h"
+#include "nn/qgemm.h"
 #include "util/rng.h"
 #include "util/util.h"
 
@@ -249,8 +250,68 @@ static void append(char *buf, size_t n, const char *s)
         strncat(buf, s, n - strlen(buf) - 1);
 }
 
+/* An I8 tensor t of entry e (emo ckpt quantize, emo-checkpoint(5)): its scale tensor
+ * "<name>_scale" (F32, one per row) marked used, the weights dequantised into dst and, with
+ * a model m, the codes handed to it (model_int8_set). */
+static int read_int8(const st_file *f, const st_tensor *t, const ckpt_entry *e, const model_config *c,
+                     unsigned flags, unsigned char *used, float *dst, model *m, char *err, size_t errn)
+{
+    if (!(flags & CKPT_INT8))
+        return errbuf_fail(err, errn, "%s: tensor %s is int8 (an emo ckpt quantize checkpoint, for inference "
+                           "only): train from the float checkpoint or from emo ckpt dequantize's", f->path, t->name);
+    if (!c->quant)
+        return errbuf_fail(err, errn, "%s: tensor %s is int8 (I8), but config.json has no \"quantization\"",
+                           f->path, t->name);
+    int linear = e->ndim == 2 && (e->field == F_PROJ_W || e->field == F_QKV_W || e->field == F_AO_W ||
+                                  e->field == F_FI_W || e->field == F_FO_W || e->field == F_POOL_W ||
+                                  e->field == F_CLS_W);
+    if (!linear)
+        return errbuf_fail(err, errn, "%s: tensor %s is int8 (I8), but only linear layers' weights may be",
+                           f->path, t->name);
+    char shp[64], want[64];
+    st_shape_str(e->ndim, e->shape, want, sizeof want);
+    st_shape_str(t->ndim, t->shape, shp, sizeof shp);
+    if (t->ndim != 2 || t->shape[0] != e->shape[0] || t->shape[1] != e->shape[1])
+        return errbuf_fail(err, errn, "%s: tensor %s has shape %s, expected %s", f->path, t->name, shp, want);
+    char sn[CKPT_NAME_MAX + 48];
+    snprintf(sn, sizeof sn, "%s_scale", t->name);
+    const st_tensor *st = st_find(f, sn);
+    if (!st)
+        return errbuf_fail(err, errn, "%s: tensor %s is int8 but its scale %s is missing", f->path, t->name, sn);
+    used[st - f->t] = 1;
+    size_t rows = (size_t)e->shape[0], cols = (size_t)e->shape[1];
+    if (st->dtype != ST_F32)
+        return errbuf_fail(err, errn, "%s: tensor %s has dtype %s, expected F32", f->path, sn, st_dtype_name(st->dtype));
+    if (st->ndim != 1 || (size_t)st->shape[0] != rows) {
+        st_shape_str(st->ndim, st->shape, shp, sizeof shp);
+        return errbuf_fail(err, errn, "%s: tensor %s has shape %s, expected [%zu]", f->path, sn, shp, rows);
+    }
+    float *scale = xmalloc(rows * sizeof *scale);
+    int rc = st_to_f32(f, st, scale, err, errn);
+    for (size_t i = 0; !rc && i < rows; i++)
+        if (!(scale[i] >= 0.0f && isfinite(scale[i])))
+            rc = errbuf_fail(err, errn, "%s: tensor %s: scale %g at index %zu (finite, >= 0 expected)", f->path, sn,
+                             (double)scale[i], i);
+    const int8_t *wq = (const int8_t *)(f->data + t->begin);
+    if (!rc)
+        qgemm_dequantize_weights(dst, wq, scale, rows, cols);
+    if (!rc && m && model_int8_set(m, e->field, e->offset / cols, rows, wq, scale, c->quant_scheme) != 0)
+        rc = errbuf_fail(err, errn, "%s: tensor %s: %s", f->path, t->name, model_error(m));
+    free(scale);
+    return rc;
+}
+
+static int read_st(const st_file *f, const char *prefix, const model_config *c, model_params *p, unsigned flags,
+                   uint64_t seed, model *m, char *notice, size_t noticen, char *err, size_t errn);
+
 int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, model_params *p,
                  unsigned flags, uint64_t seed, char *notice, size_t noticen, char *err, size_t errn)
+{
+    return read_st(f, prefix, c, p, flags, seed, NULL, notice, noticen, err, errn);
+}
+
+static int read_st(const st_file *f, const char *prefix, const model_config *c, model_params *p, unsigned flags,
+                   uint64_t seed, model *m, char *notice, size_t noticen, char *err, size_t errn)
 {
     if (notice && noticen)
         notice[0] = 0;
@@ -284,6 +345,10 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
             continue;
         }
         used[t - f->t] = 1;
+        if (t->dtype == ST_I8) {
+            rc = read_int8(f, t, e, c, flags, used, dst, m, err, errn);
+            continue;
+        }
         char tn[CKPT_NAME_MAX + 32];
         snprintf(tn, sizeof tn, "%s", t->name);
         rc = st_get_f32(f, tn, e->ndim, e->shape, dst, err, errn);
@@ -321,9 +386,12 @@ int ckpt_read_st(const st_file *f, const char *prefix, const model_config *c, mo
     return rc;
 }
 
-int ckpt_load_params(const char *dir, const model_config *c, model_params *p, unsigned flags,
-                     uint64_t seed, char *notice, size_t noticen, char *err, size_t errn)
+static int load_params(const char *dir, const model_config *c, model_params *p, unsigned flags, uint64_t seed,
+                       model *m, char *notice, size_t noticen, char *err, size_t errn)
 {
+    if (c->quant && !(flags & CKPT_INT8))
+        return errbuf_fail(err, errn, "%s: an int8 checkpoint (emo ckpt quantize) is for inference only: train from "
+                           "the float checkpoint, or from one written back by emo ckpt dequantize", dir);
     char *path = path_join(dir, "model.safetensors");
     st_file f;
     int rc = st_open(&f, path, err, errn);
@@ -344,9 +412,17 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
     free(path);
     if (rc)
         return rc;
-    rc = ckpt_read_st(&f, "", c, p, flags, seed, notice, noticen, err, errn);
+    rc = read_st(&f, "", c, p, flags, seed, m, notice, noticen, err, errn);
     st_close(&f);
+    if (!rc && m && model_int8_check(m) != 0)
+        rc = errbuf_fail(err, errn, "%s: %s", dir, model_error(m));
     return rc;
+}
+
+int ckpt_load_params(const char *dir, const model_config *c, model_params *p, unsigned flags,
+                     uint64_t seed, char *notice, size_t noticen, char *err, size_t errn)
+{
+    return load_params(dir, c, p, flags, seed, NULL, notice, noticen, err, errn);
 }
 
 static int load_dir_config(const char *dir, model_config *c, char *err, size_t errn)
@@ -388,7 +464,7 @@ model *ckpt_load_model(const char *dir, uint64_t seed, char *notice, size_t noti
     }
     model_params p;   // the model's own weights: loaded in place, one copy, touched once
     model_params_point(&p, &c, model_param_block(m));
-    if (ckpt_load_params(dir, &c, &p, CKPT_INIT_MISSING_HEAD, seed, notice, noticen, err, errn)) {
+    if (load_params(dir, &c, &p, CKPT_INIT_MISSING_HEAD | CKPT_INT8, seed, m, notice, noticen, err, errn)) {
         model_free(m);
         return NULL;
     }
@@ -508,7 +584,11 @@ int ckpt_write_dir(const char *dir, const model_config *c, const model_params *p
         had[i] = access(path[i], F_OK) == 0;
     }
     int done = CONFIG + 1;          /* files attempted */
-    int rc = model_config_save(path[CONFIG], c, err, errn);
+    model_config fc = *c;           /* F32 weights: a float checkpoint, whatever c was read from */
+    fc.quant = 0;
+    fc.quant_keep = 0;
+    fc.quant_scheme = 0;
+    int rc = model_config_save(path[CONFIG], &fc, err, errn);
     if (!rc) {
         done = MODEL + 1;
         rc = ckpt_save_tensors(path[MODEL], c, p, "", NULL, 0, err, errn);

@@ -61,6 +61,8 @@ enum {
                                    * (and masked-LM head) */
     CKPT_NEW_HEAD = 2,            /* initialise the classifier even if present (other labels) */
     CKPT_WANT_MLM = 4,            /* ckpt_model_open: the model gets the masked-LM head */
+    CKPT_INT8 = 8,                /* an int8 checkpoint is read (dequantised into the float
+                                   * parameters); without it, one is refused (training) */
 };
 
 /* Read every entry of c from f as "<prefix><HF name>" into p (prefix "" for weights,
@@ -79,7 +81,8 @@ int ckpt_load_params(const char *dir, const model_config *c, model_params *p, un
 int ckpt_load(const char *dir, model_config *c, float **block, model_params *p, uint64_t seed,
               char *notice, size_t noticen, char *err, size_t errn);
 /* The same straight into a new model's own weights (no second copy): NULL with a message
- * in err on failure; model_get_config() gives the config. */
+ * in err on failure; model_get_config() gives the config.  The inference loader: an int8
+ * checkpoint's codes go to the model too (model_int8_set), which then runs them in int8. */
 model *ckpt_load_model(const char *dir, uint64_t seed, char *notice, size_t noticen, char *err,
                        size_t errn);
 
@@ -121,6 +124,16 @@ int ckpt_model_write_dir(const model *m, const char *dir, const char *vocab_path
  * that the weights are random), written in the same atomic directory. */
 int ckpt_model_save_run(const model *m, const char *dir, const char *vocab_path, const char *run_json,
                         char *err, size_t errn);
+
+/* ---- int8 checkpoints (lib/model/ckpt_int8.c, emo-checkpoint(5)) ----------------------
+ * ckpt_quantize: src (a float classifier checkpoint) to dst with every linear layer's weight
+ * as "<name>" I8 (codes in the scheme's range) plus "<name>_scale" F32 (one per output row),
+ * except the MODEL_Q8_KEEP_* layers in keep; embeddings, LayerNorms and biases F32;
+ * config.json with "quantization"; vocab.txt, tokenizer files, emo_text.json and
+ * emo_run.json copied.  ckpt_dequantize: an int8 checkpoint back to float32 (scale * code).
+ * Atomic (nothing left on failure), never over src.  0, or -1 with the message in err. */
+int ckpt_quantize(const char *src, const char *dst, unsigned keep, int scheme, char *err, size_t errn);
+int ckpt_dequantize(const char *src, const char *dst, char *err, size_t errn);
 
 /* 0 if vocab_path has exactly V lines (token id = line - 1), else -1 with
  * "<file>: N tokens, but the model's vocab_size is V" or a read error in err. */

@@ -192,6 +192,39 @@ static void class_defaults(model_config *c, model_arch a)
     model_config_set_labels(c, 2, NULL);
 }
 
+/* The "float" list of "quantization": names of the layers kept float (config.h). */
+static const struct { const char *name; unsigned bit; } keep_names[] = {
+    { "embedding_projection", MODEL_Q8_KEEP_PROJ }, { "pooler", MODEL_Q8_KEEP_POOL },
+    { "classifier", MODEL_Q8_KEEP_CLS },
+};
+
+/* "quantization": {"method": "emo-dynamic-int8", "scheme": "w7" | "a7", "float": [...]} */
+static int get_quant(json_t *o, model_config *c, const char *name, char *err, size_t n)
+{
+    json_t *q = json_object_get(o, "quantization");
+    if (!q || json_is_null(q))
+        return 0;
+    const char *method = json_string_value(json_object_get(q, "method"));
+    if (!json_is_object(q) || !method)
+        return errbuf_fail(err, n, "%s: quantization: an object with a \"method\" expected", name);
+    if (strcmp(method, "emo-dynamic-int8"))
+        return errbuf_fail(err, n, "%s: quantization: method '%s' is not supported (emo-dynamic-int8)", name, method);
+    const char *scheme = json_string_value(json_object_get(q, "scheme"));
+    if (!scheme || (strcmp(scheme, "w7") && strcmp(scheme, "a7")))
+        return errbuf_fail(err, n, "%s: quantization: scheme '%s' is not supported (w7, a7)", name,
+                           scheme ? scheme : "(none)");
+    c->quant = 1;
+    c->quant_scheme = strcmp(scheme, "w7") ? 1 : 0;   /* enum qgemm_scheme */
+    c->quant_keep = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(q, "float"), i, v)
+        for (size_t k = 0; k < sizeof keep_names / sizeof *keep_names; k++)
+            if (json_is_string(v) && !strcmp(json_string_value(v), keep_names[k].name))
+                c->quant_keep |= keep_names[k].bit;
+    return 0;
+}
+
 static int parse_obj(model_config *c, json_t *o, const char *name, char *err, size_t n)
 {
     json_t *mt = json_object_get(o, "model_type");
@@ -271,6 +304,8 @@ static int parse_obj(model_config *c, json_t *o, const char *name, char *err, si
     if (rc)
         return -1;
     if (get_labels(o, c, name, err, n) != 0)
+        return -1;
+    if (get_quant(o, c, name, err, n) != 0)
         return -1;
     char e[256];
     if (model_config_check(c, e, sizeof e) != 0)
@@ -407,6 +442,19 @@ int model_config_write_fp(FILE *fp, const model_config *c)
     if (c->K)
         ADD("problem_type", xstrdup("\"single_label_classification\""));
     ADD("torch_dtype", xstrdup("\"float32\""));
+    if (c->quant) {   /* emo-checkpoint(5): what emo ckpt quantize did */
+        char keep[256] = "";
+        for (size_t k = 0; k < sizeof keep_names / sizeof *keep_names; k++)
+            if (c->quant_keep & keep_names[k].bit) {
+                size_t u = strlen(keep);
+                snprintf(keep + u, sizeof keep - u, ",\n      \"%s\"", keep_names[k].name);
+            }
+        ADD("quantization", fmt("{\n    \"activations\": \"uint8, dynamic, per row (token), asymmetric\",\n"
+                                "    \"float\": [\n      \"embeddings\",\n      \"LayerNorm\",\n      \"biases\"%s\n"
+                                "    ],\n    \"method\": \"emo-dynamic-int8\",\n    \"scale_suffix\": \"_scale\",\n"
+                                "    \"scheme\": \"%s\",\n    \"weights\": \"int8, symmetric, per output channel\"\n  }",
+                                keep, c->quant_scheme ? "a7" : "w7"));
+    }
     ADD("transformers_version", xstrdup("\"" MODEL_TRANSFORMERS_VERSION "\""));
     if (c->arch == ARCH_DISTILBERT) {
         ADD("dim", fmt("%d", c->H));

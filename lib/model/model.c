@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "model/model_int8.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "nn/par.h"
@@ -99,6 +100,8 @@ struct model {
     float *pk_qkv, *pk_ao, *pk_fi, *pk_fo;   /* per layer set, pk_*_n floats apart */
     size_t pk_qkv_n, pk_ao_n, pk_fi_n, pk_fo_n;
     float *pk_proj, *pk_pool, *pk_cls;        /* ALBERT projection, pooler, classifier */
+    model_q8 *q8;                 /* int8 weights (model_int8.c), NULL for a float model; the
+                                   * float packed copies of its layers are left unpacked */
 
     /* masked-LM head at M masked rows (own block, grown on demand to cap_M rows) */
     int M, mlm_valid, cap_M;
@@ -179,6 +182,7 @@ void model_free(model *m)
     free(m->mlm_rows);
     free(m->kept_block);
     free(m->packed_block);
+    q8_free(m->q8);
     free(m->kept_attn);
     free(m->params);
     free(m->grads);
@@ -465,17 +469,24 @@ static int ensure_packed(model *m)
     m->pk_proj = proj_n ? q : NULL, q += proj_n;
     m->pk_pool = pool_n ? q : NULL, q += pool_n;
     m->pk_cls = cls_n ? q : NULL;
+    const model_q8 *q8 = m->q8;   // NULL: every q8_has is 0
     for (size_t s = 0; s < sets; s++) {
-        gemm_pack(m->pk_qkv + s * m->pk_qkv_n, p->qkv_w + s * 3 * H * H, 3 * H, H);
-        gemm_pack(m->pk_ao + s * m->pk_ao_n, p->attn_out_w + s * H * H, H, H);
-        gemm_pack(m->pk_fi + s * m->pk_fi_n, p->ffn_in_w + s * I * H, I, H);
-        gemm_pack(m->pk_fo + s * m->pk_fo_n, p->ffn_out_w + s * H * I, H, I);
+        if (!q8_has(q8, Q8_QKV))
+            gemm_pack(m->pk_qkv + s * m->pk_qkv_n, p->qkv_w + s * 3 * H * H, 3 * H, H);
+        if (!q8_has(q8, Q8_AO))
+            gemm_pack(m->pk_ao + s * m->pk_ao_n, p->attn_out_w + s * H * H, H, H);
+        if (!q8_has(q8, Q8_FI))
+            gemm_pack(m->pk_fi + s * m->pk_fi_n, p->ffn_in_w + s * I * H, I, H);
+        if (!q8_has(q8, Q8_FO))
+            gemm_pack(m->pk_fo + s * m->pk_fo_n, p->ffn_out_w + s * H * I, H, I);
     }
-    if (m->pk_proj)
+    if (m->pk_proj && !q8_has(q8, Q8_PROJ))
         gemm_pack(m->pk_proj, p->emb_proj_w, H, E);
     if (m->pk_pool) {
-        gemm_pack(m->pk_pool, p->pool_w, H, H);
-        gemm_pack(m->pk_cls, p->cls_w, K, H);
+        if (!q8_has(q8, Q8_POOL))
+            gemm_pack(m->pk_pool, p->pool_w, H, H);
+        if (!q8_has(q8, Q8_CLS))
+            gemm_pack(m->pk_cls, p->cls_w, K, H);
     }
     m->packed_valid = 1;
     return 0;
@@ -490,6 +501,41 @@ static void linear(float *out, const float *inp, const float *w, const float *wp
         gemm_packed(out, inp, C, wp, bias, N, C, OC);
     else
         matmul_forward(out, inp, w, bias, N, C, OC);
+}
+
+/* The int8 twin of linear() for layer set s of field (model_int8.h), in inference on a
+ * model with int8 weights for it: 1 done (out = act(inp W^T + bias)), 0 not (the float path
+ * runs, unchanged) */
+static int q8_try(model *m, int packed, int field, size_t s, float *out, const float *inp,
+                  const float *bias, size_t R, act_fn act)
+{
+    if (!packed || !q8_has(m->q8, field))
+        return 0;
+    q8_linear(m->q8, field, s, out, inp, bias, R, act);
+    return 1;
+}
+
+int model_int8_set(model *m, int field, size_t row0, size_t rows, const int8_t *wq,
+                   const float *wscale, int scheme)
+{
+    if (!m->q8)
+        m->q8 = q8_new();
+    m->packed_valid = 0;
+    return q8_set(m->q8, &m->c, field, row0, rows, wq, wscale, scheme, m->err, sizeof m->err);
+}
+
+int model_int8_check(model *m)
+{
+    m->packed_valid = 0;
+    return m->q8 ? q8_finish(m->q8, &m->c, m->err, sizeof m->err) : 0;
+}
+
+int model_is_int8(const model *m)
+{
+    for (int f = 0; f < MODEL_NUM_PARAM_TENSORS; f++)
+        if (q8_has(m->q8, f))
+            return 1;
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------
@@ -547,23 +593,28 @@ static void layer_tail(model *m, layer_acts *a, size_t s, const float *ctx, cons
     const model_config *c = &m->c;
     const model_params *p = &m->p;
     size_t H = (size_t)c->H, I = (size_t)c->I;
-    linear(a->res1, ctx, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * m->pk_ao_n : NULL,
-           p->attn_out_b + s * H, R, H, H);
+    if (!q8_try(m, packed, Q8_AO, s, a->res1, ctx, p->attn_out_b + s * H, R, NULL))
+        linear(a->res1, ctx, p->attn_out_w + s * H * H, packed ? m->pk_ao + s * m->pk_ao_n : NULL,
+               p->attn_out_b + s * H, R, H, H);
     if (c->arch != ARCH_DISTILBERT && p_hid > 0.0f)
         dropout_forward(a->res1, a->mask1, a->res1, p_hid, R * H, rng);
     residual_forward(a->res1, a->res1, resid, R * H);
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
                       p->ln1_b + s * H, R, H, c->ln_eps);
     // feed-forward
-    if (packed) {   // inference: the activation on each block of the GEMM while in cache
+    if (q8_try(m, packed, Q8_FI, s, m->ffn_act, a->ln1, p->ffn_in_b + s * I, R,
+               act_serial((int)c->act))) {
+        // int8: the activation fused likewise
+    } else if (packed) {   // inference: the activation on each block of the GEMM while in cache
         gemm_packed_act(m->ffn_act, a->ln1, H, m->pk_fi + s * m->pk_fi_n, p->ffn_in_b + s * I,
                         R, H, I, act_serial((int)c->act));
     } else {
         linear(a->ffn_pre, a->ln1, p->ffn_in_w + s * I * H, NULL, p->ffn_in_b + s * I, R, H, I);
         act_forward((int)c->act, m->ffn_act, a->ffn_pre, R * I);
     }
-    linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I, packed ? m->pk_fo + s * m->pk_fo_n : NULL,
-           p->ffn_out_b + s * H, R, I, H);
+    if (!q8_try(m, packed, Q8_FO, s, a->res2, m->ffn_act, p->ffn_out_b + s * H, R, NULL))
+        linear(a->res2, m->ffn_act, p->ffn_out_w + s * H * I,
+               packed ? m->pk_fo + s * m->pk_fo_n : NULL, p->ffn_out_b + s * H, R, I, H);
     if (c->arch != ARCH_ALBERT && p_hid > 0.0f)
         dropout_forward(a->res2, a->mask2, a->res2, p_hid, R * H, rng);
     residual_forward(a->res2, a->res2, a->ln1, R * H);
@@ -605,6 +656,8 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
     int grad = mode != MODEL_INFER;
     if (ensure_acts(m, N, A, (size_t)B, grad) != 0)
         return -1;
+    if (!grad && m->q8 && q8_reserve(m->q8, N) != 0)
+        return set_err(m, "cannot allocate int8 scratch: %s", strerror(ENOMEM));
     if (m->keep_mask && ensure_kept(m, (size_t)B * c->NH * T * T) != 0)
         return -1;
 
@@ -648,7 +701,7 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
                       p->emb_ln_b, N, E, c->ln_eps);
     if (p_hid > 0.0f)
         dropout_forward(m->emb_out, m->emb_mask, m->emb_out, p_hid, N * E, rng);
-    if (albert)
+    if (albert && !q8_try(m, packed, Q8_PROJ, 0, m->h0, m->emb_out, p->emb_proj_b, N, NULL))
         linear(m->h0, m->emb_out, p->emb_proj_w, packed ? m->pk_proj : NULL, p->emb_proj_b, N, E, H);
 
     // Inference without a masked-LM head needs only the [CLS] rows of the last layer's
@@ -661,7 +714,8 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
     for (int l = 0; l < c->L; l++) {
         layer_acts *a = &m->layers[grad ? l : 0];
         size_t s = lset(m, l);
-        if (cls_only && l == c->L - 1 && !m->kept_attn[l] && H % GEMM_NR == 0) {
+        if (cls_only && l == c->L - 1 && !m->kept_attn[l] && H % GEMM_NR == 0 &&
+            !q8_has(m->q8, Q8_QKV)) {   // int8: Q, K and V in one GEMM (below)
             // Only the [CLS] rows of this layer are read, so only their queries are needed:
             // K and V of every token, Q of B rows (for tweets of 12 tokens, 11/12 of Q: nearly
             // a third of the layer's QKV work) and attention for those rows.  Every row keeps
@@ -681,8 +735,10 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
             break;
         }
         // self-attention
-        linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * m->pk_qkv_n : NULL,
-               p->qkv_b + s * 3 * H, N, H, 3 * H);
+        // (int8: one quantisation of x serves Q, K and V)
+        if (!q8_try(m, packed, Q8_QKV, s, a->qkv, x, p->qkv_b + s * 3 * H, N, NULL))
+            linear(a->qkv, x, p->qkv_w + s * 3 * H * H, packed ? m->pk_qkv + s * m->pk_qkv_n : NULL,
+                   p->qkv_b + s * 3 * H, N, H, 3 * H);
         // a last layer whose maps are kept still needs every query row for them, but the
         // context of its [CLS] rows only
         m->ab.ctx_first_only = cls_only && l == c->L - 1;
@@ -721,13 +777,16 @@ static int forward_run(model *m, const int32_t *ids, const int32_t *type_ids,
         m->valid = 1;
         return 0;
     }
-    linear(m->pool_pre, m->cls, p->pool_w, packed ? m->pk_pool : NULL, p->pool_b, (size_t)B, H, H);
+    if (!q8_try(m, packed, Q8_POOL, 0, m->pool_pre, m->cls, p->pool_b, (size_t)B, NULL))
+        linear(m->pool_pre, m->cls, p->pool_w, packed ? m->pk_pool : NULL, p->pool_b, (size_t)B, H, H);
     if (distil)
         relu_forward(m->pooled, m->pool_pre, (size_t)B * H);
     else
         tanh_forward(m->pooled, m->pool_pre, (size_t)B * H);
     dropout_forward(m->pooled_drop, m->cls_mask, m->pooled, p_cls, (size_t)B * H, rng);
-    linear(m->logits, m->pooled_drop, p->cls_w, packed ? m->pk_cls : NULL, p->cls_b, (size_t)B, H, K);
+    if (!q8_try(m, packed, Q8_CLS, 0, m->logits, m->pooled_drop, p->cls_b, (size_t)B, NULL))
+        linear(m->logits, m->pooled_drop, p->cls_w, packed ? m->pk_cls : NULL, p->cls_b, (size_t)B, H,
+               K);
     m->valid = 1;
     return 0;
 }

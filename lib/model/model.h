@@ -40,7 +40,19 @@ typedef struct model_config {
     int mlm;        /* 1: the model carries the masked-LM head of *ForMaskedLM (model_mlm_*) */
     char arch_class[48];   /* informational: architectures[0] of the config.json read ("" for
                             * a preset); the engine never looks at it (config.h) */
+    /* An int8 checkpoint (emo ckpt quantize; config.json "quantization", emo-checkpoint(5)):
+     * the checkpoint code reads and writes these; the engine uses int8 only for the weights
+     * given to it with model_int8_set. */
+    int quant;             /* 0 float, 1 emo-dynamic-int8 */
+    int quant_scheme;      /* enum qgemm_scheme of nn/qgemm.h (0 w7) */
+    unsigned quant_keep;   /* MODEL_Q8_KEEP_* bits: linear layers left float */
 } model_config;
+
+/* Optional linear layers an int8 checkpoint may keep in float (emo ckpt quantize --keep);
+ * the encoder's (attention Q/K/V and output, FFN in and out) are always int8. */
+enum { MODEL_Q8_KEEP_PROJ = 1,   /* ALBERT's embedding projection */
+       MODEL_Q8_KEEP_POOL = 2,   /* BERT/ALBERT pooler, DistilBERT pre_classifier */
+       MODEL_Q8_KEEP_CLS = 4 };  /* classifier */
 
 /* Number of layer-parameter sets: 1 for ALBERT (shared), L otherwise. */
 static inline int model_layer_sets(const model_config *c) { return c->arch == ARCH_ALBERT ? 1 : c->L; }
@@ -213,6 +225,28 @@ int model_mlm_backward(model *m, const float *dmlm, const float *dlogits,
                        const float *const *dattn);
 /* Optional, like model_reserve: room for up to M masked positions now. 0 or -1. */
 int model_mlm_reserve(model *m, int M);
+
+/* ------------------------------------------------------------------------------------
+ * int8 inference (issue 16; lib/model/model_int8.c).  An int8 checkpoint's linear weights
+ * come as codes wq (rows, C) and per-row scales (nn/qgemm.h's per-output-channel scheme);
+ * the checkpoint code dequantises them into the float parameters (scale * code, so that
+ * every other path sees the dequantised model) and hands the codes here.  From then on
+ * MODEL_INFER runs those layers with qgemm_forward over weights packed once (qgemm_pack),
+ * the input rows quantised dynamically (one quantisation of a layer's input serves Q, K
+ * and V, whose weights are one (3H, H) block); MODEL_TRAIN / MODEL_EVAL_GRAD keep the float
+ * path on the dequantised weights.  A model without int8 weights is unchanged, bit for bit.
+ *
+ * field: a linear weight of model_params in struct order (5 emb_proj_w, 7 qkv_w,
+ * 9 attn_out_w, 13 ffn_in_w, 15 ffn_out_w, 19 pool_w, 21 cls_w); row0: the first row in the
+ * field's block (layer set s of qkv_w starts at row 3H s); rows x C codes, rows scales,
+ * copied.  scheme: enum qgemm_scheme, the same for every call.  0, or -1 (model_error) for
+ * another field, rows outside it, or codes outside the scheme's range. */
+int model_int8_set(model *m, int field, size_t row0, size_t rows, const int8_t *wq,
+                   const float *wscale, int scheme);
+/* 0 if every field given to model_int8_set got all its rows, else -1 (model_error). */
+int model_int8_check(model *m);
+/* 1 if some weights are int8. */
+int model_is_int8(const model *m);
 
 /* Padded-token FLOPs of one forward (the anchors' formula, /work/shared/anchors). */
 double model_flops_forward(const model_config *c, int B, int T);
