@@ -7,6 +7,10 @@
  *   trim-vocab -m CKPT --corpus FILE... -o DIR
  *                       the checkpoint with the WordPiece vocabulary the corpus uses
  *                       (lib/model/trim.h)
+ *   quantize -m CKPT -o DIR [--keep LIST] [--scheme w7|a7]
+ *                       int8 linear layers for inference (lib/model/ckpt_int8.c)
+ *   dequantize -m CKPT -o DIR
+ *                       an int8 checkpoint back to float32
  * SPEC is a preset name, a config.json or a checkpoint directory. */
 #include <err.h>
 #include <getopt.h>
@@ -34,14 +38,20 @@ static const cli_help help = {
     "                     -o DIR SPEC\n"
     "       emo ckpt convert [--labels LIST | --labels-file FILE] [--new-head] [--seed N]\n"
     "                        [--vocab FILE] -o DIR SRC\n"
-    "       emo ckpt trim-vocab [--min-count N] -m CKPT --corpus FILE... -o DIR\n",
+    "       emo ckpt trim-vocab [--min-count N] -m CKPT --corpus FILE... -o DIR\n"
+    "       emo ckpt quantize [--keep LIST] [--scheme w7|a7] -m CKPT -o DIR\n"
+    "       emo ckpt dequantize -m CKPT -o DIR\n",
     "      --corpus FILE       (trim-vocab) a token stream of the corpus; repeat for more\n"
+    "      --keep LIST         (quantize) layers left float: pooler, classifier,\n"
+    "                          embedding_projection (comma-separated)\n"
     "      --labels LIST       comma-separated class names, in class-id order\n"
     "      --labels-file FILE  class names, one per line\n"
     "      --min-count N       (trim-vocab) keep tokens the corpus uses N times or more (1)\n"
-    "  -m, --model CKPT        (trim-vocab) the checkpoint to trim\n"
+    "  -m, --model CKPT        (trim-vocab, quantize, dequantize) the input checkpoint\n"
     "      --new-head          (convert) a new classifier even if SRC has one\n"
     "  -o, --output DIR        the checkpoint directory to write\n"
+    "      --scheme S          (quantize) w7 (7-bit weights, u8 activations; default) or\n"
+    "                          a7 (int8 weights, 7-bit activations)\n"
     "      --seed N            seed of the initialisation (42)\n"
     "      --vocab FILE        the vocab.txt to copy into the checkpoint\n",
 };
@@ -163,6 +173,17 @@ static int info(int argc, char **argv)
             textcfg_clean_str(&t.clean, steps, sizeof steps);
         json_object_set_new(o, "clean", dir && t.has_clean ? json_string(steps) : json_null());
         json_object_set_new(o, "max_len", dir && t.max_len ? json_integer(t.max_len) : json_null());
+        json_t *q = json_null();
+        if (c.quant) {   /* an int8 checkpoint (emo ckpt quantize) */
+            json_t *kept = json_array();
+            static const char *const kn[] = { "embedding_projection", "pooler", "classifier" };
+            for (int k = 0; k < 3; k++)
+                if (c.quant_keep & (1u << k))
+                    json_array_append_new(kept, json_string(kn[k]));
+            q = json_pack("{s:s,s:s,s:o}", "method", "emo-dynamic-int8", "scheme", c.quant_scheme ? "a7" : "w7",
+                          "float_linear", kept);
+        }
+        json_object_set_new(o, "quantization", q);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
         puts(s);
         free(s);
@@ -297,6 +318,80 @@ static int trim_vocab(int argc, char **argv)
     return 0;
 }
 
+static long long file_size(const char *dir, const char *name)
+{
+    char *p = path_join(dir, name);
+    struct stat st;
+    long long n = stat(p, &st) == 0 ? (long long)st.st_size : -1;
+    free(p);
+    return n;
+}
+
+/* quantize / dequantize -m CKPT -o DIR */
+static int quant(int argc, char **argv, int de)
+{
+    enum { O_KEEP = 256, O_SCHEME };
+    static const struct option opts[] = {
+        { "keep", required_argument, NULL, O_KEEP }, { "scheme", required_argument, NULL, O_SCHEME },
+        { "model", required_argument, NULL, 'm' }, { "output", required_argument, NULL, 'o' }, CLI_LONGOPTS,
+        { NULL, 0, NULL, 0 },
+    };
+    const char *ckpt = NULL, *out = NULL, *keep_list = NULL;
+    int scheme = 0, c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, "hm:o:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': cli_usage(&help, 0); break;
+        case CLI_VERSION: cli_version(&help);
+        case 'm': ckpt = optarg; break;
+        case 'o': out = optarg; break;
+        case O_KEEP: keep_list = optarg; break;
+        case O_SCHEME:
+            if (strcmp(optarg, "w7") && strcmp(optarg, "a7")) {
+                warnx("--scheme: '%s' (w7 or a7)", optarg);
+                cli_usage(&help, EXIT_USAGE);
+            }
+            scheme = !strcmp(optarg, "a7");
+            break;
+        default: cli_usage(&help, EXIT_USAGE);
+        }
+    }
+    if (optind != argc || !ckpt || !out || (de && (keep_list || scheme))) {
+        if (optind == argc && (!ckpt || !out))
+            warnx("%s needs -m CKPT and -o DIR", argv[0]);
+        if (de && (keep_list || scheme))
+            warnx("--keep and --scheme are for quantize");
+        cli_usage(&help, EXIT_USAGE);
+    }
+    unsigned keep = 0;
+    if (keep_list) {
+        char *copy = xstrdup(keep_list), *save = NULL;
+        for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (!strcmp(t, "embedding_projection"))
+                keep |= MODEL_Q8_KEEP_PROJ;
+            else if (!strcmp(t, "pooler"))
+                keep |= MODEL_Q8_KEEP_POOL;
+            else if (!strcmp(t, "classifier"))
+                keep |= MODEL_Q8_KEEP_CLS;
+            else {
+                warnx("--keep: '%s' (pooler, classifier, embedding_projection)", t);
+                cli_usage(&help, EXIT_USAGE);
+            }
+        }
+        free(copy);
+    }
+    char *in_dirs[] = { (char *)ckpt };
+    refuse_output_is_input(out, in_dirs, 1);
+    char e[1024];
+    if ((de ? ckpt_dequantize(ckpt, out, e, sizeof e) : ckpt_quantize(ckpt, out, keep, scheme, e, sizeof e)) != 0)
+        errx(EXIT_DATA, "%s", e);
+    long long a = file_size(ckpt, "model.safetensors"), b = file_size(out, "model.safetensors");
+    if (a > 0 && b > 0)
+        fprintf(stderr, "emo-ckpt: %s: model.safetensors %.1f MB, %.3fx %s's %.1f MB\n", out, b / 1e6, (double)b / a,
+                ckpt, a / 1e6);
+    return 0;
+}
+
 /* init's output: the checkpoint plus emo_run.json saying its weights are random
  * ({"seed": N, "tool": "ckpt init"}), so that a trainer given it as --init trains it as
  * from scratch (train_cli_init_is_random). */
@@ -340,8 +435,10 @@ int main(int argc, char **argv)
         return info(argc - optind - 1, argv + optind + 1);
     if (!strcmp(cmd, "trim-vocab"))
         return trim_vocab(argc - optind, argv + optind);
+    if (!strcmp(cmd, "quantize") || !strcmp(cmd, "dequantize"))
+        return quant(argc - optind, argv + optind, cmd[0] == 'd');
     if (strcmp(cmd, "init") && strcmp(cmd, "convert")) {
-        warnx("unknown command '%s' (info, init, convert, trim-vocab)", cmd);
+        warnx("unknown command '%s' (info, init, convert, trim-vocab, quantize, dequantize)", cmd);
         cli_usage(&help, EXIT_USAGE);
     }
     int convert = !strcmp(cmd, "convert");
