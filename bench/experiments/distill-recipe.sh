@@ -13,7 +13,7 @@
 #      so the teacher's cache serves it unchanged); records re-tokenized with that
 #      vocabulary.
 #   3. students, S_EPOCHS epochs each, seed 42, everything else at the tools' defaults:
-#        recipe        KD (T 4, alpha 0.5) + focal + attention, over train + unlabelled
+#        recipe        KD + focal + attention at student-distill's defaults, over train + unlabelled
 #        labels-only   focal loss on the training split alone (no teacher), same epochs
 #        labels-only-steps  the same with as many optimizer steps as the recipe takes over
 #                      train + unlabelled (S_EPOCHS x 59,333 / 12,600 epochs, rounded up):
@@ -100,10 +100,11 @@ student() {   # student NAME INIT TRAIN VAL FLAGS...
         --threads "$THREADS" -q "$@" -o "$W/$name"
 }
 student recipe "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" --teacher-cache "$P/cache"
-student labels-only "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec"
+student labels-only "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec" --alpha 0 --attn-loss none
 n_distill=$(emo dump "$W/trim-distill.rec" | wc -l) n_train=$(emo dump "$W/trim-train.rec" | wc -l)
 S_EPOCHS_SAME=$(( (S_EPOCHS * n_distill + n_train - 1) / n_train ))
-S_EPOCHS=$S_EPOCHS_SAME student labels-only-steps "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec"
+S_EPOCHS=$S_EPOCHS_SAME student labels-only-steps "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec" \
+    --alpha 0 --attn-loss none
 student no-unlabeled "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec" --teacher-cache "$P/cache"
 student no-attn "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" --teacher-cache "$P/cache" --attn-loss none
 student full-vocab "$W/init-full" "$P/distill.rec" "$P/split/val.rec" --teacher-cache "$P/cache"
