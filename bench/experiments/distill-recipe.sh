@@ -14,6 +14,7 @@
 #      vocabulary.
 #   3. students, S_EPOCHS epochs each, seed 42, everything else at the tools' defaults:
 #        recipe        KD + focal + attention at student-distill's defaults, over train + unlabelled
+#        recipe-long   the recipe for twice S_EPOCHS epochs
 #        labels-only   focal loss on the training split alone (no teacher), same epochs
 #        labels-only-steps  the same with as many optimizer steps as the recipe takes over
 #                      train + unlabelled (S_EPOCHS x 59,333 / 12,600 epochs, rounded up):
@@ -47,7 +48,7 @@ T_EPOCHS=${T_EPOCHS:-5}
 S_EPOCHS=${S_EPOCHS:-5}
 THREADS=${THREADS:-2}
 # the students to train (a rerun adds the others): all five by default
-STUDENTS=${STUDENTS:-recipe labels-only no-unlabeled no-attn full-vocab ensemble mlm-init}
+STUDENTS=${STUDENTS:-recipe recipe-long labels-only labels-only-steps no-unlabeled no-attn full-vocab ensemble mlm-init}
 EVAL=${EVAL:-1}
 N_TEACHERS=${N_TEACHERS:-3}
 S_P_EPOCHS=${S_P_EPOCHS:-1}
@@ -100,6 +101,8 @@ student() {   # student NAME INIT TRAIN VAL FLAGS...
         --threads "$THREADS" -q "$@" -o "$W/$name"
 }
 student recipe "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" --teacher-cache "$P/cache"
+S_EPOCHS=$((2 * S_EPOCHS)) student recipe-long "$W/init-trim" "$W/trim-distill.rec" "$W/trim-val.rec" \
+    --teacher-cache "$P/cache"
 student labels-only "$W/init-trim" "$W/trim-train.rec" "$W/trim-val.rec" --alpha 0 --attn-loss none
 n_distill=$(emo dump "$W/trim-distill.rec" | wc -l) n_train=$(emo dump "$W/trim-train.rec" | wc -l)
 S_EPOCHS_SAME=$(( (S_EPOCHS * n_distill + n_train - 1) / n_train ))
@@ -161,7 +164,7 @@ if [ -e "$W/ensemble.cache.done" ] && [ ! -s "$W/ensemble-teacher.test.json" ]; 
     emo cache merge -o "$W/test-ensemble" "${tcaches[@]}"
     emo cache --join "$P/split/test.rec" "$W/test-ensemble" | emo eval --json > "$W/ensemble-teacher.test.json"
 fi
-for m in teacher recipe labels-only labels-only-steps no-unlabeled no-attn full-vocab ensemble mlm-init; do
+for m in teacher recipe recipe-long labels-only labels-only-steps no-unlabeled no-attn full-vocab ensemble mlm-init; do
     dir=$W/$m test=$W/trim-test.rec
     case $m in teacher) dir=$P/teacher test=$P/split/test.rec ;; full-vocab) test=$P/split/test.rec ;; esac
     [ -e "$dir/config.json" ] || continue
