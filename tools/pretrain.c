@@ -126,6 +126,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < npaths; i++)
         if (!strcmp(paths[i], "-") || !strncmp(paths[i], "/dev/fd/", 8) || !strcmp(paths[i], "/dev/stdin"))
             errx(EXIT_USAGE, "%s: emo pretrain reads its inputs once per epoch: give files, not a pipe", paths[i]);
+    if (train_rank() > 0)
+        o.quiet = 1;                  /* under mpirun, rank 0 alone reports */
     int threads = threads_setup(tc.threads);
 
     /* The model: --init's checkpoint (encoder, and the MLM head if it has one), else a

@@ -158,6 +158,8 @@ int main(int argc, char **argv)
         if (!tc.warmup_set)
             o.warmup_ratio = SCRATCH_WARMUP;
     }
+    if (train_rank() > 0)
+        o.quiet = 1;                  /* under mpirun, rank 0 alone reports */
     threads = threads_setup(tc.threads);
     const char *vocab = tc.vocab;
 

@@ -101,6 +101,8 @@ int main(int argc, char **argv)
         if (!tc.epochs_set)
             o.epochs = SCRATCH_EPOCHS;
     }
+    if (train_rank() > 0)
+        o.quiet = 1;                  /* under mpirun, rank 0 alone reports */
     threads = threads_setup(tc.threads);
     const char *vocab = tc.vocab;
 

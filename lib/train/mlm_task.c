@@ -131,6 +131,7 @@ static int mlm_train_step(void *ctx, const batch *b, rng_t *rng, double *loss, c
     model *m = mt->base.m;
     model_zero_grad(m);
     int M = mlm_task_mask_batch(mt, b, b->epoch);
+    mt->last_M = M;
     *loss = 0;
     if (M == 0)
         return 0;
@@ -141,6 +142,11 @@ static int mlm_train_step(void *ctx, const batch *b, rng_t *rng, double *loss, c
     if (model_mlm_backward(m, d, NULL, NULL))
         return fail(mt, err, errn);
     return 0;
+}
+
+static double mlm_step_weight(void *ctx)
+{
+    return ((mlm_task *)ctx)->last_M;
 }
 
 /* Classification-style eval is not meaningful here: the trainer calls validate instead.
@@ -222,6 +228,7 @@ void mlm_task_setup(train_task *t, mlm_task *mt)
     t->save_model = model_task_save;
     t->load_model = model_task_load;
     t->validate = mt->holdout && mt->holdout->n ? mlm_validate : NULL;
+    t->step_weight = mlm_step_weight;
     if (!mt->eval_batch)
         mt->eval_batch = 64;
 }

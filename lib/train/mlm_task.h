@@ -29,6 +29,7 @@ typedef struct mlm_task {
     int32_t *ids, *pos, *target;   /* (B*T) corrupted ids; flat positions and targets (M) */
     float *dmlm;                   /* (M, V) */
     size_t cap_ids, cap_dmlm;
+    int last_M;                    /* masked tokens of the last train_step (step_weight) */
 } mlm_task;
 
 /* Fill t with the callbacks (ctx = mt); mt->base.m, mt->mask and mt->holdout must be set. */

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "dist/dist.h"
 #include "train/trainer.h"
 #include "util/util.h"
 
@@ -545,6 +546,190 @@ static void warn_degenerate(const train_state *s, const train_opts *o)
     }
 }
 
+/* ---- data-parallel pieces (under mpirun; dist.h) ----------------------------------------- */
+
+/* Rows [lo, hi) of global batch b for rank r of n: contiguous blocks in rank order, the
+ * first B mod n ranks one row more (a batch of fewer rows than ranks leaves the last ranks
+ * without rows: they add a zero gradient of weight 0). */
+static void slice_rows(int B, int r, int n, int *lo, int *hi)
+{
+    int q = B / n, m = B % n;
+    *lo = r * q + (r < m ? r : m);
+    *hi = *lo + q + (r < m);
+}
+
+/* dst = rows [lo, hi) of src, padded to src's length T (the same rows, pads and masked-LM
+ * positions a single process sees). */
+static void batch_slice(batch *dst, const batch *src, int lo, int hi)
+{
+    int B = hi - lo;
+    size_t T = (size_t)src->T, nids = (size_t)B * T;
+    if (B > dst->cap_B) {
+        dst->lens = xreallocarray(dst->lens, (size_t)B, sizeof *dst->lens);
+        dst->labels = xreallocarray(dst->labels, (size_t)B, sizeof *dst->labels);
+        dst->rec_ids = xreallocarray(dst->rec_ids, (size_t)B, sizeof *dst->rec_ids);
+        dst->rows = xreallocarray(dst->rows, (size_t)B, sizeof *dst->rows);
+        dst->cap_B = B;
+    }
+    if (nids > dst->cap_ids) {
+        dst->ids = xreallocarray(dst->ids, nids, sizeof *dst->ids);
+        dst->cap_ids = nids;
+    }
+    dst->B = B;
+    dst->T = src->T;
+    dst->epoch = src->epoch;
+    if (B == 0)
+        return;
+    memcpy(dst->ids, src->ids + (size_t)lo * T, nids * sizeof *dst->ids);
+    memcpy(dst->lens, src->lens + lo, (size_t)B * sizeof *dst->lens);
+    memcpy(dst->labels, src->labels + lo, (size_t)B * sizeof *dst->labels);
+    memcpy(dst->rec_ids, src->rec_ids + lo, (size_t)B * sizeof *dst->rec_ids);
+    memcpy(dst->rows, src->rows + lo, (size_t)B * sizeof *dst->rows);
+}
+
+/* The validation pass split over the ranks: rank r evaluates batches r, r + n, ...; every
+ * batch's loss * rows and every row's prediction are summed over the ranks (one rank
+ * contributes each, the others 0, so the sums are exact) and the metrics computed from
+ * them in batch order: the same bits as train_evaluate in one process. */
+static int evaluate_split(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
+                          char *err, size_t errn)
+{
+    int R = dist_rank(), N = dist_size();
+    epoch_plan p;
+    epoch_plan_make(&p, ds, B, 0, 0, 0);
+    batch b = { 0 };
+    float *logits = xmalloc(B * (size_t)task->K * sizeof *logits);
+    double *acc = xcalloc(p.nbatches + ds->n + 1, sizeof *acc);   /* batch losses, then pred + 1 */
+    double *pr1 = acc + p.nbatches;
+    int rc = 0;
+    for (size_t k = (size_t)R; k < p.nbatches && rc == 0; k += (size_t)N) {
+        batch_fill(&b, ds, &p, k, pad_id);
+        double loss = 0;
+        rc = task->eval_batch(task->ctx, &b, logits, &loss, err, errn);
+        acc[k] = loss * b.B;
+        for (int i = 0; i < b.B; i++) {
+            const float *z = logits + (size_t)i * (size_t)task->K;
+            int best = 0;
+            for (int c = 1; c < task->K; c++)
+                if (z[c] > z[best])
+                    best = c;
+            pr1[b.rows[i]] = best + 1;
+        }
+    }
+    pr1[ds->n] = rc != 0;               /* any rank failed */
+    if (rc != 0)
+        errx(EXIT_DATA, "evaluation: %s", err);
+    dist_sum_f64(acc, p.nbatches + ds->n + 1);
+    int32_t *pr = xmalloc(ds->n * sizeof *pr);
+    double loss_sum = 0;
+    for (size_t k = 0; k < p.nbatches; k++)
+        loss_sum += acc[k];
+    for (size_t i = 0; i < ds->n; i++)
+        pr[i] = (int32_t)pr1[i] - 1;
+    memset(res, 0, sizeof *res);
+    eval_scores(res, ds->label, pr, ds->n, task->K);
+    res->n = ds->n;
+    res->loss = loss_sum / (double)ds->n;
+    free(pr);
+    free(acc);
+    free(logits);
+    batch_free(&b);
+    epoch_plan_free(&p);
+    return 0;
+}
+
+/* Ranks other than 0 leave an error that every rank found at once (a non-finite loss) to
+ * rank 0, whose message and exit end the job; they wait to be taken down. */
+static void follow_root_exit(void)
+{
+    if (dist_rank() > 0)
+        for (;;)
+            pause();
+}
+
+/* The model and, on --resume, the optimiser and loop state that rank 0 read from OUT/last:
+ * every rank starts from the same bits (the others never read OUT). */
+static void share_start(const train_task *task, train_state *s, adamw_state *opt, int resume)
+{
+    dist_bcast(task->params, task->nparams * sizeof *task->params, 0);
+    if (!resume)
+        return;
+    dist_bcast(opt->m, opt->n * sizeof *opt->m, 0);
+    dist_bcast(opt->v, opt->n * sizeof *opt->v, 0);
+    dist_bcast(&opt->step, sizeof opt->step, 0);
+    double d[4] = { s->epoch_loss_sum, s->log_loss_sum, s->best, 0 };
+    uint64_t u[9] = { s->epoch, s->pos, s->step, s->epoch_seen, s->log_n, (uint64_t)s->best_epoch,
+                      (uint64_t)s->bad_epochs, (uint64_t)s->stopped_early, 0 };
+    dist_bcast(d, sizeof d, 0);
+    dist_bcast(u, sizeof u, 0);
+    dist_bcast(&s->rng, sizeof s->rng, 0);
+    if (task->nterms)
+        dist_bcast(task->term_sums, (size_t)task->nterms * sizeof *task->term_sums, 0);
+    s->epoch_loss_sum = d[0];
+    s->log_loss_sum = d[1];
+    s->best = d[2];
+    s->epoch = u[0];
+    s->pos = u[1];
+    s->step = u[2];
+    s->epoch_seen = u[3];
+    s->log_n = u[4];
+    s->best_epoch = (int64_t)u[5];
+    s->bad_epochs = (int64_t)u[6];
+    s->stopped_early = (int)u[7];
+}
+
+/* One data-parallel step: this rank's slice of b forward and backward, then the global
+ * batch's mean gradient on every rank.  Rank r's gradient is weighted by w_r / W (w_r the
+ * count its loss is a mean over, W the sum over ranks) and the weighted gradients summed
+ * in rank order, so the result is the single process's gradient up to float summation
+ * order.  Returns the global loss; *stop: a rank caught SIGINT/SIGTERM (all stop together);
+ * *waited: seconds in the gradient all-reduce. */
+static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t *rng, int *stop, double *waited,
+                        uint64_t step)
+{
+    int lo, hi, R = dist_rank(), N = dist_size();
+    slice_rows(b->B, R, N, &lo, &hi);
+    batch_slice(lb, b, lo, hi);
+    /* dropout: one draw of the shared stream per step keeps it in step on every rank (and in
+     * the resume state); each rank's masks come from its own stream seeded from it */
+    rng_t r;
+    rng_seed(&r, rng_u64(rng) + 0x9E3779B97F4A7C15ull * (uint64_t)(R + 1));
+    double sc[3 + 8] = { 0 };
+    int nt = task->nterms < 8 ? task->nterms : 8;
+    double before[8];
+    for (int i = 0; i < nt; i++)
+        before[i] = task->term_sums[i];
+    double loss = 0, w = 0;
+    char e[1024];
+    if (lb->B > 0) {
+        if (task->train_step(task->ctx, lb, &r, &loss, e, sizeof e))
+            errx(EXIT_DATA, "step %llu: %s", (unsigned long long)step + 1, e);
+        w = task->step_weight ? task->step_weight(task->ctx) : lb->B;
+    } else
+        memset(task->grads, 0, task->nparams * sizeof *task->grads);
+    sc[0] = w;
+    sc[1] = w > 0 ? loss * w : 0;
+    sc[2] = stop_signal != 0;
+    for (int i = 0; i < nt; i++)
+        sc[3 + i] = task->term_sums[i] - before[i];
+    dist_sum_f64(sc, 3 + (size_t)nt);
+    for (int i = 0; i < nt; i++)
+        task->term_sums[i] = before[i] + sc[3 + i];
+    *stop = sc[2] > 0;
+    float f = sc[0] > 0 ? (float)(w / sc[0]) : 0.0f;
+    if (f != 1.0f)
+        for (size_t i = 0; i < task->nparams; i++)
+            task->grads[i] *= f;
+    dist_grad_start(task->grads, task->nparams);
+    *waited += dist_grad_wait();
+    return sc[0] > 0 ? sc[1] / sc[0] : 0;
+}
+
+int train_rank(void)
+{
+    return dist_rank();
+}
+
 int train_run(const train_task *task, const dataset *train, const dataset *val, const train_opts *o)
 {
     train_source src;
@@ -557,15 +742,20 @@ int train_run(const train_task *task, const dataset *train, const dataset *val, 
 
 int train_run_source(const train_task *task, const train_source *src, const dataset *val, const train_opts *o)
 {
-    xmkdir_p(o->out_dir);
-    remove_stale_temps(o->out_dir);
+    /* under mpirun (dist.h): rank 0 alone touches OUT (checkpoints, log, resume) and prints;
+     * the model and the resume state go from it to the others */
+    int nranks = dist_size(), root = dist_rank() == 0;
     char *last = path_join(o->out_dir, "last");
-    struct stat st;
-    int have_last = stat(last, &st) == 0;
-    if (have_last && !o->resume)
-        errx(EXIT_USAGE, "%s exists: a run was started there (--resume continues it; or remove it)", last);
-    if (!have_last && o->resume)
-        errx(EXIT_USAGE, "%s: nothing to resume (no complete checkpoint)", last);
+    if (root) {
+        xmkdir_p(o->out_dir);
+        remove_stale_temps(o->out_dir);
+        struct stat st;
+        int have_last = stat(last, &st) == 0;
+        if (have_last && !o->resume)
+            errx(EXIT_USAGE, "%s exists: a run was started there (--resume continues it; or remove it)", last);
+        if (!have_last && o->resume)
+            errx(EXIT_USAGE, "%s: nothing to resume (no complete checkpoint)", last);
+    }
 
     train_state s;
     memset(&s, 0, sizeof s);
@@ -575,7 +765,7 @@ int train_run_source(const train_task *task, const train_source *src, const data
     adamw_state opt;
     adamw_init(&opt, task->nparams);
     char e[1024];
-    if (o->resume) {
+    if (o->resume && root) {
         json_decref(s.log);
         char *p = path_join(last, "trainer_state.json");
         read_state(task, p, &s, o);
@@ -592,20 +782,26 @@ int train_run_source(const train_task *task, const train_source *src, const data
             fprintf(stderr, "%s: resuming from step %llu (epoch %llu, batch %llu)\n", program_invocation_short_name,
                     (unsigned long long)s.step, (unsigned long long)s.epoch + 1, (unsigned long long)s.pos);
     }
+    if (nranks > 1)
+        share_start(task, &s, &opt, o->resume);
     install_handlers();
 
     /* Fault injection for the tests (trainer.h): SIGKILL after step N; a NaN loss at step N. */
     const char *kill_at = getenv("EMO_TEST_KILL_AT_STEP"), *nan_at = getenv("EMO_TEST_NAN_AT_STEP");
     uint64_t kill_step = kill_at ? strtoull(kill_at, NULL, 10) : 0;
+    const char *kill_rank = getenv("EMO_TEST_KILL_RANK");     /* under mpirun: that rank alone */
+    if (kill_rank && atoi(kill_rank) != dist_rank())
+        kill_step = 0;
     uint64_t nan_step = nan_at ? strtoull(nan_at, NULL, 10) : 0;
     uint64_t nb = src->nbatches;
     uint64_t total = (uint64_t)o->epochs * nb;
     uint64_t warmup = (uint64_t)ceil(o->warmup_ratio * (double)total);
     int log_every = o->log_every > 0 ? o->log_every : 50;
     progress pg = { .bar = o->progress < 0 ? isatty(STDERR_FILENO) : o->progress, .t0 = now_seconds(),
-                    .step0 = s.step, .quiet = o->quiet };
-    batch b = { 0 };
-    double lr = 0, last_loss = 0;
+                    .step0 = s.step, .quiet = o->quiet || !root };
+    batch b = { 0 }, lb = { 0 };
+    double lr = 0, last_loss = 0, waited = 0;
+    int stop = 0;
 
     while (s.epoch < (uint64_t)o->epochs && !s.stopped_early) {
         if (src->begin_epoch(src->ctx, s.epoch, s.pos, e, sizeof e))
@@ -619,15 +815,23 @@ int train_run_source(const train_task *task, const train_source *src, const data
                      (unsigned long long)s.epoch + 1, (unsigned long long)k, (unsigned long long)nb);
             b.epoch = s.epoch;
             double loss = 0;
-            if (task->train_step(task->ctx, &b, &s.rng, &loss, e, sizeof e))
+            if (nranks > 1)
+                loss = dist_step(task, &b, &lb, &s.rng, &stop, &waited, s.step);
+            else if (task->train_step(task->ctx, &b, &s.rng, &loss, e, sizeof e))
                 errx(EXIT_DATA, "step %llu: %s", (unsigned long long)s.step + 1, e);
+            else
+                stop = stop_signal != 0;
             if (nan_step && s.step + 1 == nan_step)
                 loss = NAN;
-            if (!isfinite(loss))
+            if (!isfinite(loss)) {
+                follow_root_exit();
                 die_nonfinite("loss", &s, k, &b);
+            }
             double norm = clip_grad_norm(task->grads, task->nparams, o->clip > 0 ? o->clip : INFINITY);
-            if (!isfinite(norm))
+            if (!isfinite(norm)) {
+                follow_root_exit();
                 die_nonfinite("gradient", &s, k, &b);
+            }
             lr = linear_warmup_lr(o->lr, opt.step, warmup, total);
             if (adamw_step(&opt, task->params, task->grads, lr, &o->adamw, task->decay, task->ndecay))
                 errx(EXIT_DATA, "bad weight-decay ranges");
@@ -658,22 +862,28 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 progress_show(&pg, &s, total, o->epochs, nb, mean, lr, 0);
             if (kill_step && s.step == kill_step)
                 raise(SIGKILL);
-            if (stop_signal || (o->max_steps && s.step >= o->max_steps && s.pos < nb)) {
+            if (stop || (o->max_steps && s.step >= o->max_steps && s.pos < nb)) {
                 progress_end_line(&pg);
                 /* --max-steps before any epoch ended: the weights reached are the model at the top
                  * (there is no best one yet), so that --init OUT works; the next epoch replaces them */
-                if (!stop_signal && s.best_epoch == 0) {
+                if (root && !stop && s.best_epoch == 0) {
                     if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
                         errx(EXIT_DATA, "%s: %s", o->out_dir, e);
                     write_run_file(o->out_dir, o, s.epoch, s.step);
                 }
-                save_last(task, o, &s, &opt);
-                write_log(o->out_dir, s.log);
-                if (stop_signal) {
-                    fprintf(stderr, "%s: %s: checkpoint written at step %llu; --resume continues\n",
-                            program_invocation_short_name, stop_signal == SIGINT ? "interrupted" : "terminated",
-                            (unsigned long long)s.step);
-                    exit(128 + stop_signal);
+                if (root) {
+                    save_last(task, o, &s, &opt);
+                    write_log(o->out_dir, s.log);
+                }
+                if (stop) {
+                    /* under mpirun a rank may have stopped for a signal another rank caught */
+                    int sig = stop_signal ? stop_signal : SIGTERM;
+                    if (root)
+                        fprintf(stderr, "%s: %s: checkpoint written at step %llu; --resume continues\n",
+                                program_invocation_short_name, sig == SIGINT ? "interrupted" : "terminated",
+                                (unsigned long long)s.step);
+                    dist_finalize();
+                    exit(128 + sig);
                 }
                 goto done;
             }
@@ -703,7 +913,8 @@ int train_run_source(const train_task *task, const train_source *src, const data
             eval_metrics vm = { 0 };
             if (val) {
                 eval_result r;
-                if (train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
+                if (nranks > 1 ? evaluate_split(task, val, o->batch, o->pad_id, &r, e, sizeof e)
+                               : train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
                     errx(EXIT_DATA, "evaluation: %s", e);
                 eval_metrics_add(&vm, "loss", "loss", r.loss);
                 eval_metrics_add(&vm, "accuracy", "accuracy", r.accuracy);
@@ -711,8 +922,14 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 eval_metrics_add(&vm, "f1_macro", NULL, r.f1_macro);
                 eval_metrics_add(&vm, "pred_classes", NULL, r.pred_classes);
                 eval_metrics_add(&vm, "majority", NULL, r.majority);
-            } else if (task->validate(task->ctx, &vm, e, sizeof e))
-                errx(EXIT_DATA, "evaluation: %s", e);
+            } else {
+                /* every rank runs the task's own pass; rank 0's values count (the same
+                 * early-stopping decision everywhere, whatever the CPUs) */
+                if (task->validate(task->ctx, &vm, e, sizeof e))
+                    errx(EXIT_DATA, "evaluation: %s", e);
+                if (nranks > 1)
+                    dist_bcast(vm.value, sizeof vm.value, 0);
+            }
             if (!isfinite(eval_metrics_get(&vm, "loss")))
                 errx(EXIT_DATA, "non-finite validation loss after epoch %llu; the last checkpoint is kept",
                      (unsigned long long)s.epoch);
@@ -736,24 +953,30 @@ int train_run_source(const train_task *task, const train_source *src, const data
         double elapsed = now_seconds() - pg.t0;
         json_object_set_new(j, "samples_per_s", json_real((double)pg.samples / elapsed));
         json_object_set_new(j, "tokens_per_s", json_real((double)pg.tokens / elapsed));
+        if (nranks > 1) {
+            /* rank 0's seconds waiting in the gradient all-reduce, a share of the wall time */
+            json_object_set_new(j, "ranks", json_integer(nranks));
+            json_object_set_new(j, "allreduce_wait_share", json_real(waited / elapsed));
+        }
         json_array_append_new(s.log, j);
         if (improved) {
             s.best_epoch = (int64_t)s.epoch;
             s.bad_epochs = 0;
-            if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
+            if (root && task->save_model(task->ctx, o->out_dir, e, sizeof e))
                 errx(EXIT_DATA, "%s: %s", o->out_dir, e);
-            write_run_file(o->out_dir, o, s.epoch, s.step);
+            if (root)
+                write_run_file(o->out_dir, o, s.epoch, s.step);
         } else
             s.bad_epochs++;
-        if (o->keep_epochs)
+        if (o->keep_epochs && root)
             save_epoch_snapshot(task, o, s.epoch, s.step);
-        if (!o->quiet)
+        if (!o->quiet && root)
             fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s%s%s%s\n", program_invocation_short_name,
                 (unsigned long long)s.epoch, o->epochs, train_loss, *terms ? " (" : "", *terms ? terms + 1 : "",
                 *terms ? ")" : "", line, improved ? " (best)" : "");
         if (o->patience > 0 && s.bad_epochs >= o->patience && s.epoch < (uint64_t)o->epochs) {
             s.stopped_early = 1;
-            if (!o->quiet)
+            if (!o->quiet && root)
                 fprintf(stderr, "%s: early stop: no better %s for %d epochs; best epoch %lld\n",
                     program_invocation_short_name, train_metric_name(o->metric), o->patience,
                     (long long)s.best_epoch);
@@ -761,16 +984,20 @@ int train_run_source(const train_task *task, const train_source *src, const data
         s.pos = 0;
         s.epoch_loss_sum = 0;
         s.epoch_seen = 0;
-        save_last(task, o, &s, &opt);
-        write_log(o->out_dir, s.log);
+        if (root) {
+            save_last(task, o, &s, &opt);
+            write_log(o->out_dir, s.log);
+        }
         if (o->max_steps && s.step >= o->max_steps)
             break;
     }
 done:
-    if (val)
+    if (val && root)
         warn_degenerate(&s, o);
     (void)last_loss;
+    dist_finalize();
     batch_free(&b);
+    batch_free(&lb);
     adamw_free(&opt);
     json_decref(s.log);
     free(last);

@@ -144,6 +144,10 @@ typedef struct train_task {
      * dataset (emo-pretrain: the masked-LM loss and accuracy on its held-out records).
      * Fills m (eval_metrics_add); 0, or -1 with a message in err. */
     int (*validate)(void *ctx, eval_metrics *m, char *err, size_t errn);
+    /* Optional, for data-parallel training: the count the last train_step's loss was a mean
+     * over (emo-pretrain: its masked tokens); NULL: the batch's rows.  Each rank's gradient
+     * is weighted by its share of the global batch's count. */
+    double (*step_weight)(void *ctx);
 } train_task;
 
 typedef enum { METRIC_F1, METRIC_ACCURACY, METRIC_LOSS } train_metric;
@@ -173,6 +177,10 @@ typedef struct train_opts {
 } train_opts;
 
 #define TRAIN_OPTS_DEFAULTS { NULL, 10, 32, 2e-5, 0.0, ADAMW_DEFAULTS, 1.0, 42, 0, METRIC_F1, 0, 0, 0, -1, 0, NULL, 0, 0 }
+
+/* This process's rank in a data-parallel run under mpirun (train_run_source, dist.h), 0
+ * otherwise: the tools print their start-up lines on rank 0 alone (quiet elsewhere). */
+int train_rank(void);
 
 /* parse "f1" | "accuracy" | "loss"; -1 if unknown */
 int train_metric_parse(const char *s, train_metric *m);
