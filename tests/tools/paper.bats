@@ -183,8 +183,9 @@ setup() {
     run jq -c '[.run.files[] | .records]' out/pretrain/last/trainer_state.json
     assert_output "[200,210]"
     [ "$(jq -r .run.init out/teacher/last/trainer_state.json)" = "$PWD/out/pretrain" ]
-    # fine-tuned at the pretrained teacher's peak lr (1e-4) when T_OPTS names none
-    [ "$(jq -r .run.lr out/teacher/last/trainer_state.json)" = 0.0001 ]
+    # fine-tuned at peak lr 3e-4 with 10% warm-up when T_OPTS names no --lr
+    [ "$(jq -r .run.lr out/teacher/last/trainer_state.json)" = 0.0003 ]
+    [ "$(jq -r .run.warmup_ratio out/teacher/last/trainer_state.json)" = 0.1 ]
     grep -q '^## Masked-LM pretraining of the teacher' out/results/RESULTS.md
     grep -q 'PRETRAIN=1 UNLABELED=unlabeled.txt P_EPOCHS=1' out/results/RESULTS.md
     paper "$PWD/out" PRETRAIN=1 UNLABELED="$PWD/unlabeled.txt" P_EPOCHS=1 T_OPTS="--batch 16"
