@@ -1,5 +1,5 @@
 /* bench/qgemm/qgemm-accuracy.sh's simulation of the int8 linear layers in the float engine:
- * included into a copy of lib/model/model.c (never into the library), it wraps the packed
+ * included before a copy of lib/model/model*.c (never into the library), it wraps the packed
  * float GEMM calls so that each linear layer's weights (at packing) and input rows (at
  * each call) are rounded to the int8 grid of nn/qgemm.h and dequantised ("fake
  * quantisation").  test_qgemm shows the int8 kernels equal the float GEMM of the

@@ -99,8 +99,9 @@ size_t model_param_sizes(const model_config *c, size_t sizes[MODEL_NUM_PARAM_TEN
 void model_params_point(model_params *p, const model_config *c, float *block);
 
 /* ------------------------------------------------------------------------------------
- * The engine (lib/model/model.c): forward and backward of the three families, numerically
- * those of Hugging Face's *ForSequenceClassification (see model.c for the HF details).
+ * The engine (lib/model/model*.c, model_impl.h says which file holds what): forward and
+ * backward of the three families, numerically those of Hugging Face's
+ * *ForSequenceClassification (see model.c for the HF details).
  *
  * Dynamic padding: a batch is ids (B, T) int32 row-major (T = the batch's longest length,
  * T <= P) with lens (B), 1 <= lens[b] <= T; only the first lens[b] ids of row b are read.

@@ -1,6 +1,7 @@
 /* The engine's int8 linear layers (model.h, "int8 inference"): private to lib/model.
- * model.c keeps one model_q8 per model with int8 weights and calls q8_linear for those
- * layers in MODEL_INFER; everything about codes, scales, packing and scratch is here. */
+ * The engine keeps one model_q8 per model with int8 weights (model_impl.h) and
+ * model_infer.c calls q8_linear for those layers in MODEL_INFER; everything about codes,
+ * scales, packing and scratch is here. */
 #ifndef EMO_MODEL_INT8_H
 #define EMO_MODEL_INT8_H
 
