@@ -59,7 +59,10 @@ def worker(rank, a):
                    step_ms=1e3 * t / a.steps, allreduce_ms_alone=1e3 * tar, load1=os.getloadavg()[0],
                    torch=torch.__version__)
         print("JSON " + json.dumps(rec), flush=True)
-    dist.destroy_process_group()
+    # destroy_process_group() can hang when one rank leaves before the other (seen with
+    # gloo in torch 1.13): meet, then leave without tearing the group down
+    dist.barrier()
+    os._exit(0)
 
 def main():
     p = argparse.ArgumentParser()
