@@ -15,5 +15,5 @@ load helpers
         [ "$status" -eq 0 ] || { echo "replay-$t: exit $status: $output"; return 1; }
         n=$((n + 1))
     done
-    [ "$n" -eq 6 ]
+    [ "$n" -eq 7 ]
 }
