@@ -187,8 +187,7 @@ static void write_splits(char *const path[NSPLIT], const uint8_t *split)
     for (size_t i = 0; i < S.n; i++) {
         /* the held bytes are one complete record map: write them as they are */
         int s = split[i];
-        rec_begin_raw(w[s]);
-        fwrite(S.bytes + S.rec[i].off, 1, S.rec[i].len, fp[s]);
+        rec_write_packed(w[s], S.bytes + S.rec[i].off, S.rec[i].len);
         rec_end(w[s]);
     }
     for (int s = 0; s < NSPLIT; s++)

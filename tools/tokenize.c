@@ -211,8 +211,7 @@ static void finish_pending(ctx *c, rec_writer *w)
         msgpack_sbuffer_write(&c->out, b->head.data + it->head_off, it->head_len);
         rec_pack_ids(&opk, c->wk[it->ids_thread].ids + it->ids_off, it->nids);
     }
-    msgpack_packer *pk = rec_begin_raw(w);
-    pk->callback(pk->data, c->out.data, c->out.size);
+    rec_write_packed(w, c->out.data, c->out.size);
     for (size_t i = 0; i < b->n; i++)
         rec_end(w);               /* the writer counts records for the end marker */
     b->n = 0;

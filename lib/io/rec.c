@@ -7,13 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <msgpack/fbuffer.h>
+#define XXH_STATIC_LINKING_ONLY    /* XXH64_state_t as a plain struct member */
+#include <xxhash.h>
 
 #include "io/rec.h"
 #include "util/util.h"
 
 #define KEY_HEADER "emo.stream"
 #define KEY_TRAILER "emo.end"
+#define KEY_XXH64 "xxh64"      /* the trailer's checksum of its segment (emo-records(5)) */
 
 enum { EXPECT_HEADER, IN_SEGMENT };
 
@@ -33,6 +35,7 @@ struct rec_reader {
     uint64_t seg_rec;        /* records in the current segment */
     uint64_t segments;       /* complete segments seen */
     uint64_t bytes_read;
+    XXH64_state_t xxh;       /* of the current segment's header and records so far */
     int stop_at_header;      /* rec_reader_header: return 2 once the first header is read */
     int failed;              /* an error was reported: every later call reports it again */
     char *hdr_bytes;         /* the first segment's header, kept for rec_reader_header */
@@ -286,6 +289,7 @@ static int read_item(rec_reader *r, rec_t *rec)
             return fail_at(r, recno, "record nested too deeply or out of memory");
         if (u != MSGPACK_UNPACK_SUCCESS || off != size)
             return fail_at(r, recno, "malformed msgpack");
+        const unsigned char *item = r->buf + r->start;
         r->start += size;
         const msgpack_object *o = &r->unpacked.data;
         if (o->type != MSGPACK_OBJECT_MAP)
@@ -299,6 +303,8 @@ static int read_item(rec_reader *r, rec_t *rec)
                 return fail_at(r, recno, "unsupported record stream version");
             r->state = IN_SEGMENT;
             r->seg_rec = 0;
+            XXH64_reset(&r->xxh, 0);
+            XXH64_update(&r->xxh, item, size);
             if (!r->has_hdr) {      /* a copy outlives the read buffer */
                 r->hdr_bytes = xmalloc(size);
                 memcpy(r->hdr_bytes, r->buf + r->start - size, size);
@@ -317,6 +323,16 @@ static int read_item(rec_reader *r, rec_t *rec)
             if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != r->seg_rec)
                 return fail_at(r, r->nrec, "end marker count does not match the %llu records read "
                                "(records lost?)", (unsigned long long)r->seg_rec);
+            /* the checksum, when the writer gave one (streams before it have none) */
+            const msgpack_object *h = NULL;
+            for (uint32_t i = 1; i < m->size; i++)
+                if (key_is(&m->ptr[i].key, KEY_XXH64))
+                    h = &m->ptr[i].val;
+            if (h && h->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                return fail_at(r, r->nrec, "end marker's xxh64 is not an unsigned integer");
+            if (h && h->via.u64 != XXH64_digest(&r->xxh))
+                return fail_at(r, r->nrec, "checksum mismatch: the %llu records of this segment (or its header) "
+                               "are not the bytes written (stream damaged)", (unsigned long long)r->seg_rec);
             r->state = EXPECT_HEADER;
             r->segments++;
             continue;
@@ -328,6 +344,7 @@ static int read_item(rec_reader *r, rec_t *rec)
         for (uint32_t i = 0; i < m->size; i++)
             if (m->ptr[i].key.type != MSGPACK_OBJECT_STR)
                 return fail_at(r, recno, "field name is not a string");
+        XXH64_update(&r->xxh, item, size);
         r->nrec++;
         r->seg_rec++;
         rec->kv = m->ptr;
@@ -509,9 +526,17 @@ size_t rec_need_ids(rec_reader *r, const rec_t *rec, const char *key, int32_t *o
 struct rec_writer {
     FILE *fp;
     char *name;
-    msgpack_packer pk;
+    msgpack_packer pk;             /* writes through put(), which hashes what it writes */
     uint64_t count;
+    XXH64_state_t xxh;             /* of the header and records written, for the trailer */
 };
+
+static int put(void *data, const char *buf, size_t len)
+{
+    rec_writer *w = data;
+    XXH64_update(&w->xxh, buf, len);
+    return len == 0 || fwrite(buf, len, 1, w->fp) == 1 ? 0 : -1;
+}
 
 static int named(const msgpack_object *k, const char *const *keys, size_t n)
 {
@@ -527,7 +552,8 @@ rec_writer *rec_writer_open_meta(FILE *fp, const char *name, const msgpack_objec
     rec_writer *w = xcalloc(1, sizeof *w);
     w->fp = fp;
     w->name = xstrdup(name ? name : "<stdout>");
-    msgpack_packer_init(&w->pk, fp, msgpack_fbuffer_write);
+    XXH64_reset(&w->xxh, 0);
+    msgpack_packer_init(&w->pk, w, put);
     size_t keep = 0;
     const msgpack_object_map *m = hdr && hdr->type == MSGPACK_OBJECT_MAP ? &hdr->via.map : NULL;
     for (uint32_t i = 0; m && i < m->size; i++)
@@ -570,6 +596,11 @@ void rec_end(rec_writer *w) { w->count++; }
 
 msgpack_packer *rec_begin_raw(rec_writer *w) { return &w->pk; }
 
+void rec_write_packed(rec_writer *w, const void *p, size_t n)
+{
+    put(w, p, n);
+}
+
 void rec_write_copy(rec_writer *w, const rec_t *rec)
 {
     rec_begin(w, rec, NULL, 0);
@@ -580,9 +611,12 @@ uint64_t rec_writer_count(const rec_writer *w) { return w->count; }
 
 int rec_writer_close(rec_writer *w)
 {
-    msgpack_pack_map(&w->pk, 1);
+    uint64_t h = XXH64_digest(&w->xxh);
+    msgpack_pack_map(&w->pk, 2);
     rec_pack_key(&w->pk, KEY_TRAILER);
     msgpack_pack_uint64(&w->pk, w->count);
+    rec_pack_key(&w->pk, KEY_XXH64);
+    msgpack_pack_fix_uint64(&w->pk, h);    /* always 9 bytes: the trailer's size depends on N alone */
     int bad = fflush(w->fp) != 0 || ferror(w->fp);
     int e = errno;
     free(w->name);

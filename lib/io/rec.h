@@ -1,10 +1,13 @@
 /* Record streams: the wire format every emo tool speaks (see emo-records(5)).
  *
  * A stream is one or more segments; a segment is
- *     {"emo.stream": 1}  record...  {"emo.end": N}
- * where every item is one msgpack map and N counts the segment's records.  A reader
+ *     {"emo.stream": 1}  record...  {"emo.end": N, "xxh64": H}
+ * where every item is one msgpack map, N counts the segment's records and H is the XXH64
+ * (seed 0) of the segment's bytes before its trailer: header and records.  A reader
  * knows a complete stream (ends right after a trailer whose count matches) from one
- * whose writer died (no trailer), and `cat a b` of two streams is a stream.
+ * whose writer died (no trailer), and `cat a b` of two streams is a stream.  Every
+ * reader checks H when the trailer has it (streams written before it have not), so a
+ * damaged byte is an error at the segment's end, not a silent wrong value.
  *
  * The header may carry more fields than the version: metadata about how the records were
  * made, which tools pass on (rec_reader_header, rec_writer_open_meta).  Fields in use:
@@ -97,6 +100,10 @@ msgpack_packer *rec_begin(rec_writer *w, const rec_t *pass, const char *const *n
 void rec_end(rec_writer *w);
 /* Start a record the caller packs whole (one map with string keys), then rec_end. */
 msgpack_packer *rec_begin_raw(rec_writer *w);
+/* Bytes already packed: whole records (one map each), then rec_end once for each; what
+ * is written to the stream goes through the writer, never straight to its FILE, or the
+ * trailer's checksum would not cover it. */
+void rec_write_packed(rec_writer *w, const void *p, size_t n);
 /* Copy a record through unchanged. */
 void rec_write_copy(rec_writer *w, const rec_t *rec);
 uint64_t rec_writer_count(const rec_writer *w);

@@ -33,8 +33,14 @@ setup_file() {
     : > zero.rec
     : | emo pack > emptystream.rec
     head -c -3 good.rec > trunc.rec
-    # the trailer is fixmap(1) + "emo.end" (8 bytes) + positive fixint 30: 10 bytes
-    head -c -10 good.rec > notrailer.rec
+    # the trailer is fixmap(2) + "emo.end" (8 bytes) + positive fixint 30 + "xxh64" (6 bytes)
+    # + uint64 (9 bytes): 25 bytes
+    head -c -25 good.rec > notrailer.rec
+    # a stream written before the trailer had its checksum: the same bytes, {"emo.end": 30}
+    { cat notrailer.rec; printf '\x81\xa7emo.end\x1e'; } > oldformat.rec
+    # one byte of record 15's text changed ("today 14" -> "todaz 14"): valid msgpack still
+    LC_ALL=C sed 's/today 14/todaz 14/' good.rec > flip.rec
+    ! cmp -s good.rec flip.rec
     printf '{"id":"x","text":5,"label":7,"input_ids":"a","logits":"b","embedding":"c"}\n' | emo pack > wrongtype.rec
     # header map (13 bytes), then a map32 declaring 4 G entries
     head -c 13 good.rec > hostile.rec
@@ -101,6 +107,21 @@ check() {
 @test "faults: missing trailer (writer died) names the last record" {
     for t in "${!CMD[@]}"; do
         check "$t" no-trailer "$D/notrailer.rec" 1 "emo-$t: $D/notrailer.rec:record 30: stream ended without its end marker*"
+    done
+}
+
+@test "faults: one byte changed in a record's text fails the stream's checksum, naming its last record" {
+    for t in "${!CMD[@]}"; do
+        check "$t" flipped-byte "$D/flip.rec" 1 "emo-$t: $D/flip.rec:record 30: checksum mismatch*"
+    done
+}
+
+@test "faults: a stream without the trailer's checksum (older writers) reads as before" {
+    for t in "${!CMD[@]}"; do
+        [ "$t" = augment ] && CMD[$t]="${CMD[$t]} 2> /dev/null"
+        check "$t" old-format "$D/good.rec" 0 "" && mv out.std want
+        check "$t" old-format "$D/oldformat.rec" 0 ""
+        cmp -s out.std want || { echo "FAIL $t / old-format: output differs from the checksummed stream's"; return 1; }
     done
 }
 

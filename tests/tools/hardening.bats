@@ -213,3 +213,30 @@ same_file() {
     [ "$stderr" = "emo-teacher-train: nul.rec:record 2: field 'label' holds a NUL byte" ] || { echo "$stderr"; return 1; }
     [ ! -e ck ]
 }
+
+@test "records: a byte changed in a record's value fails the trailer's xxh64 (it passed silently before)" {
+    printf '%s\n' '{"id":1,"text":"i am happy","label":"joy"}' '{"id":2,"text":"i am sad","label":"sadness"}' |
+        emo pack -o a.rec
+    LC_ALL=C sed 's/happy/hapPy/' a.rec > text.rec
+    LC_ALL=C sed 's/\xa2id\x02/\xa2id\x03/' a.rec > id.rec       # id 2 -> 3, a positive fixint
+    for f in text.rec id.rec; do
+        ! cmp -s a.rec $f
+        run --separate-stderr emo dump $f
+        assert_failure 1
+        [ "$stderr" = "emo-dump: $f:record 2: checksum mismatch: the 2 records of this segment (or its header) are not the bytes written (stream damaged)" ] || { echo "$stderr"; return 1; }
+    done
+    # each segment of a concatenation carries its own checksum
+    cat a.rec a.rec > aa.rec
+    run emo dump aa.rec
+    assert_success
+    [ "${#lines[@]}" -eq 4 ]
+    cat a.rec text.rec > at.rec
+    run --separate-stderr emo dump at.rec
+    assert_failure 1
+    [[ "$stderr" == "emo-dump: at.rec:record 4: checksum mismatch: the 2 records of this segment"* ]]
+    # a stream of an older writer ({"emo.end": 2}, no xxh64) reads unchecked
+    { head -c -25 a.rec; printf '\x81\xa7emo.end\x02'; } > old.rec
+    run emo dump old.rec
+    assert_success
+    [ "$output" = "$(emo dump a.rec)" ]
+}

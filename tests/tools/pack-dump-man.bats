@@ -39,7 +39,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     printf '{"id":1}\n{"id":2}\n' | emo pack > part.rec
     run bash -c 'emo dump part.rec > /dev/null && echo complete'
     assert_output complete
-    head -c -10 part.rec > cut.rec
+    head -c -25 part.rec > cut.rec
     cp cut.rec part.rec
     run bash -c 'emo dump part.rec > /dev/null && echo complete'
     assert_failure 1
@@ -64,7 +64,7 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
 }
 
 @test "dump: records before a cut are printed, then exit 1; -o leaves no file" {
-    printf '{"id":1}\n{"id":2}\n' | emo pack | head -c -12 > cut.rec
+    printf '{"id":1}\n{"id":2}\n' | emo pack | head -c -27 > cut.rec    # the 25-byte trailer and 2 bytes of record 2
     run --separate-stderr emo dump cut.rec
     assert_failure 1
     assert_output '{"id":1}'

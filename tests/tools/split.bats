@@ -134,7 +134,7 @@ split_counts() {
 }
 
 @test "split bad input: missing trailer (writer died)" {
-    head -c -10 in.rec > nt.rec
+    head -c -25 in.rec > nt.rec
     run --separate-stderr emo split -o out nt.rec
     assert_failure 1
     [[ "$stderr" == *"without its end marker"* ]]

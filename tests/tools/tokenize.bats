@@ -216,7 +216,7 @@ raw_stream() {
 
 @test "bad input: stream without its trailer" {
     printf '%s\n' '{"id":1,"text":"a"}' | emo pack > a.rec
-    head -c -10 a.rec > t.rec
+    head -c -25 a.rec > t.rec
     run --separate-stderr emo tokenize --vocab "$VOCAB" -o out.rec t.rec
     assert_failure 1
     [[ "$stderr" == *"without its end marker"* ]]
