@@ -29,6 +29,7 @@ struct rec_reader {
     /* resumable framing scan of the item at buf[start] */
     size_t scan_pos;         /* bytes of the item scanned so far */
     uint64_t scan_left;      /* items still to scan (1 at the start of an item) */
+    uint64_t scan_values;    /* msgpack values (map keys included) scanned so far */
     msgpack_unpacked unpacked;
     int state;
     uint64_t nrec;           /* records returned so far, whole stream */
@@ -151,7 +152,7 @@ static int frame(rec_reader *r, size_t *size)
 {
     const unsigned char *p = r->buf + r->start;
     size_t avail = r->end - r->start, pos = r->scan_pos;
-    uint64_t left = r->scan_left;
+    uint64_t left = r->scan_left, values = r->scan_values;
     uint64_t recno = r->nrec + 1;
     while (left > 0) {
         if (pos >= avail)
@@ -212,14 +213,25 @@ static int frame(rec_reader *r, size_t *size)
             goto more;
         pos += hdr + skip;
         left = left - 1 + children;
+        values++;
     }
-    *size = pos;
+    /* msgpack-c decodes every value into a 24-byte msgpack_object: a record of one-byte
+     * values (small integers, nil, booleans) would take 24 times its size.  Past
+     * REC_FREE_VALUES values, a record must average REC_BYTES_PER_VALUE bytes a value, so a
+     * reader holds at most 12 times a record's size in objects (emo-records(5), Limits). */
     r->scan_pos = 0;
     r->scan_left = 1;
+    r->scan_values = 0;
+    if (values > REC_FREE_VALUES && values > pos / REC_BYTES_PER_VALUE)
+        return fail_at(r, recno, "%llu values in %zu bytes, more than one for every %d bytes (a reader would hold "
+                       "%zu bytes for each; see emo-records(5), Limits)", (unsigned long long)values, pos,
+                       REC_BYTES_PER_VALUE, sizeof(msgpack_object));
+    *size = pos;
     return 1;
 more:
     r->scan_pos = pos;
     r->scan_left = left;
+    r->scan_values = values;
     if (avail >= r->max_bytes)
         return fail_at(r, recno, "record larger than the %zu-byte limit", r->max_bytes);
     return 0;

@@ -33,6 +33,12 @@
 
 #define REC_VERSION 1
 #define REC_DEFAULT_MAX_BYTES (64u << 20)   /* EMO_MAX_RECORD_BYTES overrides */
+/* A record of more than REC_FREE_VALUES msgpack values (map keys included) must average at
+ * least REC_BYTES_PER_VALUE bytes a value: each value is decoded into a 24-byte
+ * msgpack_object, so a reader holds at most 12 times a record's size in them (float32
+ * arrays take 5 bytes a value, token ids from 128 on 2 or 3, a text 1 value). */
+#define REC_FREE_VALUES (1u << 20)
+#define REC_BYTES_PER_VALUE 2
 
 typedef struct rec {
     const msgpack_object_kv *kv;   /* fields, valid until the next rec_read */

@@ -240,3 +240,17 @@ same_file() {
     assert_success
     [ "$output" = "$(emo dump a.rec)" ]
 }
+
+@test "records: past 1 Mi values a record must average 2 bytes a value (a reader holds 24 bytes for each)" {
+    # input_ids: an array32 of 1048586 positive fixints (1 byte each), then the same as uint8 128
+    { printf '\x81\xaaemo.stream\x01\x81\xa9input_ids\xdd\x00\x10\x00\x0a'
+      head -c 1048586 /dev/zero | tr '\0' '\1'; printf '\x81\xa7emo.end\x01'; } > dense.rec
+    run --separate-stderr emo dump dense.rec
+    assert_failure 1
+    [ "$stderr" = "emo-dump: dense.rec:record 1: 1048589 values in 1048602 bytes, more than one for every 2 bytes (a reader would hold 24 bytes for each; see emo-records(5), Limits)" ] || { echo "$stderr"; return 1; }
+    { printf '\x81\xaaemo.stream\x01\x81\xa9input_ids\xdd\x00\x10\x00\x0a'
+      head -c 1048586 /dev/zero | tr '\0' '\200' | LC_ALL=C sed 's/\x80/\xcc\x80/g'; printf '\x81\xa7emo.end\x01'; } > wide.rec
+    run emo dump wide.rec
+    assert_success
+    [ "$(printf '%s' "$output" | tr -cd , | wc -c)" -eq 1048585 ]
+}

@@ -140,6 +140,34 @@ int main(void)
               "hostile %zu: %s", i, msg);
     }
 
+    /* values: past 1 Mi of them, a record must average 2 bytes a value (a reader holds 24
+     * bytes for each); a record of 2-byte values is read, one of 1-byte values refused */
+    size_t nv = (1u << 20) + 10, cap = 32 + 2 * nv + 16;
+    unsigned char *big = malloc(cap);
+    for (int wide = 0; wide < 2; wide++) {
+        size_t k = 0;
+        memcpy(big, s, 13);
+        k = 13;
+        memcpy(big + k, "\x81\xa9input_ids\xdd", 12);
+        k += 12;
+        for (int b = 24; b >= 0; b -= 8)
+            big[k++] = (unsigned char)(nv >> b);
+        for (size_t i = 0; i < nv; i++) {
+            if (wide)
+                big[k++] = 0xcc;
+            big[k++] = wide ? 0x80 : 0x01;
+        }
+        memcpy(big + k, "\x81\xa7" "emo.end\x01", 10);
+        k += 10;
+        int got = read_bytes(big, k, msg, sizeof msg);
+        if (wide)
+            CHECK(got == 1, "1 Mi + 10 values of 2 bytes: %s", msg);
+        else
+            CHECK(got == -1 && strstr(msg, "record 1: 1048589 values in 1048602 bytes, more than one for every 2 bytes"),
+                  "1 Mi + 10 values of 1 byte: %s", msg);
+    }
+    free(big);
+
     /* garbage */
     CHECK(read_bytes("\xc1\xc1\xc1", 3, msg, sizeof msg) == -1, "0xc1");
     CHECK(read_bytes("hello world\n", 12, msg, sizeof msg) == -1, "text is not a stream");
