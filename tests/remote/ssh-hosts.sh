@@ -8,7 +8,11 @@
 # host can read at the same path ($EMO_SHARED_TMP, default /tmp: one machine, or a shared
 # file system).  Runs clean-tokenize-parallel.sh, teacher-logits-parallel.sh -p and -o and
 # eval-parallel.sh with -S HOSTS, compares each with the single run on this machine, and
-# checks that no file stays in the logins' home directories.  Prints "N passed, N failed".
+# checks that no file stays in the logins' home directories.  Then mpi-train.sh -H HOSTS
+# trains a teacher on 2 ranks there (rank 0 on the first HOST, writing its -o directory
+# under $EMO_SHARED_TMP), which must be `mpirun -np 2` on this machine to the bit, and a
+# rank killed there must end the job with an error, no hang, no rank left running (the
+# hosts need Open MPI's orted on their PATH).  Prints "N passed, N failed".
 #
 # One machine can stand in for several: sshd on a loopback port and one user per "host",
 # each an alias in ~/.ssh/config (the commands are in pipelines/README.md).
@@ -71,5 +75,33 @@ emo eval -m "$w/teacher" preds1.rec > report1.txt
 check "eval-parallel.sh -S $hosts: the single run's report byte for byte" \
     eval '[ -s report1.txt ] && cmp report1.txt report2.txt'
 check "eval-parallel.sh: nothing left on the hosts" home_clean
+
+# MPI: 2 ranks on the logins, the first one rank 0 and so the writer of -o (a directory every
+# login may write in: on one machine standing in for several, rank 0 is another user)
+ro=
+[ "$(id -u)" != 0 ] || ro=--allow-run-as-root
+mkdir -m 1777 mpi
+T=(teacher-train -q --train "$w/split/train.rec" --val "$w/split/val.rec" --config bert-tiny --vocab "$V"
+    --batch 32 --threads 1 --seed 3)
+timeout 600 mpirun $ro --oversubscribe -np 2 emo "${T[@]}" --epochs 1 -o mpi/here
+st=0
+timeout 600 "$P/mpi-train.sh" -n 2 -H "$hosts" -i split -m "$ro" "${T[@]}" --epochs 1 -o "$w/mpi/there" || st=$?
+check "mpi-train.sh -H $hosts: exit 0 (got $st)" [ "$st" = 0 ]
+check "mpi-train.sh -H $hosts: the checkpoint of mpirun -np 2 here, to the bit" \
+    cmp mpi/here/model.safetensors mpi/there/model.safetensors
+no_rank() {   # no emo process of the logins' users left
+    local h
+    for h in ${hosts//,/ }; do
+        [ -z "$(ssh -o BatchMode=yes "$h" 'pgrep -u "$(id -u)" -a "^(emo|orted)"')" ] || return 1
+    done
+}
+# -g 10: a dead rank's survivor waits twice the SIGTERM-to-SIGKILL grace (mpi-train.sh)
+SECONDS=0 st=0
+EMO_TEST_KILL_AT_STEP=10 EMO_TEST_KILL_RANK=1 timeout 300 "$P/mpi-train.sh" -n 2 -g 10 -H "$hosts" -m "$ro" \
+    "${T[@]}" --epochs 50 -o "$w/mpi/killed" 2> mpi/killed.err || st=$?
+check "mpi-train.sh -g 10 -H $hosts: a rank killed there ends the job with an error (exit $st) in $SECONDS s" \
+    eval '[ "$st" != 0 ] && [ "$st" != 124 ] && [ "$SECONDS" -lt 90 ] && grep -q "rank 1.*signal 9" mpi/killed.err'
+check "mpi-train.sh: no rank left running on the hosts" no_rank
+check "mpi-train.sh: nothing left on the hosts" home_clean
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

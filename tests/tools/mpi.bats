@@ -170,3 +170,49 @@ max_rel_diff() {
     run "$EMO_ROOT/pipelines/mpi-train.sh" -H a -f hosts teacher-train
     assert_failure 2
 }
+
+@test "pipelines/mpi-train.sh: a killed rank ends the job after about twice -g, not 2 minutes" {
+    # mpirun's SIGTERM to the survivor of a dead rank waits on it until the SIGKILL -g
+    # seconds later, twice over (2 x 60 s by default: found over ssh logins, tests/remote)
+    SECONDS=0
+    EMO_TEST_KILL_AT_STEP=10 EMO_TEST_KILL_RANK=1 run --separate-stderr timeout 120 \
+        "$EMO_ROOT/pipelines/mpi-train.sh" -n 2 -g 2 -m "--allow-run-as-root --oversubscribe" \
+        teacher-train $ARGS --config "$FIXTURES/train/tiny-bert.json" --epochs 50 -o run
+    assert_failure
+    [ "$status" -ne 124 ]
+    echo "ended in $SECONDS s" >&3
+    [ "$SECONDS" -lt 60 ]
+    [[ "$stderr" == *"rank 1"*"signal 9"* ]]
+    run --separate-stderr "$EMO_ROOT/pipelines/mpi-train.sh" -g 1m teacher-train
+    assert_failure 2
+    [[ "$stderr" == *"-g 1m: not a number of seconds"* ]]
+}
+
+@test "pipelines/teacher-train-mpi.sh: the paper's teacher from a split on 2 ranks, the bytes of mpirun" {
+    V=$SHARED/data/bert-base-uncased/vocab.txt
+    head -200 "$SHARED/data/emotion/train.txt" > train.txt
+    emo clean -q --format semicolon train.txt | emo tokenize --vocab "$V" --max-len 32 | emo split -q --seed 1 -o split
+    mpi 2 emo teacher-train --train split/train.rec --val split/val.rec --config bert-tiny --vocab "$V" --loss focal \
+        --epochs 1 --threads 1 --seed 5 -q -o direct
+    # relative paths: the recipe makes them absolute for ranks that start elsewhere
+    run --separate-stderr timeout 120 "$EMO_ROOT/pipelines/teacher-train-mpi.sh" -n 2 -c bert-tiny -v "$V" \
+        -e 1 -t 1 -s 5 -a -q -m "--allow-run-as-root --oversubscribe" -o recipe split
+    assert_success
+    cmp direct/model.safetensors recipe/model.safetensors
+    cmp "$V" recipe/vocab.txt
+}
+
+@test "pipelines/teacher-train-mpi.sh: bad usage exits 2 with the usage line, -h the header" {
+    T=$EMO_ROOT/pipelines/teacher-train-mpi.sh
+    for args in "" "-o out" "split" "-o out a b" "-H a -f hosts -o out split" "-c bert-tiny -I init -o out split" \
+        "-e x -o out split" "-z -o out split"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr "$T" $args
+        assert_failure 2
+        [[ "$stderr" == *"usage: teacher-train-mpi.sh "* || "$stderr" == *"exclude each other"* ||
+            "$stderr" == *"not a number"* ]]
+    done
+    run "$T" -h
+    assert_success
+    assert_output --partial "hosts in, checkpoint out"
+}
