@@ -26,49 +26,9 @@
 #define VEC
 #define VEC_WIDE
 #endif
-#define INLINE static inline __attribute__((always_inline))
 
-/* exp(x) for x in [-87, 88], Cephes' expf polynomial (about 1 ulp), written with selects
- * and bit moves only so that loops calling it vectorise.  Below -87 it returns ~1.6e-38
- * (not 0), harmless where it is used (softmax numerators next to exp(0) = 1). */
-INLINE float vexp(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;   // round(x / ln 2)
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187045e-06f;
-    float q = 1.9875691500e-4f;
-    q = q * r + 1.3981999507e-3f;
-    q = q * r + 8.3334519073e-3f;
-    q = q * r + 4.1665795894e-2f;
-    q = q * r + 1.6666665459e-1f;
-    q = q * r + 5.0000001201e-1f;
-    q = q * r * r + r + 1.0f;
-    union { int32_t i; float f; } two_n = { .i = ((int32_t)n + 127) << 23 };
-    return q * two_n.f;
-}
-
-/* erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the same approximation as
- * PyTorch's vectorised CPU erf; e = exp(-z^2) is passed in (GELU's backward reuses it). */
-INLINE float verf(float z, float e)
-{
-    // fabsf (one AND), not z < 0 ? -z : z, which GCC if-converts by evaluating the
-    // polynomial for both signs; the two differ only at z = -0, where t = 1 either way
-    float az = fabsf(z);
-    float t = 1.0f / (1.0f + 0.3275911f * az);
-    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t
-                  + 0.254829592f) * t;
-    float y = 1.0f - poly * e;
-    return z < 0.0f ? -y : y;
-}
-
-/* tanh(u) = 1 - 2 / (exp(2|u|) + 1) with the sign restored (absolute error ~1e-7) */
-INLINE float vtanh(float u)
-{
-    float au = fabsf(u);   // as in verf
-    float t = 1.0f - 2.0f / (vexp(2.0f * au) + 1.0f);
-    return u < 0.0f ? -t : t;
-}
+/* after the pragma: the vector math inlines into the kernels under the same options */
+#include "nn/vmath.h"
 
 /* ------------------------------------------------------------------------------------
  * linear */
@@ -89,18 +49,6 @@ void matmul_forward(float *out, const float *inp, const float *w, const float *b
                 (int)C, w, (int)C, beta, out, (int)OC);
 }
 
-void matmul_forward_ref(float *out, const float *inp, const float *w, const float *bias,
-                        size_t N, size_t C, size_t OC)
-{
-    for (size_t i = 0; i < N; i++)
-        for (size_t o = 0; o < OC; o++) {
-            double acc = bias ? bias[o] : 0.0;
-            for (size_t c = 0; c < C; c++)
-                acc += (double)inp[i * C + c] * w[o * C + c];
-            out[i * OC + o] = (float)acc;
-        }
-}
-
 void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
                      const float *inp, const float *w, size_t N, size_t C, size_t OC)
 {
@@ -118,33 +66,6 @@ void matmul_backward(float *dinp, float *dw, float *dbias, const float *dout,
             const float *d = dout + i * OC;
             for (size_t o = 0; o < OC; o++)
                 dbias[o] += d[o];
-        }
-}
-
-void matmul_backward_ref(float *dinp, float *dw, float *dbias, const float *dout,
-                         const float *inp, const float *w, size_t N, size_t C, size_t OC)
-{
-    if (dinp)
-        for (size_t i = 0; i < N; i++)
-            for (size_t c = 0; c < C; c++) {
-                double acc = 0;
-                for (size_t o = 0; o < OC; o++)
-                    acc += (double)dout[i * OC + o] * w[o * C + c];
-                dinp[i * C + c] += (float)acc;
-            }
-    for (size_t o = 0; o < OC; o++)
-        for (size_t c = 0; c < C; c++) {
-            double acc = 0;
-            for (size_t i = 0; i < N; i++)
-                acc += (double)dout[i * OC + o] * inp[i * C + c];
-            dw[o * C + c] += (float)acc;
-        }
-    if (dbias)
-        for (size_t o = 0; o < OC; o++) {
-            double acc = 0;
-            for (size_t i = 0; i < N; i++)
-                acc += dout[i * OC + o];
-            dbias[o] += (float)acc;
         }
 }
 
@@ -186,25 +107,6 @@ VEC static void layernorm_forward_rows(float *out, float *mean, float *rstd,
             o[c] = (x[c] - m) * r * w[c] + b[c];
         mean[i] = m;
         rstd[i] = r;
-    }
-}
-
-void layernorm_forward_ref(float *out, float *mean, float *rstd, const float *inp,
-                           const float *w, const float *b, size_t N, size_t C, float eps)
-{
-    for (size_t i = 0; i < N; i++) {
-        const float *x = inp + i * C;
-        double m = 0, v = 0;
-        for (size_t c = 0; c < C; c++)
-            m += x[c];
-        m /= (double)C;
-        for (size_t c = 0; c < C; c++)
-            v += (x[c] - m) * (x[c] - m);
-        double r = 1.0 / sqrt(v / (double)C + eps);
-        for (size_t c = 0; c < C; c++)
-            out[i * C + c] = (float)((x[c] - m) * r * w[c] + b[c]);
-        mean[i] = (float)m;
-        rstd[i] = (float)r;
     }
 }
 
@@ -305,75 +207,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
     par_for((C + 15) / 16, N >= 64 ? 1 : (C + 15) / 16, ln_dw_range, &j);
 }
 
-void layernorm_backward_ref(float *dinp, float *dw, float *db, const float *dout,
-                            const float *inp, const float *w, const float *mean,
-                            const float *rstd, size_t N, size_t C)
-{
-    for (size_t i = 0; i < N; i++) {
-        double dsum = 0, dnsum = 0;
-        for (size_t c = 0; c < C; c++) {
-            double n = ((double)inp[i * C + c] - mean[i]) * rstd[i];
-            double dn = (double)w[c] * dout[i * C + c];
-            dsum += dn;
-            dnsum += dn * n;
-        }
-        dsum /= (double)C;
-        dnsum /= (double)C;
-        for (size_t c = 0; c < C; c++) {
-            double n = ((double)inp[i * C + c] - mean[i]) * rstd[i];
-            double dn = (double)w[c] * dout[i * C + c];
-            dinp[i * C + c] += (float)((dn - dsum - n * dnsum) * rstd[i]);
-            db[c] += dout[i * C + c];
-            dw[c] += (float)(n * dout[i * C + c]);
-        }
-    }
-}
-
 /* ------------------------------------------------------------------------------------
  * activations */
-
-#define INV_SQRT2 0.70710678118654752440f
-#define INV_SQRT2PI 0.39894228040143267794f   /* 1 / sqrt(2 pi) */
-#define SQRT_2_OVER_PI 0.79788456080286535588f
-
-void gelu_erf_forward_ref(float *out, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + erff(x * INV_SQRT2));
-    }
-}
-
-void gelu_erf_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
-{
-    // d/dx [x Phi(x)] = Phi(x) + x phi(x)
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
-        float pdf = INV_SQRT2PI * expf(-0.5f * x * x);
-        dinp[i] += dout[i] * (cdf + x * pdf);
-    }
-}
-
-void gelu_tanh_forward_ref(float *out, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-        out[i] = 0.5f * x * (1.0f + tanhf(u));
-    }
-}
-
-void gelu_tanh_backward_ref(float *dinp, const float *dout, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        float x = inp[i];
-        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x);
-        float t = tanhf(u);
-        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
-        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
-    }
-}
 
 VEC_WIDE static void gelu_erf_forward_seq(float *out, const float *inp, size_t n)
 {
@@ -478,12 +313,6 @@ VEC void relu_backward(float *dinp, const float *dout, const float *inp, size_t 
 {
     for (size_t i = 0; i < n; i++)
         dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
-}
-
-void tanh_forward_ref(float *out, const float *inp, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = tanhf(inp[i]);
 }
 
 VEC void tanh_backward(float *dinp, const float *dout, const float *out, size_t n)
@@ -610,25 +439,6 @@ VEC void softmax_forward(float *p, const float *x, size_t rows, size_t n, size_t
             s += acc[k];
         float inv = 1.0f / s;
         for (j = 0; j < n; j++)
-            pr[j] *= inv;
-    }
-}
-
-void softmax_forward_ref(float *p, const float *x, size_t rows, size_t n, size_t ld)
-{
-    for (size_t r = 0; r < rows; r++) {
-        const float *xr = x + r * ld;
-        float *pr = p + r * ld;
-        float mx = -INFINITY;
-        for (size_t j = 0; j < n; j++)
-            mx = xr[j] > mx ? xr[j] : mx;
-        float s = 0.0f;
-        for (size_t j = 0; j < n; j++) {
-            pr[j] = expf(xr[j] - mx);
-            s += pr[j];
-        }
-        float inv = 1.0f / s;
-        for (size_t j = 0; j < n; j++)
             pr[j] *= inv;
     }
 }
@@ -797,52 +607,6 @@ int attention_cls_forward(float *ctx, const float *q, const float *kv, float *sc
     return j.failed ? -1 : 0;
 }
 
-void attention_forward_ref(float *ctx, float *att, float *att_drop, const float *qkv,
-                           const attn_batch *ab, float p_drop, rng_t *rng)
-{
-    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
-    double alpha = 1.0 / sqrt((double)hd);
-    uint64_t seed = p_drop > 0.0f ? rng_u64(rng) : 0;
-    for (int b = 0; b < ab->B; b++) {
-        int n = ab->lens[b];
-        const float *x = qkv + ab->tok_off[b] * (size_t)H3;
-        float *c = ctx + ab->tok_off[b] * (size_t)H;
-        for (int h = 0; h < NH; h++) {
-            float *a = att + ab->att_off[b] + (size_t)h * n * n;
-            for (int i = 0; i < n; i++) {
-                double mx = -INFINITY, s = 0;
-                double sc[n];
-                for (int j = 0; j < n; j++) {
-                    double acc = 0;
-                    for (int e = 0; e < hd; e++)
-                        acc += (double)x[i * H3 + h * hd + e] * x[j * H3 + H + h * hd + e];
-                    sc[j] = acc * alpha;
-                    mx = sc[j] > mx ? sc[j] : mx;
-                }
-                for (int j = 0; j < n; j++)
-                    s += (sc[j] = exp(sc[j] - mx));
-                for (int j = 0; j < n; j++)
-                    a[i * n + j] = (float)(sc[j] / s);
-            }
-            float *pv = a;
-            if (p_drop > 0.0f) {
-                rng_t r;
-                rng_seed(&r, seed + (uint64_t)b * NH + h);
-                pv = att_drop + ab->att_off[b] + (size_t)h * n * n;
-                for (int i = 0; i < n * n; i++)
-                    pv[i] = rng_uniform(&r) >= p_drop ? a[i] / (1.0f - p_drop) : 0.0f;
-            }
-            for (int i = 0; i < n; i++)
-                for (int e = 0; e < hd; e++) {
-                    double acc = 0;
-                    for (int j = 0; j < n; j++)
-                        acc += (double)pv[i * n + j] * x[j * H3 + 2 * H + h * hd + e];
-                    c[i * H + h * hd + e] = (float)acc;
-                }
-        }
-    }
-}
-
 static void attn_bwd_pairs(void *ctx_, size_t lo, size_t hi)
 {
     attn_job *j = ctx_;
@@ -898,60 +662,4 @@ void attention_backward(float *dqkv, float *datt, const float *dctx, const float
     int blas = par_blas_single();
     par_for((size_t)ab->B * ab->NH, attn_min_chunk(ab), attn_bwd_pairs, &j);
     par_blas_restore(blas);
-}
-
-void attention_backward_ref(float *dqkv, float *datt, const float *dctx, const float *dextra,
-                            size_t T, const float *att, const float *att_drop,
-                            const float *qkv, const attn_batch *ab, float p_drop)
-{
-    int NH = ab->NH, hd = ab->hd, H = NH * hd, H3 = 3 * H;
-    double alpha = 1.0 / sqrt((double)hd);
-    double scale = p_drop > 0.0f ? 1.0 / (1.0 - p_drop) : 1.0;
-    for (int b = 0; b < ab->B; b++) {
-        int n = ab->lens[b];
-        const float *x = qkv + ab->tok_off[b] * H3;
-        float *dx = dqkv + ab->tok_off[b] * H3;
-        const float *dc = dctx + ab->tok_off[b] * H;
-        for (int h = 0; h < NH; h++) {
-            size_t off = ab->att_off[b] + (size_t)h * n * n;
-            const float *a = att + off;
-            const float *pv = p_drop > 0.0f ? att_drop + off : a;
-            float *da = datt + off;
-            for (int i = 0; i < n; i++)
-                for (int j = 0; j < n; j++) {
-                    double g = 0;
-                    for (int e = 0; e < hd; e++)
-                        g += (double)dc[i * H + h * hd + e] * x[j * H3 + 2 * H + h * hd + e];
-                    if (dextra)
-                        g += dextra[(((size_t)b * NH + h) * T + i) * T + j];
-                    if (p_drop > 0.0f)
-                        g = pv[i * n + j] != 0.0f ? g * scale : 0.0;
-                    da[i * n + j] = (float)g;
-                }
-            for (int j = 0; j < n; j++)
-                for (int e = 0; e < hd; e++) {
-                    double g = 0;
-                    for (int i = 0; i < n; i++)
-                        g += (double)pv[i * n + j] * dc[i * H + h * hd + e];
-                    dx[j * H3 + 2 * H + h * hd + e] += (float)g;
-                }
-            for (int i = 0; i < n; i++) {
-                double dot = 0;
-                for (int j = 0; j < n; j++)
-                    dot += (double)da[i * n + j] * a[i * n + j];
-                for (int j = 0; j < n; j++)
-                    da[i * n + j] = (float)(a[i * n + j] * (da[i * n + j] - dot));
-            }
-            for (int i = 0; i < n; i++)
-                for (int e = 0; e < hd; e++) {
-                    double gq = 0, gk = 0;
-                    for (int j = 0; j < n; j++) {
-                        gq += (double)da[i * n + j] * x[j * H3 + H + h * hd + e];
-                        gk += (double)da[j * n + i] * x[j * H3 + h * hd + e];
-                    }
-                    dx[i * H3 + h * hd + e] += (float)(gq * alpha);
-                    dx[i * H3 + H + h * hd + e] += (float)(gk * alpha);
-                }
-        }
-    }
 }

@@ -8,7 +8,8 @@
  *    Weights are stored (OC, C) row-major as in PyTorch's nn.Linear, so a linear layer is
  *    one cblas_sgemm(RowMajor, NoTrans, Trans) (ggml-blas style) in training; inference
  *    runs the linear layers on weights packed once (nn/gemm.h).
- *  - Every tuned kernel keeps a plain `_ref` twin for the tests.
+ *  - Every tuned kernel keeps a plain `_ref` twin for the tests (kernels_ref.c); the
+ *    tuned ones' exp/erf/tanh are nn/vmath.h's.
  *  - Kernels never allocate; randomness comes from the caller's rng_t (deterministic). */
 #ifndef EMO_KERNELS_H
 #define EMO_KERNELS_H
