@@ -1,5 +1,5 @@
-/* The shared training loop (trainer.h). */
-#include <dirent.h>
+/* The shared training loop (trainer.h); the validation pass is trainer_eval.c's, the
+ * files in OUT trainer_state.c's (trainer_impl.h). */
 #include <err.h>
 #include <errno.h>
 #include <math.h>
@@ -13,95 +13,12 @@
 
 #include "dist/dist.h"
 #include "train/trainer.h"
+#include "train/trainer_impl.h"
 #include "util/util.h"
 
 extern char *program_invocation_short_name;
 
-#define STATE_VERSION 1
-#define OPTIM_MAGIC "EMOADAM1"
-
-/* ---- metrics ----------------------------------------------------------------------- */
-
-void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K)
-{
-    size_t tp[LABELS_MAX] = { 0 }, fp[LABELS_MAX] = { 0 }, fn[LABELS_MAX] = { 0 };
-    size_t m = 0, correct = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (truth[i] < 0)
-            continue;
-        m++;
-        if (pred[i] == truth[i]) {
-            correct++;
-            tp[truth[i]]++;
-        } else {
-            fn[truth[i]]++;
-            if (pred[i] >= 0 && pred[i] < K)
-                fp[pred[i]]++;
-        }
-    }
-    double weighted = 0, macro = 0;
-    int present = 0;
-    for (int k = 0; k < K; k++) {
-        size_t support = tp[k] + fn[k];
-        if (support == 0 && fp[k] == 0)
-            continue;          /* in neither y_true nor y_pred: sklearn leaves it out */
-        present++;
-        double p = tp[k] + fp[k] ? (double)tp[k] / (double)(tp[k] + fp[k]) : 0;
-        double rc = support ? (double)tp[k] / (double)support : 0;
-        double f = p + rc > 0 ? 2 * p * rc / (p + rc) : 0;
-        macro += f;
-        weighted += f * (double)support;
-    }
-    size_t most = 0;
-    r->pred_classes = 0;
-    for (int k = 0; k < K; k++) {
-        r->pred_classes += tp[k] + fp[k] > 0;
-        if (tp[k] + fn[k] > most)
-            most = tp[k] + fn[k];
-    }
-    r->majority = m ? (double)most / (double)m : 0;
-    r->nlabelled = m;
-    r->accuracy = m ? (double)correct / (double)m : 0;
-    r->f1_weighted = m ? weighted / (double)m : 0;
-    r->f1_macro = present ? macro / present : 0;
-}
-
-int train_metric_parse(const char *s, train_metric *m)
-{
-    if (!strcmp(s, "f1"))
-        *m = METRIC_F1;
-    else if (!strcmp(s, "accuracy"))
-        *m = METRIC_ACCURACY;
-    else if (!strcmp(s, "loss"))
-        *m = METRIC_LOSS;
-    else
-        return -1;
-    return 0;
-}
-
-const char *train_metric_name(train_metric m)
-{
-    return m == METRIC_F1 ? "f1" : m == METRIC_ACCURACY ? "accuracy" : "loss";
-}
-
-void eval_metrics_add(eval_metrics *m, const char *key, const char *label, double value)
-{
-    if (m->n >= EVAL_MAX_METRICS)
-        return;
-    m->key[m->n] = key;
-    m->label[m->n] = label;
-    m->value[m->n] = value;
-    m->n++;
-}
-
-double eval_metrics_get(const eval_metrics *m, const char *key)
-{
-    for (int i = 0; i < m->n; i++)
-        if (!strcmp(m->key[i], key))
-            return m->value[i];
-    return NAN;
-}
-
+/* The eval_metrics key of the early-stopping metric */
 static const char *metric_key(train_metric m)
 {
     return m == METRIC_F1 ? "f1_weighted" : m == METRIC_ACCURACY ? "accuracy" : "loss";
@@ -147,44 +64,6 @@ void dataset_source_init(train_source *src, dataset_source *ds_src, const datase
 
 void dataset_source_free(dataset_source *ds_src) { epoch_plan_free(&ds_src->plan); }
 
-int train_evaluate(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
-                   int32_t *pred, char *err, size_t errn)
-{
-    epoch_plan p;
-    epoch_plan_make(&p, ds, B, 0, 0, 0);
-    batch b = { 0 };
-    float *logits = xmalloc(B * (size_t)task->K * sizeof *logits);
-    int32_t *pr = pred ? pred : xmalloc(ds->n * sizeof *pr);
-    double loss_sum = 0;
-    int rc = 0;
-    for (size_t k = 0; k < p.nbatches && rc == 0; k++) {
-        batch_fill(&b, ds, &p, k, pad_id);
-        double loss = 0;
-        rc = task->eval_batch(task->ctx, &b, logits, &loss, err, errn);
-        loss_sum += loss * b.B;
-        for (int i = 0; i < b.B; i++) {
-            const float *z = logits + (size_t)i * (size_t)task->K;
-            int best = 0;
-            for (int c = 1; c < task->K; c++)
-                if (z[c] > z[best])
-                    best = c;
-            pr[b.rows[i]] = best;
-        }
-    }
-    memset(res, 0, sizeof *res);
-    if (rc == 0) {
-        eval_scores(res, ds->label, pr, ds->n, task->K);
-        res->n = ds->n;
-        res->loss = loss_sum / (double)ds->n;
-    }
-    if (pr != pred)
-        free(pr);
-    free(logits);
-    batch_free(&b);
-    epoch_plan_free(&p);
-    return rc;
-}
-
 /* ---- signals -------------------------------------------------------------------------- */
 
 static volatile sig_atomic_t stop_signal;
@@ -199,212 +78,6 @@ static void install_handlers(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-}
-
-/* ---- state ------------------------------------------------------------------------------ */
-
-typedef struct train_state {
-    uint64_t epoch;          /* epochs finished */
-    uint64_t pos;            /* batches done in epoch `epoch` */
-    uint64_t step;           /* optimizer steps done */
-    double epoch_loss_sum;   /* sum of batch loss * B in the current epoch */
-    uint64_t epoch_seen;
-    double log_loss_sum;     /* since the last step log entry */
-    uint64_t log_n;
-    double best;             /* best metric value; NAN before the first evaluation */
-    int64_t best_epoch;      /* 1-based epoch of the best model; 0 none */
-    int64_t bad_epochs;      /* epochs since the best */
-    int stopped_early;
-    rng_t rng;               /* dropout */
-    json_t *log;             /* array of log objects */
-} train_state;
-
-static json_t *u64_hex(uint64_t v)
-{
-    char b[17];
-    snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
-    return json_string(b);
-}
-
-static int hex_u64(json_t *j, uint64_t *v)
-{
-    if (!json_is_string(j))
-        return -1;
-    char *end;
-    *v = strtoull(json_string_value(j), &end, 16);
-    return *end || strlen(json_string_value(j)) != 16 ? -1 : 0;
-}
-
-static void write_optimizer(const char *path, const adamw_state *st)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        err(EXIT_DATA, "%s", path);
-    uint64_t hdr[2] = { st->n, st->step };
-    fwrite(OPTIM_MAGIC, 1, 8, f);
-    fwrite(hdr, sizeof hdr, 1, f);
-    fwrite(st->m, sizeof(float), st->n, f);
-    fwrite(st->v, sizeof(float), st->n, f);
-    if (fflush(f) || ferror(f) || fsync(fileno(f)) || fclose(f))
-        err(EXIT_DATA, "%s: write error", path);
-}
-
-static void read_optimizer(const char *path, adamw_state *st)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        err(EXIT_DATA, "%s", path);
-    char magic[8];
-    uint64_t hdr[2];
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, OPTIM_MAGIC, 8) || fread(hdr, sizeof hdr, 1, f) != 1)
-        errx(EXIT_DATA, "%s: not an emo optimizer state", path);
-    if (hdr[0] != st->n)
-        errx(EXIT_DATA, "%s: %llu parameters, the model has %zu", path, (unsigned long long)hdr[0], st->n);
-    if (fread(st->m, sizeof(float), st->n, f) != st->n || fread(st->v, sizeof(float), st->n, f) != st->n ||
-        fgetc(f) != EOF)
-        errx(EXIT_DATA, "%s: truncated or oversized", path);
-    st->step = hdr[1];
-    fclose(f);
-}
-
-static json_t *state_json(const train_task *task, const train_state *s, const train_opts *o)
-{
-    json_t *j = json_object();
-    json_t *terms = json_array();
-    for (int i = 0; i < task->nterms; i++)
-        json_array_append_new(terms, json_real(task->term_sums[i]));
-    json_object_set_new(j, "version", json_integer(STATE_VERSION));
-    json_object_set_new(j, "epoch", json_integer((json_int_t)s->epoch));
-    json_object_set_new(j, "batch_in_epoch", json_integer((json_int_t)s->pos));
-    json_object_set_new(j, "global_step", json_integer((json_int_t)s->step));
-    json_object_set_new(j, "seed", json_integer((json_int_t)o->seed));
-    json_object_set_new(j, "epoch_loss_sum", json_real(s->epoch_loss_sum));
-    json_object_set_new(j, "epoch_seen", json_integer((json_int_t)s->epoch_seen));
-    json_object_set_new(j, "log_loss_sum", json_real(s->log_loss_sum));
-    json_object_set_new(j, "log_n", json_integer((json_int_t)s->log_n));
-    json_object_set_new(j, "best_metric_name", json_string(train_metric_name(o->metric)));
-    json_object_set_new(j, "best_metric", isnan(s->best) ? json_null() : json_real(s->best));
-    json_object_set_new(j, "best_epoch", json_integer(s->best_epoch));
-    json_object_set_new(j, "epochs_without_improvement", json_integer(s->bad_epochs));
-    json_object_set_new(j, "stopped_early", json_boolean(s->stopped_early));
-    json_t *r = json_array();
-    for (int i = 0; i < 4; i++)
-        json_array_append_new(r, u64_hex(s->rng.s[i]));
-    json_object_set_new(j, "rng_state", r);
-    json_object_set_new(j, "run", o->run_info ? json_loads(o->run_info, 0, NULL) : json_object());
-    json_object_set_new(j, "term_sums", terms);
-    json_object_set_new(j, "log_history", json_incref(s->log));
-    return j;
-}
-
-static void read_state(const train_task *task, const char *path, train_state *s, const train_opts *o)
-{
-    json_error_t je;
-    json_t *j = json_load_file(path, 0, &je);
-    if (!j)
-        errx(EXIT_DATA, "%s: line %d: %s", path, je.line, je.text);
-    json_t *v = json_object_get(j, "version"), *rng = json_object_get(j, "rng_state");
-    if (!json_is_integer(v) || json_integer_value(v) != STATE_VERSION || !json_is_array(rng) ||
-        json_array_size(rng) != 4)
-        errx(EXIT_DATA, "%s: not a trainer state of this version", path);
-    if ((uint64_t)json_integer_value(json_object_get(j, "seed")) != o->seed)
-        errx(EXIT_USAGE, "%s: saved with --seed %lld; resume with the same seed", path,
-             (long long)json_integer_value(json_object_get(j, "seed")));
-    json_t *run = json_object_get(j, "run"), *now = o->run_info ? json_loads(o->run_info, 0, NULL) : json_object();
-    if (!json_equal(run, now)) {
-        char *a = json_dumps(run, JSON_COMPACT | JSON_SORT_KEYS), *b = json_dumps(now, JSON_COMPACT | JSON_SORT_KEYS);
-        errx(EXIT_USAGE, "%s: the run's options differ from this command's (saved %s, now %s)", path, a, b);
-    }
-    json_decref(now);
-    s->epoch = (uint64_t)json_integer_value(json_object_get(j, "epoch"));
-    s->pos = (uint64_t)json_integer_value(json_object_get(j, "batch_in_epoch"));
-    s->step = (uint64_t)json_integer_value(json_object_get(j, "global_step"));
-    s->epoch_loss_sum = json_real_value(json_object_get(j, "epoch_loss_sum"));
-    s->epoch_seen = (uint64_t)json_integer_value(json_object_get(j, "epoch_seen"));
-    s->log_loss_sum = json_real_value(json_object_get(j, "log_loss_sum"));
-    s->log_n = (uint64_t)json_integer_value(json_object_get(j, "log_n"));
-    json_t *b = json_object_get(j, "best_metric");
-    s->best = json_is_number(b) ? json_number_value(b) : NAN;
-    s->best_epoch = json_integer_value(json_object_get(j, "best_epoch"));
-    s->bad_epochs = json_integer_value(json_object_get(j, "epochs_without_improvement"));
-    s->stopped_early = json_is_true(json_object_get(j, "stopped_early"));
-    for (int i = 0; i < 4; i++)
-        if (hex_u64(json_array_get(rng, (size_t)i), &s->rng.s[i]))
-            errx(EXIT_DATA, "%s: bad rng_state", path);
-    json_t *terms = json_object_get(j, "term_sums");
-    if (json_array_size(terms) != (size_t)task->nterms)
-        errx(EXIT_DATA, "%s: saved %zu loss terms, this run has %d", path, json_array_size(terms), task->nterms);
-    for (int i = 0; i < task->nterms; i++)
-        task->term_sums[i] = json_number_value(json_array_get(terms, (size_t)i));
-    json_t *log = json_object_get(j, "log_history");
-    s->log = json_is_array(log) ? json_incref(log) : json_array();
-    json_decref(j);
-}
-
-static void write_log(const char *out_dir, const json_t *log)
-{
-    char *path = path_join(out_dir, "train_log.jsonl");
-    atomic_file af;
-    FILE *f = atomic_open(&af, path);
-    size_t i;
-    json_t *e;
-    json_array_foreach(log, i, e) {
-        json_dumpf(e, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        fputc('\n', f);
-    }
-    if (atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", path);
-    free(af.path);      /* NULL after a commit (atomic_commit frees the names): a no-op */
-    free(af.tmp);
-    free(path);
-}
-
-/* DIR/emo_run.json beside a saved model: the run's options and where the weights are from. */
-static void write_run_file(const char *dir, const train_opts *o, uint64_t epoch, uint64_t step)
-{
-    json_t *j = o->run_info ? json_loads(o->run_info, 0, NULL) : NULL;
-    if (!j)
-        j = json_object();
-    json_object_set_new(j, "epoch", json_integer((json_int_t)epoch));
-    json_object_set_new(j, "step", json_integer((json_int_t)step));
-    char *path = path_join(dir, "emo_run.json");
-    atomic_file af;
-    FILE *f = atomic_open(&af, path);
-    if (json_dumpf(j, f, JSON_INDENT(1) | JSON_SORT_KEYS | JSON_REAL_PRECISION(17)) || fputc('\n', f) == EOF ||
-        atomic_commit(&af) != 0)
-        err(EXIT_DATA, "%s", path);
-    json_decref(j);
-    free(af.path);
-    free(af.tmp);
-    free(path);
-}
-
-/* OUT/last as a whole: model, optimizer, state into a temp dir renamed into place. */
-static void save_last(const train_task *task, const train_opts *o, const train_state *s, const adamw_state *opt)
-{
-    char *last = path_join(o->out_dir, "last");
-    atomic_dir ad;
-    const char *tmp = atomic_dir_open(&ad, last);
-    char e[1024];
-    if (task->save_model(task->ctx, tmp, e, sizeof e))
-        errx(EXIT_DATA, "%s: %s", last, e);
-    write_run_file(tmp, o, s->epoch, s->step);
-    char *p = path_join(tmp, "optimizer.bin");
-    write_optimizer(p, opt);
-    free(p);
-    p = path_join(tmp, "trainer_state.json");
-    json_t *j = state_json(task, s, o);
-    FILE *f = fopen(p, "w");
-    if (!f || json_dumpf(j, f, JSON_INDENT(1) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) ||
-        fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f)) || fclose(f))
-        err(EXIT_DATA, "%s: write error", p);
-    json_decref(j);
-    free(p);
-    if (atomic_dir_commit(&ad) != 0)
-        err(EXIT_DATA, "%s", last);
-    free(ad.path);
-    free(ad.tmp);
-    free(last);
 }
 
 /* ---- progress ---------------------------------------------------------------------------- */
@@ -474,44 +147,6 @@ static void die_nonfinite(const char *what, const train_state *s, uint64_t k, co
     errx(EXIT_DATA, "non-finite %s at step %llu (epoch %llu, batch %llu; record ids %s); the last checkpoint "
          "is kept", what, (unsigned long long)s->step + 1, (unsigned long long)s->epoch + 1,
          (unsigned long long)k + 1, ids);
-}
-
-/* Temporaries of a process killed while writing (".last.tmpXXXXXX", ".model.safetensors.tmp..."):
- * nobody else writes in OUT, so any of them is stale, once a last/ moved aside by a
- * commit that was killed halfway is back. */
-static void remove_stale_temps(const char *dir)
-{
-    atomic_dir_recover(dir);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] != '.' || !strstr(e->d_name, ".tmp"))
-            continue;
-        char *p = path_join(dir, e->d_name);
-        remove_tree(p);
-        free(p);
-    }
-    if (d)
-        closedir(d);
-}
-
-/* OUT/epoch-N: the model after epoch N, a whole directory replaced atomically. */
-static void save_epoch_snapshot(const train_task *task, const train_opts *o, uint64_t epoch, uint64_t step)
-{
-    char name[64];
-    snprintf(name, sizeof name, "epoch-%llu", (unsigned long long)epoch);
-    char *path = path_join(o->out_dir, name);
-    atomic_dir ad;
-    const char *tmp = atomic_dir_open(&ad, path);
-    char e[1024];
-    if (task->save_model(task->ctx, tmp, e, sizeof e))
-        errx(EXIT_DATA, "%s: %s", path, e);
-    write_run_file(tmp, o, epoch, step);
-    if (atomic_dir_commit(&ad) != 0)
-        err(EXIT_DATA, "%s", path);
-    free(ad.path);
-    free(ad.tmp);
-    free(path);
 }
 
 const char *train_degenerate(int pred_classes, double accuracy, double majority)
@@ -585,57 +220,6 @@ static void batch_slice(batch *dst, const batch *src, int lo, int hi)
     memcpy(dst->labels, src->labels + lo, (size_t)B * sizeof *dst->labels);
     memcpy(dst->rec_ids, src->rec_ids + lo, (size_t)B * sizeof *dst->rec_ids);
     memcpy(dst->rows, src->rows + lo, (size_t)B * sizeof *dst->rows);
-}
-
-/* The validation pass split over the ranks: rank r evaluates batches r, r + n, ...; every
- * batch's loss * rows and every row's prediction are summed over the ranks (one rank
- * contributes each, the others 0, so the sums are exact) and the metrics computed from
- * them in batch order: the same bits as train_evaluate in one process. */
-static int evaluate_split(const train_task *task, const dataset *ds, size_t B, int32_t pad_id, eval_result *res,
-                          char *err, size_t errn)
-{
-    int R = dist_rank(), N = dist_size();
-    epoch_plan p;
-    epoch_plan_make(&p, ds, B, 0, 0, 0);
-    batch b = { 0 };
-    float *logits = xmalloc(B * (size_t)task->K * sizeof *logits);
-    double *acc = xcalloc(p.nbatches + ds->n + 1, sizeof *acc);   /* batch losses, then pred + 1 */
-    double *pr1 = acc + p.nbatches;
-    int rc = 0;
-    for (size_t k = (size_t)R; k < p.nbatches && rc == 0; k += (size_t)N) {
-        batch_fill(&b, ds, &p, k, pad_id);
-        double loss = 0;
-        rc = task->eval_batch(task->ctx, &b, logits, &loss, err, errn);
-        acc[k] = loss * b.B;
-        for (int i = 0; i < b.B; i++) {
-            const float *z = logits + (size_t)i * (size_t)task->K;
-            int best = 0;
-            for (int c = 1; c < task->K; c++)
-                if (z[c] > z[best])
-                    best = c;
-            pr1[b.rows[i]] = best + 1;
-        }
-    }
-    pr1[ds->n] = rc != 0;               /* any rank failed */
-    if (rc != 0)
-        errx(EXIT_DATA, "evaluation: %s", err);
-    dist_sum_f64(acc, p.nbatches + ds->n + 1);
-    int32_t *pr = xmalloc(ds->n * sizeof *pr);
-    double loss_sum = 0;
-    for (size_t k = 0; k < p.nbatches; k++)
-        loss_sum += acc[k];
-    for (size_t i = 0; i < ds->n; i++)
-        pr[i] = (int32_t)pr1[i] - 1;
-    memset(res, 0, sizeof *res);
-    eval_scores(res, ds->label, pr, ds->n, task->K);
-    res->n = ds->n;
-    res->loss = loss_sum / (double)ds->n;
-    free(pr);
-    free(acc);
-    free(logits);
-    batch_free(&b);
-    epoch_plan_free(&p);
-    return 0;
 }
 
 /* Ranks other than 0 leave an error that every rank found at once (a non-finite loss) to
@@ -748,7 +332,7 @@ int train_run_source(const train_task *task, const train_source *src, const data
     char *last = path_join(o->out_dir, "last");
     if (root) {
         xmkdir_p(o->out_dir);
-        remove_stale_temps(o->out_dir);
+        trainer_remove_stale_temps(o->out_dir);
         struct stat st;
         int have_last = stat(last, &st) == 0;
         if (have_last && !o->resume)
@@ -768,10 +352,10 @@ int train_run_source(const train_task *task, const train_source *src, const data
     if (o->resume && root) {
         json_decref(s.log);
         char *p = path_join(last, "trainer_state.json");
-        read_state(task, p, &s, o);
+        trainer_read_state(task, p, &s, o);
         free(p);
         p = path_join(last, "optimizer.bin");
-        read_optimizer(p, &opt);
+        trainer_read_optimizer(p, &opt);
         free(p);
         if (task->load_model(task->ctx, last, e, sizeof e))
             errx(EXIT_DATA, "%s: %s", last, e);
@@ -869,11 +453,11 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 if (root && !stop && s.best_epoch == 0) {
                     if (task->save_model(task->ctx, o->out_dir, e, sizeof e))
                         errx(EXIT_DATA, "%s: %s", o->out_dir, e);
-                    write_run_file(o->out_dir, o, s.epoch, s.step);
+                    trainer_write_run_file(o->out_dir, o, s.epoch, s.step);
                 }
                 if (root) {
-                    save_last(task, o, &s, &opt);
-                    write_log(o->out_dir, s.log);
+                    trainer_save_last(task, o, &s, &opt);
+                    trainer_write_log(o->out_dir, s.log);
                 }
                 if (stop) {
                     /* under mpirun a rank may have stopped for a signal another rank caught */
@@ -913,7 +497,7 @@ int train_run_source(const train_task *task, const train_source *src, const data
             eval_metrics vm = { 0 };
             if (val) {
                 eval_result r;
-                if (nranks > 1 ? evaluate_split(task, val, o->batch, o->pad_id, &r, e, sizeof e)
+                if (nranks > 1 ? train_evaluate_split(task, val, o->batch, o->pad_id, &r, e, sizeof e)
                                : train_evaluate(task, val, o->batch, o->pad_id, &r, NULL, e, sizeof e))
                     errx(EXIT_DATA, "evaluation: %s", e);
                 eval_metrics_add(&vm, "loss", "loss", r.loss);
@@ -965,11 +549,11 @@ int train_run_source(const train_task *task, const train_source *src, const data
             if (root && task->save_model(task->ctx, o->out_dir, e, sizeof e))
                 errx(EXIT_DATA, "%s: %s", o->out_dir, e);
             if (root)
-                write_run_file(o->out_dir, o, s.epoch, s.step);
+                trainer_write_run_file(o->out_dir, o, s.epoch, s.step);
         } else
             s.bad_epochs++;
         if (o->keep_epochs && root)
-            save_epoch_snapshot(task, o, s.epoch, s.step);
+            trainer_save_epoch(task, o, s.epoch, s.step);
         if (!o->quiet && root)
             fprintf(stderr, "%s: epoch %llu/%d: train loss %.4f%s%s%s%s%s\n", program_invocation_short_name,
                 (unsigned long long)s.epoch, o->epochs, train_loss, *terms ? " (" : "", *terms ? terms + 1 : "",
@@ -985,8 +569,8 @@ int train_run_source(const train_task *task, const train_source *src, const data
         s.epoch_loss_sum = 0;
         s.epoch_seen = 0;
         if (root) {
-            save_last(task, o, &s, &opt);
-            write_log(o->out_dir, s.log);
+            trainer_save_last(task, o, &s, &opt);
+            trainer_write_log(o->out_dir, s.log);
         }
         if (o->max_steps && s.step >= o->max_steps)
             break;

@@ -68,7 +68,8 @@ typedef struct eval_result {
  * or NULL: fine, or a validation set of one class (majority 1), where neither says anything. */
 const char *train_degenerate(int pred_classes, double accuracy, double majority);
 
-/* Accuracy and F1 from true and predicted class ids (labels < 0 skipped). */
+/* Accuracy and F1 from true and predicted class ids (labels < 0 skipped; every other
+ * label and its prediction in [0, K)), through lib/metrics' classification report. */
 void eval_scores(eval_result *r, const int32_t *truth, const int32_t *pred, size_t n, int K);
 
 /* The metrics of one validation pass as the trainer logs them: "val_<key>" in the JSON log,
