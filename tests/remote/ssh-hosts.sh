@@ -89,11 +89,15 @@ timeout 600 "$P/mpi-train.sh" -n 2 -H "$hosts" -i split -m "$ro" "${T[@]}" --epo
 check "mpi-train.sh -H $hosts: exit 0 (got $st)" [ "$st" = 0 ]
 check "mpi-train.sh -H $hosts: the checkpoint of mpirun -np 2 here, to the bit" \
     cmp mpi/here/model.safetensors mpi/there/model.safetensors
-no_rank() {   # no emo process of the logins' users left
-    local h
-    for h in ${hosts//,/ }; do
-        [ -z "$(ssh -o BatchMode=yes "$h" 'pgrep -u "$(id -u)" -a "^(emo|orted)"')" ] || return 1
+no_rank() {   # no emo or orted process of the logins' users left after 10 s (rank 0 stays
+    local h i    # a zombie for a second or two after mpirun returns, until its orted ends)
+    for i in $(seq 10); do
+        for h in ${hosts//,/ }; do
+            [ -z "$(ssh -o BatchMode=yes "$h" 'pgrep -u "$(id -u)" -a "^(emo|orted)"')" ] || { sleep 1; continue 2; }
+        done
+        return 0
     done
+    return 1
 }
 # -g 10: a dead rank's survivor waits twice the SIGTERM-to-SIGKILL grace (mpi-train.sh)
 SECONDS=0 st=0
