@@ -38,7 +38,10 @@ FORCE:
 # lib/dist is the one place that includes mpi.h (dist.h)
 lib/dist/dist.o tests/fuzz/obj/lib/dist/dist.o: CPPFLAGS += $(MPI_CFLAGS)
 
+# rebuilt from scratch: ar rcs on the old archive would keep the object of a file since
+# moved or removed, and the linker might take its stale copy of a symbol
 lib/libemo.a: $(LIB_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 bin/emo: emo.c lib/libemo.a | bin
@@ -105,6 +108,7 @@ tests/fuzz/obj/%.o: %.cc
 	$(FUZZ_CXX) $(CPPFLAGS) -std=c++17 -g -O1 -MMD -MP $(FUZZ_SAN) -fsanitize=fuzzer-no-link -Ilib -c -o $@ $<
 
 tests/fuzz/obj/libemo.a: $(FUZZ_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 tests/fuzz/bin/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h tests/fuzz/obj/libemo.a | tests/fuzz/bin
