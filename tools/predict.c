@@ -21,6 +21,7 @@
 #include "text/clean.h"
 #include "text/csv.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 #define WINDOW_BATCHES 16

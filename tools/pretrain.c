@@ -18,6 +18,7 @@
 #include "train/train_cli.h"
 #include "train/trainer.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 /* From-scratch masked-LM defaults (emo-pretrain(1) says why): peak 5e-4 after 6% warm-up,

@@ -15,6 +15,7 @@
 #include "train/train_cli.h"
 #include "train/trainer.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 /* A student that does not start from a pretrained checkpoint (a preset, or the teacher's

@@ -20,6 +20,7 @@
 #include "model/config.h"
 #include "model/model.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 #define WINDOW_BATCHES 16

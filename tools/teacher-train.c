@@ -13,6 +13,7 @@
 #include "train/train_cli.h"
 #include "train/trainer.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 /* Without --init the model starts from random weights: a larger learning rate with warm-up.

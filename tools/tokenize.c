@@ -21,6 +21,7 @@
 #include "tok/bert_tok.h"
 #include "tok/spm.h"
 #include "util/cli.h"
+#include "util/par.h"
 #include "util/util.h"
 
 #define BATCH_RECORDS 2048

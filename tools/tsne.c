@@ -15,6 +15,7 @@
 #include "plot/svg.h"
 #include "util/cli.h"
 #include "util/labels.h"
+#include "util/par.h"
 #include "util/util.h"
 
 #define MAX_DIM 65536

@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/optim.h"
+#include "util/par.h"
 #include "util/util.h"
 
 #include "../bench_common.h"

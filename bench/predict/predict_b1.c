@@ -14,6 +14,7 @@
 
 #include "../bench_common.h"
 #include "infer/predictor.h"
+#include "util/par.h"
 #include "util/util.h"
 
 static double now(void)

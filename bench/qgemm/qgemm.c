@@ -21,6 +21,7 @@
 
 #include "nn/gemm.h"
 #include "nn/qgemm.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

@@ -18,6 +18,7 @@
 #include "../bench_common.h"
 #include "model/ckpt.h"
 #include "nn/qgemm.h"
+#include "util/par.h"
 #include "util/util.h"
 
 static double clock_s(clockid_t id)

@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "embed/clusters.h"
-#include "embed/parfor.h"
+#include "util/par.h"
 #include "util/util.h"
 
 typedef struct sil_ctx {

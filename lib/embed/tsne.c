@@ -7,10 +7,10 @@
 
 #include <cblas.h>
 
-#include "embed/parfor.h"
 #include "embed/sptree.h"
 #include "embed/tsne.h"
 #include "embed/vptree.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

@@ -112,7 +112,7 @@ void model_params_point(model_params *p, const model_config *c, float *block);
  * Memory: params and grads are one allocation each; activations are allocated once for
  * the largest (tokens, batch) seen and reused (grown only when a larger batch arrives).
  * Library code: nothing here exits; errors come back as -1 with model_error().
- * Threads: OpenBLAS and the engine's own loops (lib/nn/par.h) use threads_setup()'s count;
+ * Threads: OpenBLAS and the engine's own loops (lib/util/par.h) use threads_setup()'s count;
  * results are bit-identical run to run for a fixed seed and thread count.  One model is
  * not to be used from two threads at once.
  *

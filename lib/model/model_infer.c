@@ -10,7 +10,7 @@
 
 #include "model/model_impl.h"
 #include "nn/gemm.h"
-#include "nn/par.h"
+#include "util/par.h"
 #include "util/util.h"
 
 /* How long idle pool threads spin between the kernels of an inference forward (par_spin):

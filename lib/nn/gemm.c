@@ -12,7 +12,7 @@
 #include <strings.h>
 
 #include "nn/gemm.h"
-#include "nn/par.h"
+#include "util/par.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>

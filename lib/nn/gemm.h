@@ -36,7 +36,7 @@ void gemm_pack_serial(float *P, const float *W, size_t ldw, size_t N, size_t K);
 void gemm_pack_t(float *P, const float *Wt, size_t ldw, size_t K, size_t N);
 
 /* y (M, N) = x (M, K) W^T + bias (N, or NULL for none), W packed in P; x rows are lda
- * floats apart (lda >= K), y rows N apart.  Threads: par_for (nn/par.h). */
+ * floats apart (lda >= K), y rows N apart.  Threads: par_for (util/par.h). */
 void gemm_packed(float *y, const float *x, size_t lda, const float *P, const float *bias,
                  size_t M, size_t K, size_t N);
 /* y = act(x W^T + bias), act applied in place to each block of y while it is still in

@@ -9,7 +9,7 @@
 
 #include "nn/gemm.h"
 #include "nn/kernels.h"
-#include "nn/par.h"
+#include "util/par.h"
 
 /* Elementwise and row kernels are compiled at -O3 without FP trapping (so that GCC's
  * vectoriser may if-convert the selects), in clones picked at load time by CPU feature:

@@ -6,14 +6,14 @@
  *
  * Speed: the update streams 4 arrays in and 3 out (28 bytes per parameter), so it is
  * bound by memory bandwidth once vectorised; it runs 8 lanes wide with AVX2 where the CPU
- * has it (checked at run time), split into contiguous ranges over lib/nn/par.h's threads.
+ * has it (checked at run time), split into contiguous ranges over lib/util/par.h's threads.
  * sqrt and division are correctly rounded in every lane, so each element gets the same
  * bits as the scalar loop, whichever path or thread count runs it. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "nn/optim.h"
-#include "nn/par.h"
+#include "util/par.h"
 #include "util/util.h"
 
 void adamw_init(adamw_state *st, size_t n)

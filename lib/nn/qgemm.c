@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/par.h"
 #include "nn/qgemm.h"
+#include "util/par.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <cpuid.h>

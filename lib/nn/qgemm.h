@@ -47,7 +47,7 @@
  * group of a row of q), a 64-byte load is a whole quad of the panel (zmm).  Then colsum
  * and wscale, 16 ceil(N / 16) each (0 past N).
  *
- * Threads: par_for (nn/par.h), as gemm_packed.  Kernels never allocate. */
+ * Threads: par_for (util/par.h), as gemm_packed.  Kernels never allocate. */
 #ifndef EMO_QGEMM_H
 #define EMO_QGEMM_H
 

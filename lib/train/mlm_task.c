@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/par.h"
 #include "train/mlm_task.h"
+#include "util/par.h"
 #include "util/util.h"
 
 typedef struct ce_ctx {

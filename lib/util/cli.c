@@ -9,8 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cblas.h>
-
 #include "util/cli.h"
 #include "util/util.h"
 
@@ -74,17 +72,6 @@ void refuse_tty_stdout(int force)
 {
     if (!force && isatty(STDOUT_FILENO))
         errx(EXIT_USAGE, "refusing to write binary records to a terminal (use -f, or redirect)");
-}
-
-int threads_setup(int requested)
-{
-    int n = requested;
-    if (n <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (int)c : 1;
-    }
-    openblas_set_num_threads(n);
-    return n;
 }
 
 char *path_join(const char *dir, const char *name)

@@ -37,10 +37,6 @@ void out_close(void);
 /* Refuse to write binary records to a terminal unless force is set (zstd's rule). */
 void refuse_tty_stdout(int force);
 
-/* Number of threads: --threads value if > 0, else the online cores.  Applies it to
- * OpenBLAS too, so the two never oversubscribe the machine. */
-int threads_setup(int requested);
-
 /* ------------------------------------------------------------------------
  * Atomic output: write "<dir>/.<name>.tmpXXXXXX" in the target's directory, then
  * fsync + rename over the target.  Every open temp file is unlinked at exit or on

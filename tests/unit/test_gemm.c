@@ -7,7 +7,7 @@
 #include "check.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
-#include "nn/par.h"
+#include "util/par.h"
 #include "util/rng.h"
 
 void openblas_set_num_threads(int n);   /* from OpenBLAS (cblas.h's <complex.h> is avoided) */

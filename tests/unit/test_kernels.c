@@ -9,7 +9,7 @@
 
 #include "check.h"
 #include "nn/kernels.h"
-#include "nn/par.h"
+#include "util/par.h"
 #include "util/rng.h"
 
 static rng_t g_rng;

@@ -9,6 +9,7 @@
 #include "check.h"
 #include "nn/loss.h"
 #include "train/mlm_task.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

@@ -15,6 +15,7 @@
 #include "model/ckpt.h"
 #include "model/model.h"
 #include "nn/loss.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

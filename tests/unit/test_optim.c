@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "nn/optim.h"
+#include "util/par.h"
 #include "util/rng.h"
 #include "util/util.h"
 

@@ -1,4 +1,6 @@
-/* Persistent worker threads woken per par_for call.  Between jobs a worker may spin for a
+/* Threads: threads_setup, the persistent pool of par_for, and parfor (util/par.h).
+ *
+ * The pool's workers are woken per par_for call.  Between jobs a worker may spin for a
  * bounded time (par_spin) before sleeping on a condition variable: waking a sleeping
  * thread costs tens of microseconds on these VMs, as much as a whole small GEMM of a
  * one-tweet forward.  Spinning is off by default, because during training the OpenBLAS
@@ -7,12 +9,26 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "nn/par.h"
+#include "util/par.h"
 
 /* from OpenBLAS; cblas.h is not included because its <complex.h> defines I */
 int openblas_get_num_threads(void);
 void openblas_set_num_threads(int n);
+
+int threads_setup(int requested)
+{
+    int n = requested;
+    if (n <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (int)c : 1;
+    }
+    openblas_set_num_threads(n);
+    return n;
+}
+
+/* ---- the pool: par_for, par_for_dynamic --------------------------------------- */
 
 #define PAR_MAX_THREADS 64
 
@@ -208,4 +224,48 @@ void par_blas_restore(int n)
     P.blas_saved = 0;
     if (n > 1)
         openblas_set_num_threads(n);
+}
+
+/* ---- parfor: workers per call, chunks through an atomic counter ------------------ */
+
+typedef struct chunk_job {
+    size_t n, chunk;
+    atomic_size_t next;
+    par_fn fn;
+    void *ctx;
+} chunk_job;
+
+static void *chunk_worker(void *arg)
+{
+    chunk_job *j = arg;
+    for (;;) {
+        size_t lo = atomic_fetch_add(&j->next, j->chunk);
+        if (lo >= j->n)
+            break;
+        size_t hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
+        j->fn(j->ctx, lo, hi);
+    }
+    return NULL;
+}
+
+void parfor(size_t n, size_t chunk, int threads, par_fn fn, void *ctx)
+{
+    if (n == 0)
+        return;
+    if (chunk == 0)
+        chunk = 1;
+    if (threads <= 1 || n <= chunk) {
+        fn(ctx, 0, n);
+        return;
+    }
+    chunk_job j = { .n = n, .chunk = chunk, .fn = fn, .ctx = ctx };
+    atomic_init(&j.next, 0);
+    pthread_t tid[64];
+    int extra = threads - 1 < 64 ? threads - 1 : 64, started = 0;
+    for (; started < extra; started++)
+        if (pthread_create(&tid[started], NULL, chunk_worker, &j) != 0)
+            break;              /* fewer helpers is still correct, only slower */
+    chunk_worker(&j);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
 }

@@ -1,12 +1,20 @@
-/* A tiny persistent pthread pool for the engine's own loops (attention heads, GELU,
- * LayerNorm), sized like OpenBLAS (threads_setup() sets both), so the two never
- * oversubscribe the cores.  Work is split into fixed contiguous ranges by index, and each
- * index is computed by exactly the same code whichever thread runs it, so results are
- * bit-identical for any thread count unless a caller reduces across ranges. */
+/* Threads, all in one place: the thread count a tool runs with (threads_setup, which sets
+ * OpenBLAS's pool too), the persistent pool of the engine's own loops (par_for), and the
+ * per-call workers of the embedding code (parfor).
+ *
+ * The pool serves the engine's loops (attention heads, GELU, LayerNorm), sized like
+ * OpenBLAS (threads_setup() sets both), so the two never oversubscribe the cores.  Work is
+ * split into fixed contiguous ranges by index, and each index is computed by exactly the
+ * same code whichever thread runs it, so results are bit-identical for any thread count
+ * unless a caller reduces across ranges. */
 #ifndef EMO_PAR_H
 #define EMO_PAR_H
 
 #include <stddef.h>
+
+/* Number of threads: --threads value if > 0, else the online cores.  Applies it to
+ * OpenBLAS too, so the two never oversubscribe the machine. */
+int threads_setup(int requested);
 
 /* fn(ctx, lo, hi) handles indices [lo, hi). */
 typedef void (*par_fn)(void *ctx, size_t lo, size_t hi);
@@ -34,5 +42,12 @@ long par_spin(long ns);
  * par_blas_restore(). */
 int par_blas_single(void);
 void par_blas_restore(int n);
+
+/* A minimal deterministic parallel-for for the embedding code (t-SNE, silhouettes), on
+ * threads of its own started per call: items [0, n) are handed out in fixed-size chunks
+ * through an atomic counter.  Results stay bit-identical for any thread count as long as
+ * fn writes only per-item outputs and the caller reduces them in item order afterwards.
+ * threads <= 1 runs inline. */
+void parfor(size_t n, size_t chunk, int threads, par_fn fn, void *ctx);
 
 #endif
