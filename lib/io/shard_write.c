@@ -191,8 +191,10 @@ static int begin_shard(shard_writer *w)
     char *base = shard_name(w->prefix, w->nshards);
     char *path = path_join(w->dir, base);
     free(base);
-    atomic_open(&w->af, path);   /* exits with a message if the directory is not writable */
+    FILE *f = atomic_open_err(&w->af, path, w->err, sizeof w->err);
     free(path);
+    if (!f)
+        return -1;
     w->shard_open = 1;
     w->seek_n = 0;
     w->shard_bytes = 0;
@@ -454,7 +456,11 @@ int shard_writer_close(shard_writer *w, char *err, size_t errlen)
     /* Index: in write order, so a reader sees records shard by shard. */
     char *idx = part_file(w->dir, w->prefix, ".idx");
     atomic_file af;
-    FILE *f = atomic_open(&af, idx);
+    FILE *f = atomic_open_err(&af, idx, w->err, sizeof w->err);
+    if (!f) {
+        free(idx);
+        goto fail;
+    }
     unsigned char hdr[INDEX_HEADER_BYTES], ent[INDEX_ENTRY_BYTES];
     memcpy(hdr, INDEX_MAGIC, 8);
     put_u64(hdr + 8, w->nindex);
@@ -511,7 +517,12 @@ int shard_writer_close(shard_writer *w, char *err, size_t errlen)
     }
     json_object_set_new(o, "shards", js);
     char *man = part_file(w->dir, w->prefix, ".manifest.json");
-    f = atomic_open(&af, man);
+    f = atomic_open_err(&af, man, w->err, sizeof w->err);
+    if (!f) {
+        json_decref(o);
+        free(man);
+        goto fail;
+    }
     int bad = json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0;
     fputc('\n', f);
     json_decref(o);

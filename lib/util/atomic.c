@@ -67,17 +67,24 @@ static void install_cleanup(void)
     }
 }
 
-static void track(char *path, int is_dir)
+/* Registers path for removal at exit; -1 if MAX_PENDING are registered already. */
+static int track_or_fail(char *path, int is_dir)
 {
     install_cleanup();
     for (int i = 0; i < MAX_PENDING; i++) {
         if (!pending[i]) {
             pending[i] = path;
             pending_is_dir[i] = is_dir;
-            return;
+            return 0;
         }
     }
-    errx(EXIT_DATA, "too many open output files");
+    return -1;
+}
+
+static void track(char *path, int is_dir)
+{
+    if (track_or_fail(path, is_dir))
+        errx(EXIT_DATA, "too many open output files");
 }
 
 static void untrack(const char *path)
@@ -134,17 +141,21 @@ static void atomic_release(atomic_file *af, int keep_path)
     }
 }
 
-FILE *atomic_open(atomic_file *af, const char *path)
+FILE *atomic_open_err(atomic_file *af, const char *path, char *err, size_t errlen)
 {
     memset(af, 0, sizeof *af);
     af->path = xstrdup(path);
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        if (S_ISDIR(st.st_mode))
-            errx(EXIT_DATA, "%s: is a directory", path);
+        if (S_ISDIR(st.st_mode)) {
+            errbuf_fail(err, errlen, "%s: is a directory", path);
+            goto fail;
+        }
         af->fp = fopen(path, "w");
-        if (!af->fp)
-            err(EXIT_DATA, "%s", path);
+        if (!af->fp) {
+            errbuf_fail(err, errlen, "%s: %s", path, strerror(errno));
+            goto fail;
+        }
         af->direct = 1;
         af->active = 1;
         return af->fp;
@@ -159,15 +170,41 @@ FILE *atomic_open(atomic_file *af, const char *path)
     }
     af->tmp = temp_name_for(af->path);
     int fd = mkstemp(af->tmp);
-    if (fd < 0)
-        err(EXIT_DATA, "%s: cannot create temporary file", path);
+    if (fd < 0) {
+        errbuf_fail(err, errlen, "%s: cannot create temporary file: %s", path, strerror(errno));
+        goto fail;
+    }
     fchmod(fd, 0644);
-    track(af->tmp, 0);
+    if (track_or_fail(af->tmp, 0)) {
+        errbuf_fail(err, errlen, "too many open output files");
+        goto fail_fd;
+    }
     af->active = 1;
     af->fp = fdopen(fd, "w");
-    if (!af->fp)
-        err(EXIT_DATA, "%s", path);
+    if (!af->fp) {
+        errbuf_fail(err, errlen, "%s: %s", path, strerror(errno));
+        untrack(af->tmp);
+        af->active = 0;
+        goto fail_fd;
+    }
     return af->fp;
+fail_fd:
+    close(fd);
+    unlink(af->tmp);
+fail:
+    free(af->path);
+    free(af->tmp);
+    af->path = af->tmp = NULL;
+    return NULL;
+}
+
+FILE *atomic_open(atomic_file *af, const char *path)
+{
+    char msg[PATH_MAX + 128];
+    FILE *fp = atomic_open_err(af, path, msg, sizeof msg);
+    if (!fp)
+        errx(EXIT_DATA, "%s", msg);
+    return fp;
 }
 
 int atomic_commit(atomic_file *af)

@@ -52,6 +52,10 @@ typedef struct atomic_file {
 
 /* Opens the temp file; exits 1 with a message if it cannot. */
 FILE *atomic_open(atomic_file *af, const char *path);
+/* The same for library code, which does not exit: NULL with the message atomic_open would
+ * print ("PATH: cannot create temporary file: reason") in err (errlen bytes); af holds
+ * nothing then (no names, no temp file). */
+FILE *atomic_open_err(atomic_file *af, const char *path, char *err, size_t errlen);
 /* Flush, fsync, rename, fsync the directory.  Returns 0, or -1 with errno (temp removed).
  * Frees af->path and af->tmp (NULL after; a failed commit keeps path for messages). */
 int atomic_commit(atomic_file *af);

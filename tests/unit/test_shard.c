@@ -536,6 +536,37 @@ static void test_write_error(void)
     free(dir);
 }
 
+/* A shard that cannot be created (here: its directory removed under the writer) is an
+ * error of the add or close, with atomic_open's message, never an exit (shard.h). */
+static void test_create_error(void)
+{
+    char *dir = mkdir_tmp("gone"), err[1024] = "";
+    shard_meta m = make_meta(SHARD_ATTN_F16);
+    shard_writer_opts o = { .frame_bytes = 8192 };
+    shard_writer *w = shard_writer_open(dir, "p", &m, &o, err, sizeof err);
+    CHECK(w != NULL, "open: %s", err);
+    if (!w) {
+        free(dir);
+        return;
+    }
+    remove_tree(dir);
+    float logits[TK], *attn = xmalloc(sizeof(float) * TNL * TNH * MAXL * MAXL);
+    int rc = 0;
+    for (uint64_t id = 0; id < 50 && rc == 0; id++) {
+        int l = gen(id, logits, attn);
+        rc = shard_writer_add(w, id, l, logits, attn);
+    }
+    if (rc) {
+        snprintf(err, sizeof err, "%s", shard_writer_error(w));
+        shard_writer_abort(w);
+    } else
+        rc = shard_writer_close(w, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "gone/p-0000.zst: cannot create temporary file: No such file or directory"),
+          "shard in a removed directory: rc %d, '%s'", rc, err);
+    free(attn);
+    free(dir);
+}
+
 /* shard_writer_add_layers (each layer's block where it lies) writes the bytes of
  * shard_writer_add (one contiguous block), and a writer's output is the same run to run
  * although frames are compressed on a thread of its own. */
@@ -611,6 +642,7 @@ int main(void)
     test_damage();
     test_layers_and_determinism();
     test_write_error();
+    test_create_error();
     if (!check_failed)
         remove_tree(tmpdir);
     return check_done("test_shard");
