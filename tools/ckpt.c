@@ -8,7 +8,8 @@
  *                       the checkpoint with the WordPiece vocabulary the corpus uses
  *                       (lib/model/trim.h)
  *   quantize -m CKPT -o DIR [--keep LIST] [--scheme w7|a7]
- *                       int8 linear layers for inference (lib/model/ckpt_int8.c)
+ *                       int8 linear layers (and embeddings) for inference
+ *                       (lib/model/ckpt_int8.c)
  *   dequantize -m CKPT -o DIR
  *                       an int8 checkpoint back to float32
  * SPEC is a preset name, a config.json or a checkpoint directory. */
@@ -42,8 +43,8 @@ static const cli_help help = {
     "       emo ckpt quantize [--keep LIST] [--scheme w7|a7] -m CKPT -o DIR\n"
     "       emo ckpt dequantize -m CKPT -o DIR\n",
     "      --corpus FILE       (trim-vocab) a token stream of the corpus; repeat for more\n"
-    "      --keep LIST         (quantize) layers left float: pooler, classifier,\n"
-    "                          embedding_projection (comma-separated)\n"
+    "      --keep LIST         (quantize) parts left float: embeddings, pooler,\n"
+    "                          classifier, embedding_projection (comma-separated)\n"
     "      --labels LIST       comma-separated class names, in class-id order\n"
     "      --labels-file FILE  class names, one per line\n"
     "      --min-count N       (trim-vocab) keep tokens the corpus uses N times or more (1)\n"
@@ -180,8 +181,8 @@ static int info(int argc, char **argv)
             for (int k = 0; k < 3; k++)
                 if (c.quant_keep & (1u << k))
                     json_array_append_new(kept, json_string(kn[k]));
-            q = json_pack("{s:s,s:s,s:o}", "method", "emo-dynamic-int8", "scheme", c.quant_scheme ? "a7" : "w7",
-                          "float_linear", kept);
+            q = json_pack("{s:s,s:s,s:o,s:s}", "method", "emo-dynamic-int8", "scheme", c.quant_scheme ? "a7" : "w7",
+                          "float_linear", kept, "embeddings", c.quant_keep & MODEL_Q8_KEEP_EMB ? "float" : "int8");
         }
         json_object_set_new(o, "quantization", q);
         char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(9));
@@ -367,14 +368,16 @@ static int quant(int argc, char **argv, int de)
     if (keep_list) {
         char *copy = xstrdup(keep_list), *save = NULL;
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (!strcmp(t, "embedding_projection"))
+            if (!strcmp(t, "embeddings"))
+                keep |= MODEL_Q8_KEEP_EMB;
+            else if (!strcmp(t, "embedding_projection"))
                 keep |= MODEL_Q8_KEEP_PROJ;
             else if (!strcmp(t, "pooler"))
                 keep |= MODEL_Q8_KEEP_POOL;
             else if (!strcmp(t, "classifier"))
                 keep |= MODEL_Q8_KEEP_CLS;
             else {
-                warnx("--keep: '%s' (pooler, classifier, embedding_projection)", t);
+                warnx("--keep: '%s' (embeddings, pooler, classifier, embedding_projection)", t);
                 cli_usage(&help, EXIT_USAGE);
             }
         }

@@ -252,7 +252,9 @@ static void append(char *buf, size_t n, const char *s)
 
 /* An I8 tensor t of entry e (emo ckpt quantize, emo-checkpoint(5)): its scale tensor
  * "<name>_scale" (F32, one per row) marked used, the weights dequantised into dst and, with
- * a model m, the codes handed to it (model_int8_set). */
+ * a model m, a linear layer's codes handed to it (model_int8_set).  An embedding table's
+ * rows (codes in [-127, 127]) are only dequantised: a lookup is no GEMM, the engine keeps
+ * them float. */
 static int read_int8(const st_file *f, const st_tensor *t, const ckpt_entry *e, const model_config *c,
                      unsigned flags, unsigned char *used, float *dst, model *m, char *err, size_t errn)
 {
@@ -265,9 +267,10 @@ static int read_int8(const st_file *f, const st_tensor *t, const ckpt_entry *e, 
     int linear = e->ndim == 2 && (e->field == F_PROJ_W || e->field == F_QKV_W || e->field == F_AO_W ||
                                   e->field == F_FI_W || e->field == F_FO_W || e->field == F_POOL_W ||
                                   e->field == F_CLS_W);
-    if (!linear)
-        return errbuf_fail(err, errn, "%s: tensor %s is int8 (I8), but only linear layers' weights may be",
-                           f->path, t->name);
+    int emb = e->ndim == 2 && (e->field == F_WORD || e->field == F_POS || e->field == F_TYPE);
+    if (!linear && !emb)
+        return errbuf_fail(err, errn, "%s: tensor %s is int8 (I8), but only linear layers' weights and "
+                           "embedding tables may be", f->path, t->name);
     char shp[64], want[64];
     st_shape_str(e->ndim, e->shape, want, sizeof want);
     st_shape_str(t->ndim, t->shape, shp, sizeof shp);
@@ -293,9 +296,13 @@ static int read_int8(const st_file *f, const st_tensor *t, const ckpt_entry *e, 
             rc = errbuf_fail(err, errn, "%s: tensor %s: scale %g at index %zu (finite, >= 0 expected)", f->path, sn,
                              (double)scale[i], i);
     const int8_t *wq = (const int8_t *)(f->data + t->begin);
+    for (size_t i = 0; !rc && emb && i < rows * cols; i++)
+        if (wq[i] < -127)
+            rc = errbuf_fail(err, errn, "%s: tensor %s: int8 code %d at row %zu outside [-127, 127]", f->path,
+                             t->name, wq[i], i / cols);
     if (!rc)
         qgemm_dequantize_weights(dst, wq, scale, rows, cols);
-    if (!rc && m && model_int8_set(m, e->field, e->offset / cols, rows, wq, scale, c->quant_scheme) != 0)
+    if (!rc && m && linear && model_int8_set(m, e->field, e->offset / cols, rows, wq, scale, c->quant_scheme) != 0)
         rc = errbuf_fail(err, errn, "%s: tensor %s: %s", f->path, t->name, model_error(m));
     free(scale);
     return rc;

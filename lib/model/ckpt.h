@@ -128,7 +128,8 @@ int ckpt_model_save_run(const model *m, const char *dir, const char *vocab_path,
 /* ---- int8 checkpoints (lib/model/ckpt_int8.c, emo-checkpoint(5)) ----------------------
  * ckpt_quantize: src (a float classifier checkpoint) to dst with every linear layer's weight
  * as "<name>" I8 (codes in the scheme's range) plus "<name>_scale" F32 (one per output row),
- * except the MODEL_Q8_KEEP_* layers in keep; embeddings, LayerNorms and biases F32;
+ * and the embedding tables as "<name>" I8 (codes in [-127, 127]) plus "<name>_scale" F32 (one
+ * per row), except the MODEL_Q8_KEEP_* parts in keep; LayerNorms and biases F32;
  * config.json with "quantization"; vocab.txt, tokenizer files, emo_text.json and
  * emo_run.json copied.  ckpt_dequantize: an int8 checkpoint back to float32 (scale * code).
  * Atomic (nothing left on failure), never over src.  0, or -1 with the message in err. */

@@ -1,14 +1,21 @@
 /* int8 checkpoints: emo ckpt quantize and dequantize (ckpt.h, emo-checkpoint(5)).
  *
- * Only the linear layers' weights become int8: they are the GEMMs, 80% of inference, and
- * nn/qgemm runs them on the codes.  The embeddings stay float: a row of the table is looked
- * up, not multiplied, so int8 rows would save file size only, and for small students the
- * 30522-row word table is most of the checkpoint (bert-tiny: 3.9 of its 4.4 M parameters),
- * so their int8 file is about 0.9x the float one, bert-base's about 0.35x (ckpt_quantize's
- * caller prints the ratio).  LayerNorms and biases are float as in every dynamic int8
- * scheme (a few floats per channel). */
+ * The linear layers' weights become int8 with one scale per output channel: they are the
+ * GEMMs, 80% of inference, and nn/qgemm runs them on the codes.  The embedding tables (word,
+ * position, token type) become int8 too, one scale per row (symmetric, absmax / 127), unless
+ * kept float (MODEL_Q8_KEEP_EMB): for small students the 30522-row word table is most of the
+ * checkpoint (bert-tiny: 3.9 of its 4.4 M parameters), so with float tables their int8 file
+ * was about 0.9x the float one.  A row of a table is looked up, not multiplied, so the loader
+ * dequantises the tables to float (ckpt.c, read_int8): int8 tables save file size (disk,
+ * download), not memory, and the forward pass is the float one.  LayerNorms and biases are
+ * float as in every dynamic int8 scheme (a few floats per channel).
+ *
+ * Requantising a dequantised file gives the same codes and scales: a scale s = m / n (n the
+ * largest code) comes back from the row's largest value s * n as the same float, which holds
+ * for every float m (checked exhaustively for n = 63 and 127). */
 #include <errno.h>
 #include <libgen.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +27,35 @@
 #include "nn/qgemm.h"
 #include "util/util.h"
 
-/* model_params field numbers of the linear weights (model.h struct order) */
-enum { F_PROJ_W = 5, F_QKV_W = 7, F_AO_W = 9, F_FI_W = 13, F_FO_W = 15, F_POOL_W = 19, F_CLS_W = 21 };
+/* model_params field numbers of the embedding tables and linear weights (model.h struct order) */
+enum { F_WORD = 0, F_POS = 1, F_TYPE = 2, F_PROJ_W = 5, F_QKV_W = 7, F_AO_W = 9, F_FI_W = 13, F_FO_W = 15,
+       F_POOL_W = 19, F_CLS_W = 21 };
+
+/* The largest code of an int8 embedding row. */
+#define EMB_QMAX 127
+
+static int emb_field(int field, unsigned keep)
+{
+    return (field == F_WORD || field == F_POS || field == F_TYPE) && !(keep & MODEL_Q8_KEEP_EMB);
+}
+
+/* wq (rows, cols) = round(w / scale) with scale[r] = max |w[r, .]| / 127 (symmetric per row;
+ * an all-zero row gets scale 0 and codes 0). */
+static void quantize_rows(int8_t *wq, float *scale, const float *w, size_t rows, size_t cols)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *x = w + r * cols;
+        float m = 0.0f;
+        for (size_t k = 0; k < cols; k++)
+            m = fabsf(x[k]) > m ? fabsf(x[k]) : m;
+        float sc = m / (float)EMB_QMAX;
+        scale[r] = sc;
+        for (size_t k = 0; k < cols; k++) {
+            long v = sc > 0.0f ? lrintf(x[k] / sc) : 0;
+            wq[r * cols + k] = (int8_t)(v < -EMB_QMAX ? -EMB_QMAX : v > EMB_QMAX ? EMB_QMAX : v);
+        }
+    }
+}
 
 static int int8_field(int field, unsigned keep)
 {
@@ -153,11 +187,15 @@ int ckpt_quantize(const char *src, const char *dst, unsigned keep, int scheme, c
         const ckpt_entry *en = &es[i];
         const float *w = ckpt_field(&p, en->field) + en->offset;
         o[k] = (st_out){ .name = en->name, .data = w, .ndim = en->ndim, .shape = { en->shape[0], en->shape[1] } };
-        if (en->ndim == 2 && int8_field(en->field, keep)) {
+        int emb = en->ndim == 2 && emb_field(en->field, keep);
+        if (emb || (en->ndim == 2 && int8_field(en->field, keep))) {
             size_t rows = (size_t)en->shape[0], cols = (size_t)en->shape[1];
-            int8_t *wq = bufs[nb++] = xmalloc(rows * cols);
-            float *ws = bufs[nb++] = xmalloc(rows * sizeof *ws);
-            qgemm_quantize_weights(wq, ws, w, rows, cols, (enum qgemm_scheme)scheme);
+            int8_t *wq = bufs[nb++] = xmalloc(rows * cols + 1);
+            float *ws = bufs[nb++] = xmalloc((rows + 1) * sizeof *ws);
+            if (emb)
+                quantize_rows(wq, ws, w, rows, cols);
+            else
+                qgemm_quantize_weights(wq, ws, w, rows, cols, (enum qgemm_scheme)scheme);
             o[k].i8 = wq;
             snprintf(names[i], sizeof names[i], "%s_scale", en->name);
             o[++k] = (st_out){ .name = names[i], .data = ws, .ndim = 1, .shape = { (int64_t)rows } };
@@ -167,7 +205,7 @@ int ckpt_quantize(const char *src, const char *dst, unsigned keep, int scheme, c
     /* keep: only the layers this model has */
     c.quant = 1;
     c.quant_scheme = scheme;
-    c.quant_keep = keep & (MODEL_Q8_KEEP_POOL | MODEL_Q8_KEEP_CLS |
+    c.quant_keep = keep & (MODEL_Q8_KEEP_POOL | MODEL_Q8_KEEP_CLS | MODEL_Q8_KEEP_EMB |
                            (c.arch == ARCH_ALBERT ? MODEL_Q8_KEEP_PROJ : 0));
     int rc = write_ckpt(src, dst, &c, o, k, err, errn);
     for (size_t i = 0; i < nb; i++)

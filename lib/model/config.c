@@ -192,10 +192,11 @@ static void class_defaults(model_config *c, model_arch a)
     model_config_set_labels(c, 2, NULL);
 }
 
-/* The "float" list of "quantization": names of the layers kept float (config.h). */
+/* The "float" list of "quantization": names of the parts kept float (config.h).  A file
+ * written before the embeddings could be int8 lists "embeddings" (its tables are F32). */
 static const struct { const char *name; unsigned bit; } keep_names[] = {
-    { "embedding_projection", MODEL_Q8_KEEP_PROJ }, { "pooler", MODEL_Q8_KEEP_POOL },
-    { "classifier", MODEL_Q8_KEEP_CLS },
+    { "embeddings", MODEL_Q8_KEEP_EMB }, { "embedding_projection", MODEL_Q8_KEEP_PROJ },
+    { "pooler", MODEL_Q8_KEEP_POOL }, { "classifier", MODEL_Q8_KEEP_CLS },
 };
 
 /* "quantization": {"method": "emo-dynamic-int8", "scheme": "w7" | "a7", "float": [...]} */
@@ -445,15 +446,18 @@ int model_config_write_fp(FILE *fp, const model_config *c)
     if (c->quant) {   /* emo-checkpoint(5): what emo ckpt quantize did */
         char keep[256] = "";
         for (size_t k = 0; k < sizeof keep_names / sizeof *keep_names; k++)
-            if (c->quant_keep & keep_names[k].bit) {
+            if ((c->quant_keep & keep_names[k].bit) && keep_names[k].bit != MODEL_Q8_KEEP_EMB) {
                 size_t u = strlen(keep);
                 snprintf(keep + u, sizeof keep - u, ",\n      \"%s\"", keep_names[k].name);
             }
-        ADD("quantization", fmt("{\n    \"activations\": \"uint8, dynamic, per row (token), asymmetric\",\n"
-                                "    \"float\": [\n      \"embeddings\",\n      \"LayerNorm\",\n      \"biases\"%s\n"
+        int emb8 = !(c->quant_keep & MODEL_Q8_KEEP_EMB);
+        ADD("quantization", fmt("{\n    \"activations\": \"uint8, dynamic, per row (token), asymmetric\",\n%s"
+                                "    \"float\": [\n      %s\"LayerNorm\",\n      \"biases\"%s\n"
                                 "    ],\n    \"method\": \"emo-dynamic-int8\",\n    \"scale_suffix\": \"_scale\",\n"
                                 "    \"scheme\": \"%s\",\n    \"weights\": \"int8, symmetric, per output channel\"\n  }",
-                                keep, c->quant_scheme ? "a7" : "w7"));
+                                emb8 ? "    \"embeddings\": \"int8, symmetric, per row (absmax / 127), float once loaded\",\n"
+                                     : "",
+                                emb8 ? "" : "\"embeddings\",\n      ", keep, c->quant_scheme ? "a7" : "w7"));
     }
     ADD("transformers_version", xstrdup("\"" MODEL_TRANSFORMERS_VERSION "\""));
     if (c->arch == ARCH_DISTILBERT) {

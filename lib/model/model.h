@@ -48,11 +48,13 @@ typedef struct model_config {
     unsigned quant_keep;   /* MODEL_Q8_KEEP_* bits: linear layers left float */
 } model_config;
 
-/* Optional linear layers an int8 checkpoint may keep in float (emo ckpt quantize --keep);
- * the encoder's (attention Q/K/V and output, FFN in and out) are always int8. */
+/* Optional parts an int8 checkpoint may keep in float (emo ckpt quantize --keep); the
+ * encoder's linear layers (attention Q/K/V and output, FFN in and out) are always int8.
+ * int8 embedding tables are dequantised at load: the engine never sees them. */
 enum { MODEL_Q8_KEEP_PROJ = 1,   /* ALBERT's embedding projection */
        MODEL_Q8_KEEP_POOL = 2,   /* BERT/ALBERT pooler, DistilBERT pre_classifier */
-       MODEL_Q8_KEEP_CLS = 4 };  /* classifier */
+       MODEL_Q8_KEEP_CLS = 4,    /* classifier */
+       MODEL_Q8_KEEP_EMB = 8 };  /* word, position and token-type embedding tables */
 
 /* Number of layer-parameter sets: 1 for ALBERT (shared), L otherwise. */
 static inline int model_layer_sets(const model_config *c) { return c->arch == ARCH_ALBERT ? 1 : c->L; }

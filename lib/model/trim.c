@@ -194,6 +194,11 @@ static int write_weights(const char *src, const char *dst, size_t V, const int32
     *ndropped = 0;
     for (size_t i = 0; i < f.n && !rc; i++) {
         const st_tensor *t = &f.t[i];
+        if (t->dtype == ST_I8) {        /* emo ckpt quantize's codes: not to be dropped */
+            rc = errbuf_fail(err, errn, "%s: tensor %s is int8 (an emo ckpt quantize checkpoint): trim the float "
+                             "checkpoint, then quantize", f.path, t->name);
+            break;
+        }
         if (!is_float(t->dtype)) {      /* position_ids and other integer buffers */
             (*ndropped)++;
             continue;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # emo ckpt quantize / dequantize and int8 inference (issue 16): a tiny trained teacher and
-# student quantized, their int8 logits against the float ones (tolerance, argmax), the
-# same bits on every qgemm path, emo predict and emo eval on the int8 model, the round
-# trip, the refusals and damaged files (one line each, exit 1).
+# student quantized (int8 linear layers and embedding tables), their int8 logits against the
+# float ones (tolerance, argmax), the same bits on every qgemm path, emo predict and emo eval
+# on the int8 model, the size of a preset's int8 file, the round trip, the refusals and
+# damaged files (one line each, exit 1).
 load helpers
 
 setup_file() {
@@ -37,9 +38,9 @@ compare() {
           (map(select((.[0] | index(max)) == (.[1] | index(max)))) | length) / length ] | @tsv'
 }
 
-@test "quantize: I8 weights with F32 scales, float embeddings and LayerNorms, config.json and info say so" {
-    run jq -c '.quantization | {method, scheme, float}' "$D/teacher8/config.json"
-    assert_output '{"method":"emo-dynamic-int8","scheme":"w7","float":["embeddings","LayerNorm","biases"]}'
+@test "quantize: I8 weights and embedding tables with F32 scales, float LayerNorms, config.json and info say so" {
+    run jq -c '.quantization | {method, scheme, float, embeddings}' "$D/teacher8/config.json"
+    assert_output '{"method":"emo-dynamic-int8","scheme":"w7","float":["LayerNorm","biases"],"embeddings":"int8, symmetric, per row (absmax / 127), float once loaded"}'
     hdr=$(head -c 8 "$D/teacher8/model.safetensors" | od -An -tu8 | tr -d ' ')
     run bash -c "tail -c +9 '$D/teacher8/model.safetensors' | head -c $hdr | jq -c '
         [.\"bert.encoder.layer.0.attention.self.query.weight\".dtype,
@@ -47,8 +48,12 @@ compare() {
          .\"bert.encoder.layer.0.attention.self.query.weight_scale\".shape,
          .\"bert.encoder.layer.1.output.dense.weight\".dtype, .\"classifier.weight\".dtype,
          .\"bert.pooler.dense.weight\".dtype, .\"bert.embeddings.word_embeddings.weight\".dtype,
+         .\"bert.embeddings.word_embeddings.weight_scale\".dtype,
+         .\"bert.embeddings.word_embeddings.weight_scale\".shape,
+         .\"bert.embeddings.position_embeddings.weight\".dtype, .\"bert.embeddings.token_type_embeddings.weight\".dtype,
          .\"bert.embeddings.LayerNorm.weight\".dtype, .\"bert.encoder.layer.0.attention.self.query.bias\".dtype]'"
-    assert_output '["I8","F32",[32],"I8","I8","I8","F32","F32","F32"]'
+    V=$(jq .vocab_size "$D/teacher/config.json")
+    assert_output '["I8","F32",[32],"I8","I8","I8","I8","F32",['"$V"'],"I8","I8","F32","F32"]'
     for f in vocab.txt tokenizer_config.json special_tokens_map.json emo_text.json; do
         cmp "$D/teacher/$f" "$D/teacher8/$f"
     done
@@ -56,15 +61,15 @@ compare() {
     run cat "$D/teacher8.log"
     assert_output --regexp '^emo-ckpt: teacher8: model.safetensors [0-9.]+ MB, 0\.[0-9]+x teacher.s [0-9.]+ MB$'
     run bash -c "emo ckpt info '$D/teacher8' | jq -c .quantization; emo ckpt info '$D/teacher' | jq -c .quantization"
-    assert_output $'{"method":"emo-dynamic-int8","scheme":"w7","float_linear":[]}\nnull'
+    assert_output $'{"method":"emo-dynamic-int8","scheme":"w7","float_linear":[],"embeddings":"int8"}\nnull'
 }
 
 @test "quantize --keep pooler,classifier leaves them F32; --scheme a7; bad --keep is a usage error" {
     emo ckpt quantize --keep pooler,classifier --scheme a7 -m "$D/student" -o s8 2> /dev/null
     run jq -c '.quantization | [.scheme, .float]' s8/config.json
-    assert_output '["a7",["embeddings","LayerNorm","biases","pooler","classifier"]]'
+    assert_output '["a7",["LayerNorm","biases","pooler","classifier"]]'
     run emo ckpt info s8
-    [[ "$output" == *'"quantization":{"method":"emo-dynamic-int8","scheme":"a7","float_linear":["pooler","classifier"]}'* ]]
+    [[ "$output" == *'"quantization":{"method":"emo-dynamic-int8","scheme":"a7","float_linear":["pooler","classifier"],"embeddings":"int8"}'* ]]
     emo teacher-logits -m s8 "$D/val.rec" > a7.rec
     emo teacher-logits -m "$D/student" "$D/val.rec" > f.rec
     read -r maxdiff agree < <(compare f.rec a7.rec)
@@ -99,6 +104,55 @@ compare() {
         EMO_QGEMM_ISA=$isa emo teacher-logits -m "$D/student8" "$D/val.rec" > s.$isa.rec 2> /dev/null
         diff <(emo dump s.scalar.rec) <(emo dump s.$isa.rec)
     done
+}
+
+@test "quantize --keep embeddings leaves the tables F32; int8 logits within 0.05 either way, argmax on 98%" {
+    emo ckpt quantize --keep embeddings -m "$D/teacher" -o t8k 2> /dev/null
+    run jq -c '.quantization | [.float, .embeddings]' t8k/config.json
+    assert_output '[["embeddings","LayerNorm","biases"],null]'
+    run bash -c "emo ckpt info t8k | jq -c .quantization"
+    assert_output '{"method":"emo-dynamic-int8","scheme":"w7","float_linear":[],"embeddings":"float"}'
+    hdr=$(head -c 8 t8k/model.safetensors | od -An -tu8 | tr -d ' ')
+    run bash -c "tail -c +9 t8k/model.safetensors | head -c $hdr | jq -c '
+        [.\"bert.embeddings.word_embeddings.weight\".dtype, .\"bert.embeddings.word_embeddings.weight_scale\",
+         .\"bert.encoder.layer.0.attention.self.query.weight\".dtype]'"
+    assert_output '["F32",null,"I8"]'
+    [ "$(stat -c %s "$D/teacher8/model.safetensors")" -lt "$(stat -c %s t8k/model.safetensors)" ]
+    emo teacher-logits -m "$D/teacher" "$D/val.rec" > f.rec
+    emo teacher-logits -m t8k "$D/val.rec" > k.rec
+    emo teacher-logits -m "$D/teacher8" "$D/val.rec" > q.rec
+    for x in k q; do
+        read -r maxdiff agree < <(compare f.rec $x.rec)
+        echo "$x: max |diff| $maxdiff, argmax agreement $agree" >&3
+        awk -v d="$maxdiff" -v a="$agree" 'BEGIN { exit !(d > 0 && d < 0.05 && a >= 0.98) }'
+    done
+    # the tables dequantised at load: the same model as the float tables, but for their rounding
+    ! cmp -s k.rec q.rec
+    emo ckpt dequantize -m t8k -o t8kf 2> /dev/null
+    emo ckpt quantize --keep embeddings -m t8kf -o t8k2 2> /dev/null
+    cmp t8k/model.safetensors t8k2/model.safetensors
+    cmp t8k/config.json t8k2/config.json
+}
+
+@test "size: a tiny preset's int8 file is at most 0.30 of the float one (> 0.5 with --keep embeddings)" {
+    for p in bert-tiny albert-tiny distilbert-tiny; do
+        emo ckpt init --labels a,b,c,d,e,f -o $p $p 2> /dev/null
+        run --separate-stderr emo ckpt quantize -m $p -o $p.q8
+        assert_success
+        [[ "$stderr" =~ ^emo-ckpt:\ $p.q8:\ model.safetensors\ [0-9.]+\ MB,\ 0\.[0-2][0-9]*x ]]
+        emo ckpt quantize --keep embeddings -m $p -o $p.k8 2> /dev/null
+        f=$(stat -c %s $p/model.safetensors) q=$(stat -c %s $p.q8/model.safetensors)
+        k=$(stat -c %s $p.k8/model.safetensors)
+        echo "$p: float $f, int8 $q ($(awk -v a=$q -v b=$f 'BEGIN { printf "%.3f", a / b }')x), keeping the" \
+             "embeddings $k ($(awk -v a=$k -v b=$f 'BEGIN { printf "%.3f", a / b }')x)" >&3
+        awk -v f=$f -v q=$q -v k=$k 'BEGIN { exit !(q <= 0.30 * f && k > 0.5 * f) }'
+        run bash -c "emo ckpt info $p.q8 | jq -c '.quantization | [.embeddings, .float_linear]'"
+        assert_output '["int8",[]]'
+    done
+    # 30522 table rows and their scales: quantize(dequantize(q)) is q
+    emo ckpt dequantize -m bert-tiny.q8 -o bert-tiny.f 2> /dev/null
+    emo ckpt quantize -m bert-tiny.f -o bert-tiny.q8again 2> /dev/null
+    cmp bert-tiny.q8/model.safetensors bert-tiny.q8again/model.safetensors
 }
 
 @test "emo predict and emo eval run the int8 checkpoint; predict's answers equal teacher-logits'" {

@@ -168,6 +168,12 @@ print(n)'"
     assert_failure 2
     [[ "$stderr" == *"the same file as the input"*"refusing to overwrite an input"* ]]
     assert_file_not_exists small
+    # an int8 checkpoint: its I8 tables and weights are not dropped as buffers, it is refused
+    emo ckpt quantize -m "$D/bert" -o q8 2> /dev/null
+    run --separate-stderr emo ckpt trim-vocab -m q8 --corpus "$D/corpus.rec" -o small
+    assert_failure 1
+    [[ "$stderr" == *"is int8 (an emo ckpt quantize checkpoint): trim the float checkpoint, then quantize" ]]
+    assert_file_not_exists small
 }
 
 @test "trim-vocab: a student trained in the trimmed vocabulary from a full-vocabulary teacher's cache" {
