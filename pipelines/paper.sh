@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The paper's pipeline at CPU size, end to end:
 #   clean -> tokenize -> split (70/15/15) [-> pretrain (masked LM)] -> teacher-train -> teacher-logits
-#   (cache) -> student-distill (DistilBERT-style, ALBERT-style) [-> ablations] -> eval,
-#   confusion, t-SNE of the teacher's embeddings -> OUT/results/ (RESULTS.md, reports, figures)
+#   (cache) -> student-distill (DistilBERT-style, ALBERT-style) [-> ablations] -> eval (and
+#   each student's int8 copy, emo ckpt quantize), confusion, t-SNE of the teacher's embeddings
+#   -> OUT/results/ (RESULTS.md, reports, figures)
 #
 # Usage: pipelines/paper.sh [OUT_DIR]          (default work/paper)
 #
@@ -45,6 +46,9 @@
 #   with it; 0: the teacher's vocabulary)
 #   BASELINES (1: the majority class and, if `fasttext` is installed, a fastText model
 #   trained on the same split, in RESULTS.md; 0: none)
+#   INT8 (1: each student's eval stage also quantizes it, `emo ckpt quantize` into
+#   OUT/students/NAME.int8, and evaluates that on the same test split, timed the same way:
+#   RESULTS.md's int8 table, accuracy, size and samples/s beside float; a few seconds.  0: not)
 #   ABLATIONS (0; 1 runs the paper's ablations on the first student), A_EPOCHS (S_EPOCHS;
 #   the ablations include the default settings at A_EPOCHS as their own baseline),
 #   JOBS (1: ablation runs at once, each with THREADS threads)
@@ -83,6 +87,7 @@ ATTN_LAYERS=${ATTN_LAYERS:-}
 ATTN_CODEC=${ATTN_CODEC:-u8}
 TRIM_VOCAB=${TRIM_VOCAB:-1}
 BASELINES=${BASELINES:-1}
+INT8=${INT8:-1}
 ABLATIONS=${ABLATIONS:-0}
 A_EPOCHS=${A_EPOCHS:-$S_EPOCHS}
 JOBS=${JOBS:-1}
@@ -110,6 +115,7 @@ done
 case $PRETRAIN in 0|1) ;; *) die "PRETRAIN=$PRETRAIN: 0 or 1" ;; esac
 case $DISTILL_UNLABELED in 0|1) ;; *) die "DISTILL_UNLABELED=$DISTILL_UNLABELED: 0 or 1" ;; esac
 case $TRIM_VOCAB in 0|1) ;; *) die "TRIM_VOCAB=$TRIM_VOCAB: 0 or 1" ;; esac
+case $INT8 in 0|1) ;; *) die "INT8=$INT8: 0 or 1" ;; esac
 if { [ "$PRETRAIN" = 1 ] || [ "$DISTILL_UNLABELED" = 1 ]; } && [ -z "${UNLABELED:-}" ]; then
     if [ -d "$CORPUS" ] && [ -e "$CORPUS/unlabeled.txt" ]; then UNLABELED=$CORPUS/unlabeled.txt
     else UNLABELED=$SHARED/data/emotion/unlabeled.txt; fi
@@ -286,11 +292,12 @@ teacher_labels() {
 }
 
 # 6. predictions on the held-out test split (timed: the table's inference speed), report,
-# confusion, figures
-eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS TEST (under OUT)
+# confusion, figures; INT8 1 (a student): the same for its int8 copy, MODEL_DIR.int8
+eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS TEST (under OUT) INT8(0|1)
     local name=$1 m="$OUT/$2" e="$OUT/eval" start end test=$OUT/$5
     mkdir -p "$e"
-    rm -rf "$e/$name".{preds.rec,time,figures,report.txt,json,confusion.svg,confusion.txt}
+    rm -rf "$e/$name".{preds.rec,time,figures,report.txt,json,confusion.svg,confusion.txt} \
+        "$e/$name.int8".{preds.rec,time,report.txt,json} "$m.int8"
     start=$(date +%s.%N)
     emo teacher-logits -m "$m" --threads "$3" "$test" > "$e/$name.preds.rec"
     end=$(date +%s.%N)
@@ -298,6 +305,16 @@ eval_stage() {   # eval NAME MODEL_DIR (under OUT) THREADS LENGTH_BUCKETS TEST (
     emo eval --length-buckets "$4" --figures "$e/$name.figures" "$e/$name.preds.rec" > "$e/$name.report.txt"
     emo eval --length-buckets "$4" --json "$e/$name.preds.rec" > "$e/$name.json"
     emo confusion --svg "$e/$name.confusion.svg" "$e/$name.preds.rec" > "$e/$name.confusion.txt"
+    [ "$6" = 1 ] || return 0
+    # int8 linear layers and embedding tables (emo-checkpoint(5)); its predictions timed as
+    # the float model's were
+    emo ckpt quantize -m "$m" -o "$m.int8"
+    start=$(date +%s.%N)
+    emo teacher-logits -m "$m.int8" --threads "$3" "$test" > "$e/$name.int8.preds.rec"
+    end=$(date +%s.%N)
+    echo "$start $end" > "$e/$name.int8.time"
+    emo eval --length-buckets "$4" "$e/$name.int8.preds.rec" > "$e/$name.int8.report.txt"
+    emo eval --length-buckets "$4" --json "$e/$name.int8.preds.rec" > "$e/$name.int8.json"
 }
 
 # 7. t-SNE of the teacher's pooled embeddings of the test split
@@ -338,10 +355,10 @@ baselines_stage() {   # baselines THREADS
 }
 
 # 8. the results folder
-results_stage() {   # results SETTINGS PRETRAINED(0|1) MODEL...
-    local settings=$1 pretrained=$2
-    shift 2
-    SETTINGS=$settings PRETRAINED=$pretrained "$here/pipelines/results.sh" "$OUT" "$@"
+results_stage() {   # results SETTINGS PRETRAINED(0|1) INT8(0|1) MODEL...
+    local settings=$1 pretrained=$2 int8=$3
+    shift 3
+    SETTINGS=$settings PRETRAINED=$pretrained INT8=$int8 "$here/pipelines/results.sh" "$OUT" "$@"
     cp "$OUT/results/RESULTS.md" "$OUT/RESULTS.md"
 }
 
@@ -408,12 +425,14 @@ fi
 
 models=(teacher)
 stage eval-teacher stage:teacher stage:data tool:teacher-logits tool:eval tool:confusion -- \
-    eval_stage teacher teacher "$THREADS" "$LENGTH_BUCKETS" split/test.rec
+    eval_stage teacher teacher "$THREADS" "$LENGTH_BUCKETS" split/test.rec 0
 for s in "${student_names[@]}"; do
-    test=split/test.rec
+    test=split/test.rec int8=$INT8 int8_deps=()
     [ "$TRIM_VOCAB" = 0 ] || test=students/$s.data/test.rec
-    stage "eval-$s" "stage:student-$s" stage:data tool:teacher-logits tool:eval tool:confusion -- \
-        eval_stage "$s" "students/$s" "$THREADS" "$LENGTH_BUCKETS" "$test"
+    case $s in *.abl-*) int8=0 ;; esac          # the ablations: float only
+    [ "$int8" = 0 ] || int8_deps=(tool:ckpt)
+    stage "eval-$s" "stage:student-$s" stage:data tool:teacher-logits tool:eval tool:confusion "${int8_deps[@]}" -- \
+        eval_stage "$s" "students/$s" "$THREADS" "$LENGTH_BUCKETS" "$test" "$int8"
     models+=("students/$s")
 done
 stage tsne stage:teacher stage:data tool:teacher-logits tool:tsne -- tsne_stage "$SEED" "$THREADS" "$TSNE_PERPLEXITY"
@@ -431,8 +450,8 @@ settings="$settings STUDENTS='$STUDENTS' S_EPOCHS=$S_EPOCHS ABLATIONS=$ABLATIONS
 settings="$settings THREADS=$THREADS SEED=$SEED MAX_LEN=$MAX_LEN${T_OPTS:+ T_OPTS='$T_OPTS'}${S_OPTS:+ S_OPTS='$S_OPTS'}"
 [ "$PRETRAIN" = 0 ] || settings="$settings PRETRAIN=1 UNLABELED=${UNLABELED##*/} P_EPOCHS=$P_EPOCHS${P_OPTS:+ P_OPTS='$P_OPTS'}"
 [ "$cache_unl" = none ] || settings="$settings DISTILL_UNLABELED=1 UNLABELED=${UNLABELED##*/}"
-settings="$settings ATTN_LAYERS=${ATTN_LAYERS:-default} ATTN_CODEC=$ATTN_CODEC TRIM_VOCAB=$TRIM_VOCAB"
+settings="$settings ATTN_LAYERS=${ATTN_LAYERS:-default} ATTN_CODEC=$ATTN_CODEC TRIM_VOCAB=$TRIM_VOCAB INT8=$INT8"
 stage results "${eval_deps[@]}" stage:tsne "${init_deps[@]}" "${base_deps[@]}" "file:$here/pipelines/results.sh" tool:ckpt -- \
-    results_stage "$settings" "$PRETRAIN" "${models[@]}"
+    results_stage "$settings" "$PRETRAIN" "$INT8" "${models[@]}"
 log "results: $OUT/results/RESULTS.md"
 cat "$OUT/RESULTS.md"

@@ -2,7 +2,8 @@
 # results.sh OUT MODEL...: the results folder of a pipelines/paper.sh run, OUT/results/,
 # regenerated from the run's files (no number is typed in):
 #   RESULTS.md     teacher vs students (accuracy, weighted P/R/F1, parameters, size on disk,
-#                  inference speed, epochs, distillation settings), per-class F1 and its delta
+#                  inference speed, epochs, distillation settings), with INT8=1 the students'
+#                  int8 copies beside them (accuracy, argmax agreement, size, speed), per-class F1 and its delta
 #                  vs the teacher, the most confused pairs, error rate by length, t-SNE
 #                  cluster statistics, and the figures
 #   NAME.report.txt, NAME.confusion.txt, teacher.tsne.stats   the tools' text reports
@@ -10,13 +11,16 @@
 #   logs/          NAME.train_log.jsonl (and pretrain.train_log.jsonl with PRETRAINED=1)
 # MODEL is a checkpoint directory relative to OUT (teacher, students/NAME); the first is the
 # teacher.  Reads OUT/eval/NAME.{json,time,report.txt,confusion.txt,confusion.svg,figures/}
-# written by paper.sh's eval stage.  SETTINGS (environment) is quoted in RESULTS.md.
+# written by paper.sh's eval stage, and with INT8=1 (environment) a student's int8 copy
+# OUT/MODEL.int8 and OUT/eval/NAME.int8.{json,time,preds.rec,report.txt} (the same stage).
+# SETTINGS (environment) is quoted in RESULTS.md.
 # The folder is built beside OUT/results and renamed into place: it is complete or absent.
 # Models whose name contains ".abl-" (ablations) appear in the first table only.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: results.sh OUT TEACHER_DIR STUDENT_DIR..." >&2; exit 2; }
 out=$1
 shift
+teacher_dir=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
 export PATH="$here/bin:$PATH"
 tmp=$(mktemp -d "$out/results.tmp.XXXXXX")
@@ -37,13 +41,27 @@ for m in "$@"; do
     [ -r "$state" ] || state=/dev/null
     log="$out/$m/train_log.jsonl"
     [ -r "$log" ] || log=/dev/null
+    int8=null
+    if [ "${INT8:-0}" = 1 ] && [ "$m" != "$teacher_dir" ] && [[ $name != *.abl-* ]]; then
+        for f in "$e.int8.json" "$e.int8.time" "$e.int8.preds.rec" "$e.preds.rec" "$out/$m.int8/config.json"; do
+            [ -r "$f" ] || { echo "results.sh: $f: not found (has the eval stage run with INT8=1?)" >&2; exit 1; }
+        done
+        # the share of test records whose int8 argmax is the float one's
+        agree=$(paste <(emo dump "$e.preds.rec" | jq -c '[.id, (.logits | index(max))]') \
+                      <(emo dump "$e.int8.preds.rec" | jq -c '[.id, (.logits | index(max))]') |
+                awk -F'\t' '$1 == $2 { k++ } END { printf "%.6f", NR ? k / NR : 0 }')
+        int8=$(jq -c -n --argjson bytes "$(cat "$out/$m.int8"/*.safetensors | wc -c)" \
+            --argjson seconds "$(awk '{ printf "%.6f", $2 - $1 }' "$e.int8.time")" --argjson agree "$agree" \
+            --slurpfile ev "$e.int8.json" '{ bytes: $bytes, seconds: $seconds, agree: $agree, ev: $ev[0] }')
+        cp "$e.int8.report.txt" "$tmp/$name.int8.report.txt"
+    fi
     jq -c -n --arg name "$name" --argjson params "$params" --argjson bytes "$bytes" \
         --argjson seconds "$seconds" --slurpfile ev "$e.json" --slurpfile cfg "$out/$m/config.json" \
-        --slurpfile st "$state" --slurpfile log "$log" '
+        --slurpfile st "$state" --slurpfile log "$log" --argjson int8 "$int8" '
         ($log | map(select(has("val_accuracy")))) as $epochs
         | { name: $name, type: $cfg[0].model_type, params: $params, bytes: $bytes, seconds: $seconds,
             ev: $ev[0], run: ($st[0].run // {}), epochs: ($epochs | length),
-            best_val: ([$epochs[].val_accuracy] | max) }'
+            best_val: ([$epochs[].val_accuracy] | max), int8: $int8 }'
     cp "$e.report.txt" "$tmp/$name.report.txt"
     cp "$e.confusion.txt" "$tmp/$name.confusion.txt"
     [ -r "$out/$m/train_log.jsonl" ] && cp "$out/$m/train_log.jsonl" "$tmp/logs/$name.train_log.jsonl"
@@ -61,6 +79,7 @@ def f4: . * 10000 | round / 10000 | tostring | if test("\\.") then . + "0000" | 
 def f2: . * 100 | round / 100 | tostring | if test("\\.") then . + "00" | .[0:(index(".") + 3)] else . + ".00" end;
 def pts: (. * 10000 | round / 100) as $p | (if $p > 0 then "+" else "" end) + ($p | f2);
 def mb: . / 1e6 * 10 | round / 10 | tostring | if test("\\.") then . else . + ".0" end;
+def mb2: . / 1e6 | f2;
 def thousands: if . >= 1000 then "\((. / 1000 | floor) | thousands),\(. % 1000 | tostring | ("00" + .)[-3:])" else tostring end;
 def opt: if . == null then "" else tostring end;
 .[0] as $t | (map(select(.name | test("\\.abl-") | not))) as $main
@@ -73,6 +92,14 @@ def opt: if . == null then "" else tostring end;
   "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|",
   (.[] | . as $m | .ev.weighted_avg as $w
    | "| \(.name) | \(.type) | \(.params | thousands) | \(.bytes | mb) | \(.bytes / $t.bytes | f2) | \(.ev.accuracy | f4) | \(if .name == $t.name then "" else (.ev.accuracy - $t.ev.accuracy | pts) end) | \($w.precision | f4) | \($w.recall | f4) | \($w.f1 | f4) | \(.ev.n / .seconds | round) | \(($t.seconds / .seconds) | f2)x | \(.epochs) | \(.best_val | if . == null then "" else f4 end) | \(.run.alpha | opt) | \(.run.temperature | opt) | \(.run.loss | opt) | \(.run.attn_loss | opt) |"),
+  (if any($main[]; .int8 != null) then
+    "\n## int8 students (`emo ckpt quantize`)\n",
+    "Each student as an int8 checkpoint: int8 linear layers (activations quantised per token at run time) and int8 embedding tables, one scale per output channel or row (emo-checkpoint(5)); the same test split, samples/s measured as above.\n",
+    "| model | accuracy | int8 accuracy | int8 vs float (points) | argmax agreement | size MB | int8 size MB | int8 size vs float | infer samples/s | int8 samples/s | int8 speed vs float |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ($main[] | select(.int8 != null) | .int8 as $q
+     | "| \(.name) | \(.ev.accuracy | f4) | \($q.ev.accuracy | f4) | \($q.ev.accuracy - .ev.accuracy | pts) | \($q.agree | f4) | \(.bytes | mb2) | \($q.bytes | mb2) | \($q.bytes / .bytes | f2) | \(.ev.n / .seconds | round) | \($q.ev.n / $q.seconds | round) | \((.seconds / $q.seconds) | f2)x |")
+   else empty end),
   "\n## Per-class F1, and the change against the teacher (points)\n",
   "| class | support | \($main | map(.name) | join(" | ")) |",
   "|---|--:|\($main | map("--:") | join("|"))|",

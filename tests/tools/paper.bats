@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # pipelines/paper.sh on a tiny corpus (300 tweets of the shared corpus, a vocabulary of its
-# words, 32-wide models, one epoch): the results folder, make-style skipping (which stages
-# run again after a change), the Kaggle CSV corpus; and pipelines/fetch-data.sh's checksums.
+# words, 32-wide models, one epoch): the results folder (with the students' int8 copies),
+# make-style skipping (which stages run again after a change), the Kaggle CSV corpus; and
+# pipelines/fetch-data.sh's checksums.
 load helpers
 
 # paper OUT [VAR=VALUE...]: the tiny experiment, stderr (the stage log) to OUT.log
@@ -86,6 +87,43 @@ setup() {
     s=$(jq '.per_class[] | select(.label == "joy") | .f1' "$D/base/eval/tiny-albert.json")
     want=$(awk -v t="$t" -v s="$s" 'BEGIN { d = (s - t) * 100; printf "%s%.2f", (d > 0.0049 ? "+" : ""), d }')
     grep "^| joy |" "$r" | grep -q -- "($want) |\$"
+}
+
+@test "paper.sh: each student's int8 copy (emo ckpt quantize) beside it: accuracy within a few points, size, samples/s" {
+    r=$D/base/results/RESULTS.md
+    grep -q '^## int8 students (`emo ckpt quantize`)$' "$r"
+    grep -qx '| model | accuracy | int8 accuracy | int8 vs float (points) | argmax agreement | size MB | int8 size MB | int8 size vs float | infer samples/s | int8 samples/s | int8 speed vs float |' "$r"
+    [ "$(sed -n '/^## int8 students/,/^## Per-class/p' "$r" | grep -c '^| tiny-')" -eq 2 ]
+    for m in tiny-distilbert tiny-albert; do
+        jq -e '.quantization.method == "emo-dynamic-int8"' "$D/base/students/$m.int8/config.json"
+        [ "$(emo dump "$D/base/eval/$m.int8.preds.rec" | wc -l)" -eq "$(emo dump "$D/base/split/test.rec" | wc -l)" ]
+        row=$(sed -n '/^## int8 students/,/^## Per-class/p' "$r" | grep "^| $m |")
+        acc=$(jq -r '.accuracy * 10000 | round / 10000' "$D/base/eval/$m.json")
+        acc8=$(jq -r '.accuracy * 10000 | round / 10000' "$D/base/eval/$m.int8.json")
+        ratio=$(jq -n --argjson a "$(wc -c < "$D/base/students/$m.int8/model.safetensors")" \
+            --argjson b "$(wc -c < "$D/base/students/$m/model.safetensors")" '$a / $b * 100 | round / 100')
+        echo "$m: accuracy $acc, int8 $acc8; int8 size $ratio of float; $row" >&3
+        # columns: model accuracy int8-accuracy delta agreement MB int8-MB size-ratio samples/s int8-samples/s speed
+        run awk -F' *\\| *' -v acc="$acc" -v acc8="$acc8" -v r="$ratio" '{
+            d = $4 - $3; if (d < 0) d = -d
+            exit !($3 + 0 == acc + 0 && $4 ~ /^[01]\.[0-9][0-9][0-9][0-9]$/ && $4 + 0 == acc8 + 0 && d <= 0.05 &&
+                   $6 + 0 >= 0.9 && $9 + 0 == r + 0 && r < 1 && $10 + 0 > 0 && $11 + 0 > 0 && $12 ~ /^[0-9.]+x$/) }' <<< "$row"
+        assert_success
+    done
+    assert_file_exists "$D/base/results/tiny-albert.int8.report.txt"
+    grep -q 'INT8=1' "$r"
+}
+
+@test "paper.sh: INT8=0 redoes the students' evaluations without the int8 copies, and the results without their table" {
+    cp -a "$D/base" out
+    paper "$PWD/out" INT8=0
+    assert_equal "$(ran out.log)" "eval-tiny-albert eval-tiny-distilbert results "
+    ! grep -q '^## int8 students' out/results/RESULTS.md
+    grep -q '^## Teacher vs students' out/results/RESULTS.md
+    [ ! -e out/students/tiny-albert.int8 ] && [ ! -e out/eval/tiny-albert.int8.json ]
+    run paper "$PWD/out" INT8=2
+    assert_failure
+    grep -q 'INT8=2: 0 or 1' out.log
 }
 
 @test "paper.sh: a rerun with nothing changed runs no stage and rewrites nothing; moving OUT changes nothing" {
