@@ -60,7 +60,9 @@ log() { printf '%s distill-recipe: %s\n' "$(date +%T)" "$*" >&2; }
 # 1. data, pretraining, teacher, cache (paper.sh's stages, make-style)
 if [ ! -s "$W/paper/.stamps/cache" ]; then
     log "paper.sh up to the cache"
-    TEACHER=bert-mini PRETRAIN=1 P_EPOCHS=$P_EPOCHS T_EPOCHS=$T_EPOCHS DISTILL_UNLABELED=1 \
+    # P_STEPS= : whole masked-LM epochs (paper.sh caps them at 500 steps for make demo);
+    # T_OPTS: the fine-tuning lr of bench/results/pretrain-accuracy (paper.sh's default is 3e-4)
+    TEACHER=bert-mini PRETRAIN=1 P_EPOCHS=$P_EPOCHS P_STEPS= T_OPTS="--lr 1e-4" T_EPOCHS=$T_EPOCHS DISTILL_UNLABELED=1 \
         ATTN_CODEC=u8 THREADS=$THREADS UNTIL=cache "$here/pipelines/paper.sh" "$W/paper"
 fi
 P=$W/paper
