@@ -133,8 +133,8 @@ int main(int argc, char **argv)
     int need_teacher = d.alpha > 0 || d.attn_on;
     if (optind != argc || !train_path || !val_path || !o.out_dir || (!config && !init))
         cli_usage(&help, EXIT_USAGE);
-    if (cache_dir && teacher_dir)
-        errx(EXIT_USAGE, "give --teacher-cache or --teacher, not both");
+    if (cache_dir && teacher_dir && !from_teacher)   /* both: the checkpoint only initialises */
+        errx(EXIT_USAGE, "give --teacher-cache or --teacher, not both (both only with --init-from-teacher)");
     if (need_teacher && !cache_dir && !teacher_dir)
         errx(EXIT_USAGE, "distillation needs --teacher-cache DIR or --teacher CKPT_DIR (or --alpha 0 "
              "--attn-loss none for a student trained on the labels alone)");
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
     model_config tcfg;
     labelset ls = { 0 };
     int t_L = 0;
-    if (teacher_dir) {
+    if (teacher_dir && !cache_dir) {
         d.teacher = load_teacher(teacher_dir, &tcfg);
         ls.K = tcfg.K;
         memcpy(ls.names, tcfg.labels, sizeof ls.names);
@@ -261,8 +261,19 @@ int main(int argc, char **argv)
         if (ckpt_load_params(init, &cfg, &p, CKPT_INIT_MISSING_HEAD | CKPT_NEW_HEAD, o.seed, notice, sizeof notice,
                              e, sizeof e))
             errx(EXIT_DATA, "%s", e);
-    } else if (from_teacher && distill_init_from_teacher(d.student.m, d.teacher, e, sizeof e))
-        errx(EXIT_USAGE, "%s", e);
+    } else if (from_teacher) {
+        model_config icfg;   /* with --teacher-cache the checkpoint is read for this alone */
+        model *t = d.teacher ? d.teacher : load_teacher(teacher_dir, &icfg);
+        int same = d.teacher || icfg.K == ls.K;
+        for (int k = 0; same && !d.teacher && k < ls.K; k++)
+            same = !strcmp(icfg.labels[k], ls.names[k]);
+        if (!same)
+            errx(EXIT_USAGE, "%s: its labels are not those of the cache %s", teacher_dir, cache_dir);
+        if (distill_init_from_teacher(d.student.m, t, e, sizeof e))
+            errx(EXIT_USAGE, "%s", e);
+        if (t != d.teacher)
+            model_free(t);
+    }
 
     train_task task;
     distill_task_setup(&task, &d);

@@ -217,6 +217,16 @@ print(n)'"
         --init-from-teacher --config s0-small --max-steps 2 --batch 16 --threads 1 -q -o student
     assert_success
     cmp s0-small/vocab.txt student/last/vocab.txt
+    # the cache for the targets, the trimmed teacher read only for the initialisation: the
+    # live teacher's student, bit for bit (logits are cached as they are; no attention term)
+    for src in live cached; do
+        extra=(); [ $src = cached ] && extra=(--teacher-cache cache)
+        run --separate-stderr emo student-distill --train train.s.rec --val val.s.rec --teacher teacher-small \
+            "${extra[@]}" --init-from-teacher --config s0-small --attn-loss none --max-steps 2 --batch 16 \
+            --threads 1 -q -o st-$src
+        assert_success
+    done
+    cmp st-live/model.safetensors st-cached/model.safetensors
 }
 
 # ---- man page EXAMPLES (emo-ckpt.1, emo-student-distill.1), with ../shared -> $SHARED -------
