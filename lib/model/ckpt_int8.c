@@ -68,27 +68,6 @@ static int int8_field(int field, unsigned keep)
     return 0;
 }
 
-static int copy_file(const char *from, const char *to, char *err, size_t errn)
-{
-    FILE *in = fopen(from, "rb");
-    if (!in)
-        return errbuf_fail(err, errn, "%s: %s", from, strerror(errno));
-    FILE *out = fopen(to, "wb");
-    if (!out) {
-        fclose(in);
-        return errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
-    }
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, k, out);
-    int rc = ferror(in) ? errbuf_fail(err, errn, "%s: read error", from) : 0;
-    if (fclose(out) != 0 && !rc)
-        rc = errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
-    fclose(in);
-    return rc;
-}
-
 /* The checkpoint's own files beside the weights and config.json, when src has them. */
 static int copy_side_files(const char *src, const char *dst, char *err, size_t errn)
 {
@@ -98,7 +77,7 @@ static int copy_side_files(const char *src, const char *dst, char *err, size_t e
     for (size_t i = 0; !rc && i < sizeof names / sizeof *names; i++) {
         char *from = path_join(src, names[i]), *to = path_join(dst, names[i]);
         if (access(from, F_OK) == 0)
-            rc = copy_file(from, to, err, errn);
+            rc = file_copy(from, to, err, errn);
         free(from);
         free(to);
     }

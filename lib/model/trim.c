@@ -324,29 +324,6 @@ static int write_vocab(const char *dst, const tok_vocab *v, const int32_t *old_i
     return rc;
 }
 
-static int copy_file(const char *from, const char *to, char *err, size_t errn)
-{
-    FILE *in = fopen(from, "rb");
-    if (!in)
-        return errbuf_fail(err, errn, "%s: %s", from, strerror(errno));
-    FILE *out = fopen(to, "wb");
-    if (!out) {
-        fclose(in);
-        return errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
-    }
-    char buf[65536];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0)
-        fwrite(buf, 1, k, out);
-    int rc = 0;
-    if (ferror(in))
-        rc = errbuf_fail(err, errn, "%s: read error", from);
-    if (fclose(out) != 0 && !rc)
-        rc = errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
-    fclose(in);
-    return rc;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -385,7 +362,7 @@ static int copy_others(const char *src, const char *dst, char *notice, size_t no
             continue;
         }
         char *to = path_join(dst, n);
-        rc = copy_file(from, to, err, errn);
+        rc = file_copy(from, to, err, errn);
         free(from);
         free(to);
     }

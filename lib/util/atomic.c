@@ -243,6 +243,35 @@ void atomic_abort(atomic_file *af)
     atomic_release(af, 0);
 }
 
+int file_copy(const char *from, const char *to, char *err, size_t errn)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        return errbuf_fail(err, errn, "%s: %s", from, strerror(errno));
+    atomic_file af;
+    FILE *out = atomic_open_err(&af, to, err, errn);
+    if (!out) {
+        fclose(in);
+        return -1;
+    }
+    char buf[65536];
+    size_t k;
+    int rc = 0;
+    while (!rc && (k = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, k, out) != k)
+            rc = errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
+    if (!rc && ferror(in))
+        rc = errbuf_fail(err, errn, "%s: %s", from, strerror(errno));
+    fclose(in);
+    if (rc) {
+        atomic_abort(&af);
+    } else if (atomic_commit(&af) != 0) {
+        rc = errbuf_fail(err, errn, "%s: %s", to, strerror(errno));
+        free(af.path);
+    }
+    return rc;
+}
+
 const char *atomic_dir_open(atomic_dir *ad, const char *path)
 {
     memset(ad, 0, sizeof *ad);

@@ -61,6 +61,9 @@ FILE *atomic_open_err(atomic_file *af, const char *path, char *err, size_t errle
 int atomic_commit(atomic_file *af);
 /* Remove the temp file (idempotent); frees the names like atomic_commit. */
 void atomic_abort(atomic_file *af);
+/* Copies the file from to the path to through atomic_open_err: to is the whole copy, or on
+ * failure what it was before.  0, or -1 with "PATH: reason" in err (errn bytes). */
+int file_copy(const char *from, const char *to, char *err, size_t errn);
 
 /* Same for a whole directory: creates "<parent>/.<name>.tmpXXXXXX/"; commit renames it
  * into place, replacing an existing directory of that name. Returns the temp dir path. */
