@@ -42,6 +42,21 @@ setup() { cd "$BATS_TEST_TMPDIR"; }
     assert_failure 1
 }
 
+@test "emo gives a tool OpenBLAS's SkylakeX kernels on an AVX-512 CPU when OPENBLAS_CORETYPE is unset, keeps a value set" {
+    # emo-ckpt loads OpenBLAS, which names its kernels on stderr at load with OPENBLAS_VERBOSE=2
+    run --separate-stderr env OPENBLAS_CORETYPE=Haswell OPENBLAS_VERBOSE=2 emo ckpt --version
+    assert_success
+    [[ "$stderr" == *"Core: "* ]] || skip "this OpenBLAS does not name its kernels (not a DYNAMIC_ARCH build)"
+    [[ "$stderr" == *"Core: Haswell"* ]] || fail "OPENBLAS_CORETYPE=Haswell through emo: $stderr"
+    flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+    for f in avx512f avx512bw avx512dq avx512vl; do
+        [[ "$flags" == *" $f "* ]] || skip "the CPU has no $f"
+    done
+    run --separate-stderr env -u OPENBLAS_CORETYPE OPENBLAS_VERBOSE=2 emo ckpt --version
+    assert_success
+    [[ "$stderr" == *"Core: SkylakeX"* ]] || fail "OPENBLAS_CORETYPE unset, through emo: $stderr"
+}
+
 @test "every man page lints clean" {
     run bash -c 'mandoc -Tlint -Wwarning "$0"/man/man*/*.[157]' "$EMO_ROOT"
     assert_success
