@@ -438,6 +438,12 @@ int train_run_source(const train_task *task, const train_source *src, const data
                 json_object_set_new(j, "loss", json_real(mean));
                 json_object_set_new(j, "lr", json_real(lr));
                 json_object_set_new(j, "grad_norm", json_real(norm));
+                /* timings last (tests strip them from here to the end): this process's seconds
+                 * since its training loop began, and the part of them spent waiting in the
+                 * gradient all-reduce (rank 0's; these are rank 0's entries) */
+                json_object_set_new(j, "elapsed_s", json_real(now_seconds() - pg.t0));
+                if (nranks > 1)
+                    json_object_set_new(j, "allreduce_wait_s", json_real(waited));
                 json_array_append_new(s.log, j);
                 s.log_loss_sum = 0;
                 s.log_n = 0;

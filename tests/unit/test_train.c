@@ -272,17 +272,20 @@ static int same_file(const char *a, const char *b)
     return same;
 }
 
-/* Drops the timing fields (samples_per_s) before comparing two logs. */
+/* Drops the timing fields (samples_per_s, elapsed_s and what follows) before comparing two logs. */
 static char *log_without_timing(const char *path)
 {
     size_t n;
     char *s = slurp(path, &n);
     if (!s)
         return xstrdup("");
-    for (char *p = strstr(s, ",\"samples_per_s\":"); p; p = strstr(p, ",\"samples_per_s\":")) {
-        char *end = strchr(p, '}');
-        memmove(p, end, strlen(end) + 1);
-    }
+    /* the timings end every entry: the epoch's from samples_per_s on, a step's from elapsed_s */
+    static const char *const keys[] = { ",\"samples_per_s\":", ",\"elapsed_s\":" };
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        for (char *p = strstr(s, keys[k]); p; p = strstr(p, keys[k])) {
+            char *end = strchr(p, '}');
+            memmove(p, end, strlen(end) + 1);
+        }
     return s;
 }
 
