@@ -32,6 +32,7 @@ static struct {
     int (*iallgatherv)(const void *, int, MPI_Datatype, void *, const int *, const int *, MPI_Datatype, MPI_Comm,
                        MPI_Request *);
     int (*wait)(MPI_Request *, MPI_Status *);
+    int (*test)(MPI_Request *, int *, MPI_Status *);
     int (*waitall)(int, MPI_Request *, MPI_Status *);
     int (*abort)(MPI_Comm, int);
     int (*finalize)(void);
@@ -82,6 +83,7 @@ void dist_init(void)
     LOAD(ialltoallv, "MPI_Ialltoallv");
     LOAD(iallgatherv, "MPI_Iallgatherv");
     LOAD(wait, "MPI_Wait");
+    LOAD(test, "MPI_Test");
     LOAD(waitall, "MPI_Waitall");
     LOAD(abort, "MPI_Abort");
     LOAD(finalize, "MPI_Finalize");
@@ -183,9 +185,13 @@ typedef struct bucket {
 
 static struct {
     float *g;
-    size_t n, nb, cap;
+    size_t n, nb, cap, per;
     bucket *b;
+    size_t *left;            /* (nb) elements of bucket i not yet final; 0 once started */
+    size_t *order;           /* (nb) buckets in the order they started */
+    size_t nstarted, head;   /* order[head] the oldest started one not seen complete */
     int busy;
+    unsigned long long buckets, early;
 } G;
 
 static size_t bucket_elems(void)
@@ -208,8 +214,11 @@ static void plan(size_t n)
     }
     if (nb > G.cap) {
         G.b = xreallocarray(G.b, nb, sizeof *G.b);
+        G.left = xreallocarray(G.left, nb, sizeof *G.left);
+        G.order = xreallocarray(G.order, nb, sizeof *G.order);
         G.cap = nb;
     }
+    G.per = per;
     G.n = n;
     G.nb = nb;
     for (size_t i = 0; i < nb; i++) {
@@ -235,20 +244,75 @@ static void plan(size_t n)
     }
 }
 
-void dist_grad_start(float *g, size_t n)
+void dist_grad_begin(float *g, size_t n)
 {
     if (!on())
         return;
     if (G.busy)
-        errx(EXIT_DATA, "dist_grad_start: a reduction is in flight");
+        errx(EXIT_DATA, "dist_grad_begin: a reduction is in flight");
     if (n != G.n)
         plan(n);
     G.g = g;
     G.busy = 1;
-    for (size_t i = 0; i < G.nb; i++) {
-        bucket *b = &G.b[i];
-        D.ialltoallv(g + b->off, b->cnt, b->displ, D.f32, b->recv, b->rcnt, b->rdispl, D.f32, D.world, &b->req);
+    G.nstarted = G.head = 0;
+    for (size_t i = 0; i < G.nb; i++)
+        G.left[i] = G.b[i].n;
+}
+
+static void start_bucket(size_t i, float w)
+{
+    bucket *b = &G.b[i];
+    if (w != 1.0f)
+        for (size_t k = 0; k < b->n; k++)
+            G.g[b->off + k] *= w;
+    G.left[i] = 0;
+    G.order[G.nstarted++] = i;
+    G.buckets++;
+    D.ialltoallv(G.g + b->off, b->cnt, b->displ, D.f32, b->recv, b->rcnt, b->rdispl, D.f32, D.world, &b->req);
+}
+
+void dist_grad_ready(size_t off, size_t n, float w)
+{
+    if (!on() || !G.busy || n == 0)
+        return;
+    if (off > G.n || n > G.n - off)
+        errx(EXIT_DATA, "dist_grad_ready: [%zu, +%zu) outside the %zu-float gradient", off, n, G.n);
+    for (size_t i = off / G.per; i < G.nb && G.b[i].off < off + n; i++) {
+        size_t lo = G.b[i].off > off ? G.b[i].off : off;
+        size_t hi = G.b[i].off + G.b[i].n < off + n ? G.b[i].off + G.b[i].n : off + n;
+        if (hi - lo > G.left[i])
+            errx(EXIT_DATA, "dist_grad_ready: bucket %zu reported final twice", i);
+        G.left[i] -= hi - lo;
+        if (G.left[i] == 0) {
+            start_bucket(i, w);
+            G.early++;
+        }
     }
+    /* Open MPI moves a nonblocking collective on only inside MPI calls */
+    if (G.head < G.nstarted) {
+        int done = 0;
+        D.test(&G.b[G.order[G.head]].req, &done, MPI_STATUS_IGNORE);
+        G.head += done != 0;
+    }
+}
+
+void dist_grad_start(float *g, size_t n, float w)
+{
+    if (!on())
+        return;
+    if (!G.busy)
+        dist_grad_begin(g, n);
+    else if (g != G.g || n != G.n)
+        errx(EXIT_DATA, "dist_grad_start: not the gradient dist_grad_begin was given");
+    for (size_t i = 0; i < G.nb; i++)
+        if (G.left[i] > 0)
+            start_bucket(i, w);
+}
+
+void dist_grad_counts(unsigned long long *buckets, unsigned long long *early)
+{
+    *buckets = G.buckets;
+    *early = G.early;
 }
 
 static double now(void)

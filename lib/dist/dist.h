@@ -31,12 +31,27 @@ void dist_sum_f64(double *x, size_t n);
 /* root's bytes into every rank's buf. */
 void dist_bcast(void *buf, size_t bytes, int root);
 
-/* The gradient all-reduce: dist_grad_start(g, n) starts the sum of g (n floats, the same n
- * on every rank) in buckets of EMO_DIST_BUCKET_MB (default 4) MiB, all in flight at once;
- * dist_grad_wait() completes it (g then holds the sum, identical on every rank) and
- * returns the seconds spent waiting in it.  One reduction in flight at a time. */
-void dist_grad_start(float *g, size_t n);
+/* The gradient all-reduce: the sum over ranks of w_r g_r, in buckets of EMO_DIST_BUCKET_MB
+ * (default 4) MiB of g (n floats, the same n on every rank); one reduction in flight at a time.
+ *   dist_grad_begin(g, n)       a reduction whose parts become final one by one, as a
+ *                               backward pass produces them;
+ *   dist_grad_ready(off, k, w)  g[off, off + k) is final: every bucket now wholly final is
+ *                               multiplied by w and starts at once (MPI_Ialltoallv), and MPI's
+ *                               progress is poked;
+ *   dist_grad_start(g, n, w)    multiplies by w and starts the buckets not started yet, in
+ *                               bucket order (without dist_grad_begin: all of g, now final);
+ *   dist_grad_wait()            completes it: g then holds the sum, identical on every rank;
+ *                               returns the seconds spent waiting in it.
+ * w is this rank's weight for the step, the same in every call.  Nonblocking collectives must
+ * start in the same order on every rank, so every rank must make the same sequence of
+ * dist_grad_ready calls (a rank without rows replays it). */
+void dist_grad_begin(float *g, size_t n);
+void dist_grad_ready(size_t off, size_t n, float w);
+void dist_grad_start(float *g, size_t n, float w);
 double dist_grad_wait(void);
+/* Buckets started so far in this process, and how many of them by dist_grad_ready (before
+ * the backward ended). */
+void dist_grad_counts(unsigned long long *buckets, unsigned long long *early);
 
 /* Leave the job cleanly (every rank must call it); later calls are no-ops. */
 void dist_finalize(void);

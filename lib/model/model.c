@@ -357,6 +357,46 @@ const float *model_attn_seq(const model *m, int layer, int b)
 /* ------------------------------------------------------------------------------------
  * backward */
 
+/* The grad-block ranges final after a stage of the backward (model_set_grad_hook): stage
+ * L the heads, l < L layer l (ALBERT's one set only after layer 0). */
+static void grad_final(model *m, int stage)
+{
+    if (!m->grad_hook)
+        return;
+    const model_config *c = &m->c;
+    const model_params *g = &m->g;
+    const float *g0 = m->grads;
+    if (stage == c->L) {
+        size_t off = (size_t)(g->pool_w - g0);
+        m->grad_hook(m->grad_hook_ctx, off, m->nparams - off);
+        return;
+    }
+    if (c->arch == ARCH_ALBERT && stage > 0)
+        return;
+    size_t s = model_lset(m, stage), H = (size_t)c->H, I = (size_t)c->I;
+    const struct { const float *t; size_t n; } r[12] = {
+        { g->qkv_w, 3 * H * H }, { g->qkv_b, 3 * H }, { g->attn_out_w, H * H }, { g->attn_out_b, H },
+        { g->ln1_w, H }, { g->ln1_b, H }, { g->ffn_in_w, I * H }, { g->ffn_in_b, I },
+        { g->ffn_out_w, H * I }, { g->ffn_out_b, H }, { g->ln2_w, H }, { g->ln2_b, H },
+    };
+    for (int i = 0; i < 12; i++)
+        m->grad_hook(m->grad_hook_ctx, (size_t)(r[i].t - g0) + s * r[i].n, r[i].n);
+}
+
+void model_set_grad_hook(model *m, model_grad_hook fn, void *ctx)
+{
+    m->grad_hook = fn;
+    m->grad_hook_ctx = ctx;
+}
+
+void model_grad_replay(model *m)
+{
+    if (!model_grad_block(m))
+        return;
+    for (int stage = m->c.L; stage >= 0; stage--)
+        grad_final(m, stage);
+}
+
 /* The whole backward: the gradient of the final hidden states g_out (N, H) is gathered
  * from the heads present (classifier on the [CLS] rows if dlogits, masked-LM head on the
  * masked rows if dmlm; every other row gets zero), then runs down the encoder. */
@@ -394,6 +434,7 @@ int model_backward_run(model *m, const float *dlogits, const float *dmlm, const 
     }
     if (dmlm)
         mlm_head_backward(m, dmlm);    // adds into g_out's masked rows and the tied word_emb
+    grad_final(m, c->L);
 
     for (int l = c->L - 1; l >= 0; l--) {
         layer_acts *a = &m->layers[l];
@@ -431,6 +472,7 @@ int model_backward_run(model *m, const float *dlogits, const float *dmlm, const 
                            a->att, a->att_drop, a->qkv, &m->ab, p_att);
         matmul_backward(m->g_out, g->qkv_w + s * 3 * H * H, g->qkv_b + s * 3 * H, m->g_qkv, x,
                         p->qkv_w + s * 3 * H * H, N, H, 3 * H);
+        grad_final(m, l);
     }
 
     // embeddings: g_out = d(h0)

@@ -195,6 +195,22 @@ void model_zero_grad(model *m);
  * [0:lens[b], 0:lens[b]] block is read; layer l need not be kept).  Returns 0 or -1. */
 int model_backward(model *m, const float *dlogits, const float *const *dattn);
 
+/* Optional, to overlap work with the backward (data-parallel training starts its gradient
+ * all-reduce this way): during model_backward and model_mlm_backward, fn(ctx, off, n) is
+ * called for each range [off, off + n) of the grad block as soon as the rest of that backward
+ * adds nothing more to it: the heads' tensors (pooler, classifier, masked-LM head: the block's
+ * tail from pool_w) first, then each layer's twelve tensors from the top layer down (ALBERT's
+ * shared set once, after layer 0).  The embeddings' tensors (word_emb, which the masked-LM
+ * decoder shares, among them: the block's head up to qkv_w) are not reported: they are final
+ * when the backward returns, with nothing left to overlap.  Each element is reported at most
+ * once per backward, in an order that depends on the configuration alone.  fn NULL (the
+ * default): no calls. */
+typedef void (*model_grad_hook)(void *ctx, size_t off, size_t n);
+void model_set_grad_hook(model *m, model_grad_hook fn, void *ctx);
+/* The hook's calls of one backward, in the same order, computing nothing: for a rank with no
+ * rows in a data-parallel step, whose collectives must follow the other ranks'. */
+void model_grad_replay(model *m);
+
 /* ------------------------------------------------------------------------------------
  * Masked-LM head (config mlm == 1), as HF's BertForMaskedLM / DistilBertForMaskedLM /
  * AlbertForMaskedLM compute it, but only at the M masked positions (the (M, E) x (E, V)

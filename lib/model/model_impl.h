@@ -104,6 +104,9 @@ struct model {
     float *mlm_logits;            /* (M, V) */
     float *mlm_gt, *mlm_ga, *mlm_gp, *mlm_gh;   /* backward: (M, E) x3, (M, H) */
 
+    model_grad_hook grad_hook;    /* model_set_grad_hook */
+    void *grad_hook_ctx;
+
     char err[256];
 };
 

@@ -17,6 +17,7 @@ void model_task_setup(train_task *t, model_task *mt)
     t->nparams = model_num_params(mt->m);
     t->params = model_param_block(mt->m);
     t->grads = model_grad_block(mt->m);
+    t->model = mt->m;
     t->ndecay = optim_decay_ranges(mt->decay, c);
     t->decay = mt->decay;
     t->train_step = model_task_train_step;

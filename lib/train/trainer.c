@@ -262,12 +262,42 @@ static void share_start(const train_task *task, train_state *s, adamw_state *opt
     s->stopped_early = (int)u[7];
 }
 
+/* What dist_step's gradient hook needs: the count this rank's loss is a mean over, found
+ * once the forward has run. */
+typedef struct grad_ready {
+    const train_task *task;
+    const batch *lb;
+    double w;
+    int have_w;
+} grad_ready;
+
+static double step_weight(const train_task *task, const batch *lb)
+{
+    if (lb->B == 0)
+        return 0;
+    return task->step_weight ? task->step_weight(task->ctx) : lb->B;
+}
+
+/* Called by the backward for each range of the gradient it has finished: the all-reduce
+ * starts every bucket now wholly final, weighted by w_r. */
+static void grad_ready_hook(void *ctx, size_t off, size_t n)
+{
+    grad_ready *r = ctx;
+    if (!r->have_w) {
+        r->w = step_weight(r->task, r->lb);
+        r->have_w = 1;
+    }
+    dist_grad_ready(off, n, (float)r->w);
+}
+
 /* One data-parallel step: this rank's slice of b forward and backward, then the global
- * batch's mean gradient on every rank.  Rank r's gradient is weighted by w_r / W (w_r the
- * count its loss is a mean over, W the sum over ranks) and the weighted gradients summed
- * in rank order, so the result is the single process's gradient up to float summation
- * order.  Returns the global loss; *stop: a rank caught SIGINT/SIGTERM (all stop together);
- * *waited: seconds in the gradient all-reduce. */
+ * batch's mean gradient on every rank.  Rank r sends w_r g_r (w_r the count its loss is a
+ * mean over), the sum over ranks is added in rank order and scaled by 1 / W (W the sum of
+ * the w_r), so the result is the single process's gradient up to float summation order.
+ * The sum of each bucket starts as soon as the backward has finished it (model_set_grad_hook);
+ * a rank without rows replays the backward's ranges so that its collectives follow the
+ * others'.  Returns the global loss; *stop: a rank caught SIGINT/SIGTERM (all stop
+ * together); *waited: seconds in the gradient all-reduce. */
 static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t *rng, int *stop, double *waited,
                         uint64_t step)
 {
@@ -283,14 +313,23 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
     double before[8];
     for (int i = 0; i < nt; i++)
         before[i] = task->term_sums[i];
-    double loss = 0, w = 0;
+    double loss = 0;
     char e[1024];
+    grad_ready gr = { task, lb, 0, 0 };
+    dist_grad_begin(task->grads, task->nparams);
+    if (task->model)
+        model_set_grad_hook(task->model, grad_ready_hook, &gr);
     if (lb->B > 0) {
         if (task->train_step(task->ctx, lb, &r, &loss, e, sizeof e))
             errx(EXIT_DATA, "step %llu: %s", (unsigned long long)step + 1, e);
-        w = task->step_weight ? task->step_weight(task->ctx) : lb->B;
-    } else
+    } else {
         memset(task->grads, 0, task->nparams * sizeof *task->grads);
+        if (task->model)
+            model_grad_replay(task->model);
+    }
+    if (task->model)
+        model_set_grad_hook(task->model, NULL, NULL);
+    double w = step_weight(task, lb);
     sc[0] = w;
     sc[1] = w > 0 ? loss * w : 0;
     sc[2] = stop_signal != 0;
@@ -300,12 +339,11 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
     for (int i = 0; i < nt; i++)
         task->term_sums[i] = before[i] + sc[3 + i];
     *stop = sc[2] > 0;
-    float f = sc[0] > 0 ? (float)(w / sc[0]) : 0.0f;
-    if (f != 1.0f)
-        for (size_t i = 0; i < task->nparams; i++)
-            task->grads[i] *= f;
-    dist_grad_start(task->grads, task->nparams);
+    dist_grad_start(task->grads, task->nparams, (float)w);
     *waited += dist_grad_wait();
+    float f = sc[0] > 0 ? (float)(1.0 / sc[0]) : 0.0f;
+    for (size_t i = 0; i < task->nparams; i++)
+        task->grads[i] *= f;
     return sc[0] > 0 ? sc[1] / sc[0] : 0;
 }
 
@@ -547,6 +585,11 @@ int train_run_source(const train_task *task, const train_source *src, const data
             /* rank 0's seconds waiting in the gradient all-reduce, a share of the wall time */
             json_object_set_new(j, "ranks", json_integer(nranks));
             json_object_set_new(j, "allreduce_wait_share", json_real(waited / elapsed));
+            /* buckets this process has started, and how many while the backward still ran */
+            unsigned long long started, early;
+            dist_grad_counts(&started, &early);
+            json_object_set_new(j, "allreduce_buckets", json_integer((json_int_t)started));
+            json_object_set_new(j, "allreduce_buckets_early", json_integer((json_int_t)early));
         }
         json_array_append_new(s.log, j);
         if (improved) {

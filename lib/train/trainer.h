@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/model.h"
 #include "nn/optim.h"
 #include "train/dataset.h"
 #include "util/rng.h"
@@ -149,6 +150,10 @@ typedef struct train_task {
      * over (emo-pretrain: its masked tokens); NULL: the batch's rows.  Each rank's gradient
      * is weighted by its share of the global batch's count. */
     double (*step_weight)(void *ctx);
+    /* Optional, for data-parallel training: the model whose backward fills grads (grads is
+     * its grad block), so the all-reduce can start on each part as the backward finishes it
+     * (model_set_grad_hook).  NULL: the all-reduce starts after train_step. */
+    model *model;
 } train_task;
 
 typedef enum { METRIC_F1, METRIC_ACCURACY, METRIC_LOSS } train_metric;

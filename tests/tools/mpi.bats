@@ -79,6 +79,28 @@ max_rel_diff() {
     cmp c/model.safetensors d/model.safetensors
 }
 
+@test "the all-reduce starts while the backward runs: most buckets leave before it ends" {
+    # tiny buckets: many per layer, so every layer's finished tensors fill some of them
+    EMO_DIST_BUCKET_MB=0.004 mpi 2 emo teacher-train $ARGS --config "$FIXTURES/train/tiny-bert.json" --epochs 1 -o a
+    jq -r 'select(.allreduce_buckets != null) | "\(.allreduce_buckets_early) of \(.allreduce_buckets)"' a/train_log.jsonl >&3
+    # the embeddings (word_emb: most of the model) are final only at the end; the rest leaves early
+    jq -e 'select(.allreduce_buckets != null) | .allreduce_buckets > 27 and
+        .allreduce_buckets_early >= .allreduce_buckets / 2 and .allreduce_buckets_early < .allreduce_buckets' \
+        a/train_log.jsonl > /dev/null
+    EMO_DIST_BUCKET_MB=0.004 mpi 2 emo teacher-train $ARGS --config "$FIXTURES/train/tiny-bert.json" --epochs 1 -o b
+    cmp a/model.safetensors b/model.safetensors
+}
+
+@test "a rank without rows (batch 2 on 3 ranks) follows the others' collectives: the bytes of a rerun" {
+    "$FIXTURES/train/make-records.sh" 8 3 | emo pack -o small.rec
+    for run in a b; do
+        EMO_DIST_BUCKET_MB=0.004 mpi 3 emo teacher-train --train small.rec --val "$D/val.rec" --lr 3e-3 --batch 2 \
+            --threads 1 --seed 5 -q --config "$FIXTURES/train/tiny-bert.json" --epochs 1 -o $run
+    done
+    cmp a/model.safetensors b/model.safetensors
+    jq -e 'select(.allreduce_buckets != null) | .ranks == 3 and .allreduce_buckets_early > 0' a/train_log.jsonl > /dev/null
+}
+
 @test "mpirun -np 1 writes the bytes a plain run writes (no MPI path without ranks to share with)" {
     emo teacher-train $ARGS --config "$FIXTURES/train/tiny-bert.json" --epochs 2 -o plain
     mpi 1 emo teacher-train $ARGS --config "$FIXTURES/train/tiny-bert.json" --epochs 2 -o one

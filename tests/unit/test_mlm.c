@@ -420,6 +420,84 @@ static void test_learns(model_arch arch)
     model_free(m);
 }
 
+/* ---- the gradient hook (model_set_grad_hook) ------------------------------------------ */
+
+/* What the hook saw: each range and a copy of its values when reported. */
+struct hook_log {
+    const float *g;
+    size_t n, cap, *off, *len;
+    unsigned char *seen;     /* (nparams) times reported */
+    float *snap;             /* (nparams) */
+};
+
+static void hook_record(void *ctx, size_t off, size_t n)
+{
+    struct hook_log *h = ctx;
+    if (h->n == h->cap) {
+        h->cap = h->cap ? 2 * h->cap : 64;
+        h->off = xreallocarray(h->off, h->cap, sizeof *h->off);
+        h->len = xreallocarray(h->len, h->cap, sizeof *h->len);
+    }
+    h->off[h->n] = off;
+    h->len[h->n++] = n;
+    for (size_t i = off; i < off + n; i++)
+        h->seen[i]++;
+    if (h->g)
+        memcpy(h->snap + off, h->g + off, n * sizeof(float));
+}
+
+/* Every element but the embeddings' (the block's head up to qkv_w) is reported exactly once,
+ * and nothing the backward does after reporting a range changes it (the copies taken then
+ * equal the final gradient bit for bit), with the classifier and the masked-LM head (word_emb
+ * shared with the decoder) both on; the replay reports the same ranges in the same order. */
+static void test_grad_hook(model_arch arch)
+{
+    model_config c = tiny(arch, 3);
+    model *m = model_new(&c);
+    model_init_weights(m, 5);
+    size_t P = model_num_params(m);
+    struct hook_log h = { 0 }, r = { 0 };
+    h.seen = xcalloc(P, 1);
+    h.snap = xcalloc(P, sizeof(float));
+    r.seen = xcalloc(P, 1);
+    int32_t ids[2 * 6] = { 2, 5, 1, 7, 9, 3, 2, 1, 4, 0, 0, 0 }, lens[2] = { 6, 3 }, pos[2] = { 2, 7 };
+    int32_t lab[2] = { 4, 8 }, cls[2] = { 1, 2 };
+    float dmlm[2 * 23] = { 0 }, dlog[2 * 3] = { 0 };
+    rng_t rng;
+    rng_seed(&rng, 3);
+    model_zero_grad(m);
+    h.g = model_grad_block(m);
+    model_set_grad_hook(m, hook_record, &h);
+    CHECK(model_forward(m, ids, lens, 2, 6, MODEL_TRAIN, &rng) == 0 && model_mlm_forward(m, pos, 2) == 0, "%s",
+          model_error(m));
+    crossentropy_loss_and_grad(dmlm, 1.0f, model_mlm_logits(m), lab, 2, (size_t)c.V, 0);
+    crossentropy_loss_and_grad(dlog, 1.0f, model_logits(m), cls, 2, 3, 0);
+    CHECK(model_mlm_backward(m, dmlm, dlog, NULL) == 0, "%s", model_error(m));
+    size_t E0 = (size_t)(model_grads(m)->qkv_w - h.g), once = 0, nonzero = 0;
+    for (size_t i = 0; i < P; i++) {
+        once += h.seen[i] == (i >= E0);
+        nonzero += h.g[i] != 0.0f;
+    }
+    CHECK(once == P, "%s: %zu of %zu gradient elements reported as they should (once, the embeddings' never)",
+          arch_name(arch), once, P);
+    CHECK(memcmp(h.snap + E0, h.g + E0, (P - E0) * sizeof(float)) == 0,
+          "%s: a range changed after it was reported final", arch_name(arch));
+    CHECK(nonzero > P / 2, "%s: the backward filled the gradient (%zu of %zu nonzero)", arch_name(arch), nonzero, P);
+    CHECK(h.n >= 13 && h.off[0] == (size_t)(model_grads(m)->pool_w - h.g) && h.off[h.n - 12] == E0,
+          "%s: the heads first, layer 0's twelve tensors last", arch_name(arch));
+    model_set_grad_hook(m, hook_record, &r);
+    model_grad_replay(m);
+    CHECK(r.n == h.n && memcmp(r.off, h.off, h.n * sizeof *h.off) == 0 && memcmp(r.len, h.len, h.n * sizeof *h.len) == 0,
+          "%s: the replay reports the backward's %zu ranges in its order (%zu)", arch_name(arch), h.n, r.n);
+    model_set_grad_hook(m, NULL, NULL);
+    size_t before = r.n;
+    model_grad_replay(m);
+    CHECK(model_mlm_backward(m, dmlm, dlog, NULL) == 0 && r.n == before, "%s: no calls without a hook", arch_name(arch));
+    free(h.off), free(h.len), free(h.seen), free(h.snap);
+    free(r.off), free(r.len), free(r.seen);
+    model_free(m);
+}
+
 /* ---- checkpoints -------------------------------------------------------------------- */
 
 static int file_has(const char *path, const char *needle)
@@ -590,6 +668,8 @@ int main(void)
         test_fd(a, 3);
     }
     test_behaviour();
+    for (model_arch a = ARCH_BERT; a <= ARCH_ALBERT; a++)
+        test_grad_hook(a);
     for (model_arch a = ARCH_BERT; a <= ARCH_ALBERT; a++)
         test_learns(a);
     test_ckpt_family("bert");
