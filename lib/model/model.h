@@ -252,8 +252,10 @@ int model_mlm_reserve(model *m, int M);
  * every other path sees the dequantised model) and hands the codes here.  From then on
  * MODEL_INFER runs those layers with qgemm_forward over weights packed once (qgemm_pack),
  * the input rows quantised dynamically (one quantisation of a layer's input serves Q, K
- * and V, whose weights are one (3H, H) block); MODEL_TRAIN / MODEL_EVAL_GRAD keep the float
- * path on the dequantised weights.  A model without int8 weights is unchanged, bit for bit.
+ * and V, whose weights are one (3H, H) block), and the feed-forward's GELU after an int8
+ * GEMM is nn/qact.h's (within 2.4e-7 of the exact one; the float path's is kernels.h's);
+ * MODEL_TRAIN / MODEL_EVAL_GRAD keep the float path on the dequantised weights.  A model
+ * without int8 weights is unchanged, bit for bit.
  *
  * field: a linear weight of model_params in struct order (5 emb_proj_w, 7 qkv_w,
  * 9 attn_out_w, 13 ffn_in_w, 15 ffn_out_w, 19 pool_w, 21 cls_w); row0: the first row in the

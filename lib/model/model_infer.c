@@ -10,6 +10,7 @@
 
 #include "model/model_impl.h"
 #include "nn/gemm.h"
+#include "nn/qact.h"
 #include "util/par.h"
 #include "util/util.h"
 
@@ -146,10 +147,11 @@ static void layer_tail(model *m, layer_acts *a, size_t s, const float *ctx, cons
     residual_forward(a->res1, a->res1, resid, R * H);
     layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, a->res1, p->ln1_w + s * H,
                       p->ln1_b + s * H, R, H, c->ln_eps);
-    // feed-forward: the activation on each block of the GEMM while in cache (int8 likewise)
+    // feed-forward: the activation on each block of the GEMM while in cache; the int8 layer
+    // takes nn/qact.h's GELUs (piecewise polynomials), the float one kernels.h's
     if (q8_has(m->q8, Q8_FI))
         q8_linear(m->q8, Q8_FI, s, m->ffn_act, a->ln1, p->ffn_in_b + s * I, R,
-                  act_serial((int)c->act));
+                  qact_serial((int)c->act));
     else
         gemm_packed_act(m->ffn_act, a->ln1, H, m->pk_fi + s * m->pk_fi_n, p->ffn_in_b + s * I,
                         R, H, I, act_serial((int)c->act));

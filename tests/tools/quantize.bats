@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # emo ckpt quantize / dequantize and int8 inference (issue 16): a tiny trained teacher and
 # student quantized (int8 linear layers and embedding tables), their int8 logits against the
-# float ones (tolerance, argmax), the same bits on every qgemm path, emo predict and emo eval
-# on the int8 model, the size of a preset's int8 file, the round trip, the refusals and
-# damaged files (one line each, exit 1).
+# float ones (tolerance, argmax), the same bits on every qgemm and qact path, emo predict and
+# emo eval on the int8 model, the size of a preset's int8 file, the round trip, the refusals
+# and damaged files (one line each, exit 1).
 load helpers
 
 setup_file() {
@@ -95,7 +95,7 @@ compare() {
     done
 }
 
-@test "int8 logits: the same bits on every qgemm path, batch size and thread count" {
+@test "int8 logits: the same bits on every qgemm and qact path, batch size and thread count" {
     emo teacher-logits -m "$D/teacher8" --embeddings --batch 64 --threads 2 "$D/val.rec" > ref.rec
     for isa in scalar avx2 avxvnni avx512vnni; do
         EMO_QGEMM_ISA=$isa emo teacher-logits -m "$D/teacher8" --embeddings --batch 7 --threads 1 "$D/val.rec" \
@@ -103,6 +103,10 @@ compare() {
         diff <(emo dump ref.rec) <(emo dump $isa.rec)
         EMO_QGEMM_ISA=$isa emo teacher-logits -m "$D/student8" "$D/val.rec" > s.$isa.rec 2> /dev/null
         diff <(emo dump s.scalar.rec) <(emo dump s.$isa.rec)
+    done
+    for isa in scalar avx2 avx512; do   # the feed-forward GELU's (nn/qact.h)
+        EMO_QACT_ISA=$isa emo teacher-logits -m "$D/teacher8" --embeddings "$D/val.rec" > act.$isa.rec 2> /dev/null
+        diff <(emo dump ref.rec) <(emo dump act.$isa.rec)
     done
 }
 
