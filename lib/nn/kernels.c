@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attn_direct.h"
 #include "nn/gemm.h"
 #include "nn/kernels.h"
 #include "util/par.h"
@@ -468,6 +469,7 @@ typedef struct attn_job {
     size_t T;
     float p_drop;
     uint64_t seed;
+    int direct;   // attn_direct_take: the pairs without dropout run nn/attn_direct.c's path
 } attn_job;
 
 /* Pairs per thread at least: small batches (latency) are not worth waking a thread for. */
@@ -501,15 +503,21 @@ static float *attn_scratch(size_t floats)
 /* Without dropout (inference, evaluation) the two products go through the packed GEMM
  * (nn/gemm.h), whose bits do not depend on the CPU's vector width or on OpenBLAS's kernel
  * choice: with the linear layers, a whole inference forward is then the same on every
- * machine.  Returns 0 if the scratch could not be had (the caller uses sgemm). */
+ * machine.  direct (attn_direct_take): the AVX-512 path of nn/attn_direct.h, K and V read
+ * where they lie, with the same bits.  Returns 0 if the scratch could not be had (the
+ * caller uses sgemm). */
 static int attn_pair_packed(float *a, float *ctx_h, size_t H, const float *q, size_t ldq,
                             size_t nq, size_t nctx, const float *k, const float *v, size_t H3,
-                            size_t n, size_t hd, float alpha)
+                            size_t n, size_t hd, float alpha, int direct)
 {
     size_t kn = gemm_packed_floats(n, hd), vn = gemm_packed_floats(hd, n);
-    float *pk = attn_scratch(kn + vn);
+    float *pk = attn_scratch(direct ? attn_direct_scratch(n, hd) : kn + vn);
     if (!pk)
         return 0;
+    if (direct) {
+        attn_direct_pair(a, ctx_h, H, q, ldq, nq, nctx, k, v, H3, n, hd, alpha, pk);
+        return 1;
+    }
     float *pv = pk + kn;
     gemm_pack_serial(pk, k, H3, n, hd);                        // K (n, hd) as W
     gemm_packed_serial(a, n, q, ldq, pk, NULL, nq, hd, n);     // (nq, n) = q k^T
@@ -538,7 +546,7 @@ static void attn_fwd_pairs(void *ctx_, size_t lo, size_t hi)
         if (j->p_drop == 0.0f &&
             attn_pair_packed(a, c0 + h * hd, (size_t)H, q, (size_t)H3, (size_t)n,
                              ab->ctx_first_only ? 1 : (size_t)n, k, v, (size_t)H3, (size_t)n,
-                             (size_t)hd, alpha))
+                             (size_t)hd, alpha, j->direct))
             continue;
         // scores (n, n) = q (n, hd) @ k^T / sqrt(hd)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, alpha, q, H3, k, H3,
@@ -563,7 +571,8 @@ void attention_forward(float *ctx, float *att, float *att_drop, const float *qkv
                        const attn_batch *ab, float p_drop, rng_t *rng)
 {
     attn_job j = { .ctx = ctx, .att = att, .att_drop = att_drop, .qkv = qkv, .ab = ab,
-                   .p_drop = p_drop, .seed = p_drop > 0.0f ? rng_u64(rng) : 0 };
+                   .p_drop = p_drop, .seed = p_drop > 0.0f ? rng_u64(rng) : 0,
+                   .direct = p_drop == 0.0f && attn_direct_take((size_t)ab->hd) };
     // heads in parallel, each sgemm single-threaded in its caller
     size_t pairs = (size_t)ab->B * ab->NH;
     int blas = par_blas_single();
@@ -578,6 +587,7 @@ typedef struct {
     const float *q, *kv;
     const attn_batch *ab;
     float *scores;   // pair (b, h): len_b floats at NH tok_off[b] + h len_b
+    int direct;      // attn_direct_take
     atomic_int failed;   // a pair could not get its scratch (set by any thread)
 } attn_cls_job;
 
@@ -591,7 +601,8 @@ static void attn_cls_pairs(void *ctx_, size_t lo, size_t hi)
         size_t b = pair / NH, h = pair % NH, n = (size_t)ab->lens[b];
         const float *k = j->kv + ab->tok_off[b] * H3 + H + h * hd;
         if (!attn_pair_packed(j->scores + NH * ab->tok_off[b] + h * n, j->ctx + b * H + h * hd, H,
-                              j->q + b * H + h * hd, H, 1, 1, k, k + H, H3, n, hd, alpha))
+                              j->q + b * H + h * hd, H, 1, 1, k, k + H, H3, n, hd, alpha,
+                              j->direct))
             j->failed = 1;
     }
 }
@@ -599,7 +610,8 @@ static void attn_cls_pairs(void *ctx_, size_t lo, size_t hi)
 int attention_cls_forward(float *ctx, const float *q, const float *kv, float *scores,
                           const attn_batch *ab)
 {
-    attn_cls_job j = { .ctx = ctx, .q = q, .kv = kv, .ab = ab, .scores = scores };
+    attn_cls_job j = { .ctx = ctx, .q = q, .kv = kv, .ab = ab, .scores = scores,
+                       .direct = attn_direct_take((size_t)ab->hd) };
     atomic_init(&j.failed, 0);
     size_t pairs = (size_t)ab->B * ab->NH;
     size_t work = 2 * (ab->tok_off[ab->B] * (size_t)ab->NH * ab->hd);   // K and V packed
