@@ -143,14 +143,23 @@ void dist_abort(int status)
 
 /* ---- small collectives ------------------------------------------------------------------ */
 
+void dist_gather_f64(const double *x, size_t n, double *all)
+{
+    if (!on()) {
+        memcpy(all, x, n * sizeof *x);
+        return;
+    }
+    if (n > (size_t)INT32_MAX / (size_t)D.size)
+        errx(EXIT_DATA, "dist_gather_f64: %zu values is too many", n);
+    D.allgather(x, (int)n, D.f64, all, (int)n, D.f64, D.world);
+}
+
 void dist_sum_f64(double *x, size_t n)
 {
     if (!on() || n == 0)
         return;
-    if (n > (size_t)INT32_MAX / (size_t)D.size)
-        errx(EXIT_DATA, "dist_sum_f64: %zu values is too many", n);
     double *all = xmalloc(n * (size_t)D.size * sizeof *all);
-    D.allgather(x, (int)n, D.f64, all, (int)n, D.f64, D.world);
+    dist_gather_f64(x, n, all);
     for (size_t i = 0; i < n; i++) {
         double s = all[i];
         for (int r = 1; r < D.size; r++)
@@ -259,19 +268,16 @@ void dist_grad_begin(float *g, size_t n)
         G.left[i] = G.b[i].n;
 }
 
-static void start_bucket(size_t i, float w)
+static void start_bucket(size_t i)
 {
     bucket *b = &G.b[i];
-    if (w != 1.0f)
-        for (size_t k = 0; k < b->n; k++)
-            G.g[b->off + k] *= w;
     G.left[i] = 0;
     G.order[G.nstarted++] = i;
     G.buckets++;
     D.ialltoallv(G.g + b->off, b->cnt, b->displ, D.f32, b->recv, b->rcnt, b->rdispl, D.f32, D.world, &b->req);
 }
 
-void dist_grad_ready(size_t off, size_t n, float w)
+void dist_grad_ready(size_t off, size_t n)
 {
     if (!on() || !G.busy || n == 0)
         return;
@@ -284,7 +290,7 @@ void dist_grad_ready(size_t off, size_t n, float w)
             errx(EXIT_DATA, "dist_grad_ready: bucket %zu reported final twice", i);
         G.left[i] -= hi - lo;
         if (G.left[i] == 0) {
-            start_bucket(i, w);
+            start_bucket(i);
             G.early++;
         }
     }
@@ -296,7 +302,7 @@ void dist_grad_ready(size_t off, size_t n, float w)
     }
 }
 
-void dist_grad_start(float *g, size_t n, float w)
+void dist_grad_start(float *g, size_t n)
 {
     if (!on())
         return;
@@ -306,7 +312,7 @@ void dist_grad_start(float *g, size_t n, float w)
         errx(EXIT_DATA, "dist_grad_start: not the gradient dist_grad_begin was given");
     for (size_t i = 0; i < G.nb; i++)
         if (G.left[i] > 0)
-            start_bucket(i, w);
+            start_bucket(i);
 }
 
 void dist_grad_counts(unsigned long long *buckets, unsigned long long *early)
@@ -322,7 +328,7 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-double dist_grad_wait(void)
+double dist_grad_wait(const float *f)
 {
     if (!on() || !G.busy)
         return 0;
@@ -336,12 +342,20 @@ double dist_grad_wait(void)
         float *out = G.g + b->off + b->displ[D.rank];
         double t1 = now();
         waited += t1 - t0;
-        for (size_t k = 0; k < m; k++) {
-            float s = b->recv[k];
-            for (int r = 1; r < N; r++)
-                s += b->recv[(size_t)r * m + k];
-            out[k] = s;
-        }
+        if (f)       /* the weighted sum, each product rounded, added in rank order */
+            for (size_t k = 0; k < m; k++) {
+                float s = b->recv[k] * f[0];
+                for (int r = 1; r < N; r++)
+                    s += b->recv[(size_t)r * m + k] * f[r];
+                out[k] = s;
+            }
+        else
+            for (size_t k = 0; k < m; k++) {
+                float s = b->recv[k];
+                for (int r = 1; r < N; r++)
+                    s += b->recv[(size_t)r * m + k];
+                out[k] = s;
+            }
         t0 = now();
         D.iallgatherv(MPI_IN_PLACE, 0, D.f32, G.g + b->off, b->cnt, b->displ, D.f32, D.world, &b->req);
     }

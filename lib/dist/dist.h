@@ -28,27 +28,30 @@ int dist_size(void);
 
 /* x[i] = sum over ranks of x[i], added in rank order (identical on every rank). */
 void dist_sum_f64(double *x, size_t n);
+/* all (N n) = every rank's x (n), rank by rank (a single process: x itself). */
+void dist_gather_f64(const double *x, size_t n, double *all);
 /* root's bytes into every rank's buf. */
 void dist_bcast(void *buf, size_t bytes, int root);
 
-/* The gradient all-reduce: the sum over ranks of w_r g_r, in buckets of EMO_DIST_BUCKET_MB
+/* The gradient all-reduce: sum over ranks r of f_r g_r, in buckets of EMO_DIST_BUCKET_MB
  * (default 4) MiB of g (n floats, the same n on every rank); one reduction in flight at a time.
- *   dist_grad_begin(g, n)       a reduction whose parts become final one by one, as a
- *                               backward pass produces them;
- *   dist_grad_ready(off, k, w)  g[off, off + k) is final: every bucket now wholly final is
- *                               multiplied by w and starts at once (MPI_Ialltoallv), and MPI's
- *                               progress is poked;
- *   dist_grad_start(g, n, w)    multiplies by w and starts the buckets not started yet, in
- *                               bucket order (without dist_grad_begin: all of g, now final);
- *   dist_grad_wait()            completes it: g then holds the sum, identical on every rank;
- *                               returns the seconds spent waiting in it.
- * w is this rank's weight for the step, the same in every call.  Nonblocking collectives must
- * start in the same order on every rank, so every rank must make the same sequence of
- * dist_grad_ready calls (a rank without rows replays it). */
+ *   dist_grad_begin(g, n)     a reduction whose parts become final one by one, as a backward
+ *                             pass produces them;
+ *   dist_grad_ready(off, k)   g[off, off + k) is final: every bucket now wholly final starts
+ *                             at once (MPI_Ialltoallv), and MPI's progress is poked;
+ *   dist_grad_start(g, n)     starts the buckets not started yet, in bucket order (without
+ *                             dist_grad_begin: all of g, which is final);
+ *   dist_grad_wait(f)         completes it: g then holds, identical on every rank, the sum in
+ *                             rank order of each rank's g times f[r] (each product rounded to
+ *                             float: the bits of every rank scaling its own g before a plain
+ *                             sum), or the plain sum if f is NULL; returns the seconds spent
+ *                             waiting in it.  The weights can so be settled after the start.
+ * Nonblocking collectives must start in the same order on every rank, so every rank must
+ * make the same sequence of dist_grad_ready calls (a rank without rows replays it). */
 void dist_grad_begin(float *g, size_t n);
-void dist_grad_ready(size_t off, size_t n, float w);
-void dist_grad_start(float *g, size_t n, float w);
-double dist_grad_wait(void);
+void dist_grad_ready(size_t off, size_t n);
+void dist_grad_start(float *g, size_t n);
+double dist_grad_wait(const float *f);
 /* Buckets started so far in this process, and how many of them by dist_grad_ready (before
  * the backward ended). */
 void dist_grad_counts(unsigned long long *buckets, unsigned long long *early);

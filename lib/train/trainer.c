@@ -262,15 +262,6 @@ static void share_start(const train_task *task, train_state *s, adamw_state *opt
     s->stopped_early = (int)u[7];
 }
 
-/* What dist_step's gradient hook needs: the count this rank's loss is a mean over, found
- * once the forward has run. */
-typedef struct grad_ready {
-    const train_task *task;
-    const batch *lb;
-    double w;
-    int have_w;
-} grad_ready;
-
 static double step_weight(const train_task *task, const batch *lb)
 {
     if (lb->B == 0)
@@ -279,22 +270,19 @@ static double step_weight(const train_task *task, const batch *lb)
 }
 
 /* Called by the backward for each range of the gradient it has finished: the all-reduce
- * starts every bucket now wholly final, weighted by w_r. */
+ * starts every bucket now wholly final. */
 static void grad_ready_hook(void *ctx, size_t off, size_t n)
 {
-    grad_ready *r = ctx;
-    if (!r->have_w) {
-        r->w = step_weight(r->task, r->lb);
-        r->have_w = 1;
-    }
-    dist_grad_ready(off, n, (float)r->w);
+    (void)ctx;
+    dist_grad_ready(off, n);
 }
 
 /* One data-parallel step: this rank's slice of b forward and backward, then the global
- * batch's mean gradient on every rank.  Rank r sends w_r g_r (w_r the count its loss is a
- * mean over), the sum over ranks is added in rank order and scaled by 1 / W (W the sum of
- * the w_r), so the result is the single process's gradient up to float summation order.
- * The sum of each bucket starts as soon as the backward has finished it (model_set_grad_hook);
+ * batch's mean gradient on every rank.  Rank r's gradient is weighted by w_r / W (w_r the
+ * count its loss is a mean over, W the sum over ranks) and the weighted gradients summed
+ * in rank order, so the result is the single process's gradient up to float summation
+ * order.  The sum of each bucket starts as soon as the backward has finished it
+ * (model_set_grad_hook), the weights are applied as the sums are added (dist_grad_wait), and
  * a rank without rows replays the backward's ranges so that its collectives follow the
  * others'.  Returns the global loss; *stop: a rank caught SIGINT/SIGTERM (all stop
  * together); *waited: seconds in the gradient all-reduce. */
@@ -308,17 +296,17 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
      * the resume state); each rank's masks come from its own stream seeded from it */
     rng_t r;
     rng_seed(&r, rng_u64(rng) + 0x9E3779B97F4A7C15ull * (uint64_t)(R + 1));
-    double sc[3 + 8] = { 0 };
+    enum { NS = 3 + 8 };
+    double sc[NS] = { 0 };
     int nt = task->nterms < 8 ? task->nterms : 8;
     double before[8];
     for (int i = 0; i < nt; i++)
         before[i] = task->term_sums[i];
     double loss = 0;
     char e[1024];
-    grad_ready gr = { task, lb, 0, 0 };
     dist_grad_begin(task->grads, task->nparams);
     if (task->model)
-        model_set_grad_hook(task->model, grad_ready_hook, &gr);
+        model_set_grad_hook(task->model, grad_ready_hook, NULL);
     if (lb->B > 0) {
         if (task->train_step(task->ctx, lb, &r, &loss, e, sizeof e))
             errx(EXIT_DATA, "step %llu: %s", (unsigned long long)step + 1, e);
@@ -335,15 +323,25 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
     sc[2] = stop_signal != 0;
     for (int i = 0; i < nt; i++)
         sc[3 + i] = task->term_sums[i] - before[i];
-    dist_sum_f64(sc, 3 + (size_t)nt);
+    /* every rank's figures: their sums in rank order, and each rank's weight w_r / W */
+    double *all = xmalloc((size_t)N * NS * sizeof *all);
+    float *f = xmalloc((size_t)N * sizeof *f);
+    dist_gather_f64(sc, NS, all);
+    for (int i = 0; i < 3 + nt; i++) {
+        double t = all[i];
+        for (int q = 1; q < N; q++)
+            t += all[(size_t)q * NS + i];
+        sc[i] = t;
+    }
+    for (int q = 0; q < N; q++)
+        f[q] = sc[0] > 0 ? (float)(all[(size_t)q * NS] / sc[0]) : 0.0f;
     for (int i = 0; i < nt; i++)
         task->term_sums[i] = before[i] + sc[3 + i];
     *stop = sc[2] > 0;
-    dist_grad_start(task->grads, task->nparams, (float)w);
-    *waited += dist_grad_wait();
-    float f = sc[0] > 0 ? (float)(1.0 / sc[0]) : 0.0f;
-    for (size_t i = 0; i < task->nparams; i++)
-        task->grads[i] *= f;
+    dist_grad_start(task->grads, task->nparams);
+    *waited += dist_grad_wait(f);
+    free(all);
+    free(f);
     return sc[0] > 0 ? sc[1] / sc[0] : 0;
 }
 
