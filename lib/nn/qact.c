@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "nn/qact.h"
+#include "util/util.h"
 #include "nn/vmath.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -333,30 +334,15 @@ const char *qact_isa_name(enum qact_isa isa)
     return (unsigned)isa < QACT_NISA ? isa_names[isa] : "?";
 }
 
+static int cpu_has(int i)
+{
+    return qact_cpu_has((enum qact_isa)i);
+}
+
 enum qact_isa qact_isa(void)
 {
-    if (isa_chosen < 0) {
-        int best = QACT_SCALAR;
-        for (int i = QACT_NISA - 1; i > QACT_SCALAR; i--)
-            if (qact_cpu_has((enum qact_isa)i)) {
-                best = i;
-                break;
-            }
-        const char *env = getenv("EMO_QACT_ISA");
-        if (env && *env) {
-            int want = -1;
-            for (int i = 0; i < QACT_NISA; i++)
-                if (!strcmp(env, isa_names[i]))
-                    want = i;
-            if (want >= 0 && qact_cpu_has((enum qact_isa)want))
-                best = want;
-            else
-                fprintf(stderr, "%s: EMO_QACT_ISA=%s: %s; using %s\n", __func__, env,
-                        want < 0 ? "unknown (scalar, avx2, avx512)" : "not on this CPU",
-                        isa_names[best]);
-        }
-        isa_chosen = best;
-    }
+    if (isa_chosen < 0)
+        isa_chosen = isa_pick(__func__, "EMO_QACT_ISA", isa_names, QACT_NISA, cpu_has);
     return (enum qact_isa)isa_chosen;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "nn/qgemm.h"
+#include "util/util.h"
 #include "util/par.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -551,30 +552,15 @@ const char *qgemm_isa_name(enum qgemm_isa isa)
     return (unsigned)isa < QGEMM_NISA ? isa_names[isa] : "?";
 }
 
+static int cpu_has(int i)
+{
+    return qgemm_cpu_has((enum qgemm_isa)i);
+}
+
 enum qgemm_isa qgemm_isa(void)
 {
-    if (isa_chosen < 0) {
-        int best = QGEMM_SCALAR;
-        for (int i = QGEMM_NISA - 1; i > QGEMM_SCALAR; i--)
-            if (qgemm_cpu_has((enum qgemm_isa)i)) {
-                best = i;
-                break;
-            }
-        const char *env = getenv("EMO_QGEMM_ISA");
-        if (env && *env) {
-            int want = -1;
-            for (int i = 0; i < QGEMM_NISA; i++)
-                if (!strcmp(env, isa_names[i]))
-                    want = i;
-            if (want >= 0 && qgemm_cpu_has((enum qgemm_isa)want))
-                best = want;
-            else
-                fprintf(stderr, "%s: EMO_QGEMM_ISA=%s: %s; using %s\n", __func__, env,
-                        want < 0 ? "unknown (scalar, avx2, avxvnni, avx512vnni)" : "not on this CPU",
-                        isa_names[best]);
-        }
-        isa_chosen = best;
-    }
+    if (isa_chosen < 0)
+        isa_chosen = isa_pick(__func__, "EMO_QGEMM_ISA", isa_names, QGEMM_NISA, cpu_has);
     return (enum qgemm_isa)isa_chosen;
 }
 

@@ -154,3 +154,30 @@ int cli_on_invalid(const char *arg)
         return CLI_INVALID_REPLACE;
     errx(EXIT_USAGE, "option --on-invalid: '%s' is not error, skip or replace", arg);
 }
+
+int isa_pick(const char *who, const char *env, const char *const *names, int n, int (*has)(int))
+{
+    int best = 0;
+    for (int i = n - 1; i > 0; i--)
+        if (has(i)) {
+            best = i;
+            break;
+        }
+    const char *want_name = getenv(env);
+    if (!want_name || !*want_name)
+        return best;
+    int want = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(want_name, names[i]))
+            want = i;
+    if (want >= 0 && has(want))
+        return want;
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", names[i]);
+    if (want < 0)
+        fprintf(stderr, "%s: %s=%s: unknown (%s); using %s\n", who, env, want_name, list, names[best]);
+    else
+        fprintf(stderr, "%s: %s=%s: not on this CPU; using %s\n", who, env, want_name, names[best]);
+    return best;
+}

@@ -109,6 +109,12 @@ char *path_join(const char *dir, const char *name);
 /* Monotonic seconds */
 double now_seconds(void);
 
+/* A kernel's instruction-set path, chosen at run time: of paths 0..n-1 (0 portable, higher
+ * better) the best that has(i) says this CPU runs, unless the environment variable env names
+ * one (by names[i]) that it runs.  A name unknown or not on this CPU is said on stderr
+ * ("who: ENV=NAME: ...; using BEST") and ignored. */
+int isa_pick(const char *who, const char *env, const char *const *names, int n, int (*has)(int));
+
 /* Progress of a tool that runs records through a model, as the trainers show theirs: on a
  * terminal's stderr one line "<what>: N records, R records/s, H:MM:SS", redrawn at most
  * every 0.2 s and erased by progress_end; nothing when stderr is not a terminal. */
