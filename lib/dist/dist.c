@@ -143,30 +143,30 @@ void dist_abort(int status)
 
 /* ---- small collectives ------------------------------------------------------------------ */
 
-void dist_gather_f64(const double *x, size_t n, double *all)
+void dist_sum_f64_each(double *x, size_t n, double *each)
 {
-    if (!on()) {
-        memcpy(all, x, n * sizeof *x);
+    if (!on() || n == 0) {
+        if (each)
+            memcpy(each, x, n * sizeof *x);
         return;
     }
     if (n > (size_t)INT32_MAX / (size_t)D.size)
-        errx(EXIT_DATA, "dist_gather_f64: %zu values is too many", n);
+        errx(EXIT_DATA, "dist_sum_f64: %zu values is too many", n);
+    double *all = each ? each : xmalloc(n * (size_t)D.size * sizeof *all);
     D.allgather(x, (int)n, D.f64, all, (int)n, D.f64, D.world);
-}
-
-void dist_sum_f64(double *x, size_t n)
-{
-    if (!on() || n == 0)
-        return;
-    double *all = xmalloc(n * (size_t)D.size * sizeof *all);
-    dist_gather_f64(x, n, all);
     for (size_t i = 0; i < n; i++) {
         double s = all[i];
         for (int r = 1; r < D.size; r++)
             s += all[(size_t)r * n + i];
         x[i] = s;
     }
-    free(all);
+    if (!each)
+        free(all);
+}
+
+void dist_sum_f64(double *x, size_t n)
+{
+    dist_sum_f64_each(x, n, NULL);
 }
 
 void dist_bcast(void *buf, size_t bytes, int root)

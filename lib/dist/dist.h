@@ -28,8 +28,8 @@ int dist_size(void);
 
 /* x[i] = sum over ranks of x[i], added in rank order (identical on every rank). */
 void dist_sum_f64(double *x, size_t n);
-/* all (N n) = every rank's x (n), rank by rank (a single process: x itself). */
-void dist_gather_f64(const double *x, size_t n, double *all);
+/* dist_sum_f64, and each (N n, or NULL) = every rank's x before the sum, rank by rank. */
+void dist_sum_f64_each(double *x, size_t n, double *each);
 /* root's bytes into every rank's buf. */
 void dist_bcast(void *buf, size_t bytes, int root);
 

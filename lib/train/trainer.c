@@ -296,8 +296,7 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
      * the resume state); each rank's masks come from its own stream seeded from it */
     rng_t r;
     rng_seed(&r, rng_u64(rng) + 0x9E3779B97F4A7C15ull * (uint64_t)(R + 1));
-    enum { NS = 3 + 8 };
-    double sc[NS] = { 0 };
+    double sc[3 + 8] = { 0 };
     int nt = task->nterms < 8 ? task->nterms : 8;
     double before[8];
     for (int i = 0; i < nt; i++)
@@ -323,18 +322,13 @@ static double dist_step(const train_task *task, const batch *b, batch *lb, rng_t
     sc[2] = stop_signal != 0;
     for (int i = 0; i < nt; i++)
         sc[3 + i] = task->term_sums[i] - before[i];
-    /* every rank's figures: their sums in rank order, and each rank's weight w_r / W */
-    double *all = xmalloc((size_t)N * NS * sizeof *all);
+    /* the sums over ranks, and each rank's weight w_r / W for the gradient's sum */
+    size_t ns = 3 + (size_t)nt;
+    double *all = xmalloc((size_t)N * ns * sizeof *all);
     float *f = xmalloc((size_t)N * sizeof *f);
-    dist_gather_f64(sc, NS, all);
-    for (int i = 0; i < 3 + nt; i++) {
-        double t = all[i];
-        for (int q = 1; q < N; q++)
-            t += all[(size_t)q * NS + i];
-        sc[i] = t;
-    }
+    dist_sum_f64_each(sc, ns, all);
     for (int q = 0; q < N; q++)
-        f[q] = sc[0] > 0 ? (float)(all[(size_t)q * NS] / sc[0]) : 0.0f;
+        f[q] = sc[0] > 0 ? (float)(all[(size_t)q * ns] / sc[0]) : 0.0f;
     for (int i = 0; i < nt; i++)
         task->term_sums[i] = before[i] + sc[3 + i];
     *stop = sc[2] > 0;
